@@ -1,0 +1,57 @@
+# Gateflow: `make run` and `make test` set up everything from nothing.
+# TORCH_SPEC picks the torch build; the default is the CPU wheel (an unpinned "torch" pulls the
+# multi-gigabyte CUDA build). For CUDA: make run TORCH_SPEC="torch==2.13.0 --index-url <CUDA index>"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint unit e2e bench chromium clean docker-smoke
+
+$(BIN)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.base
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(BIN)/.base
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium: cannot install here; browser tests will fail" >&2; exit 1; fi
+
+lint: $(BIN)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: $(BIN)/.dev
+	$(BIN)/pytest
+
+# The browser tests run in their own pytest process (pytest-playwright's loop and async tests clash).
+e2e: $(BIN)/.dev chromium
+	GATEFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/e2e -p no:cacheprovider -o addopts="-q"
+
+test: lint unit e2e
+
+bench: $(BIN)/.base
+	$(BIN)/python bench/engine.py
+
+docker-smoke:
+	bash scripts/docker-smoke.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,79 @@
+"""The one place where the engine's names and limits live.
+
+Every check on user input goes through here, so an error always names the field, the value
+and what is allowed. The web app builds its schema bounds from these same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+
+# Gate names per cell, in torch's chunk order of weight_ih / weight_hh.
+GATES = {
+    "rnn_tanh": ("pre",),  # the pre-activation W_ih x + b_ih + W_hh h + b_hh
+    "rnn_relu": ("pre",),
+    "lstm": ("i", "f", "g", "o"),
+    "gru": ("r", "z", "n"),
+}
+# Gates that can be clamped to a constant, with their value range (sigmoid or tanh).
+CLAMPABLE = {
+    "rnn_tanh": {},
+    "rnn_relu": {},
+    "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
+    "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
+}
+INIT_SCHEMES = ("torch", "xavier", "orthogonal", "identity")
+DEVICES = ("cpu", "cuda", "auto")
+DTYPES = ("float32", "float64")
+LOSSES = ("last", "sum", "task")
+
+# Numeric limits of the engine: (min, max), inclusive.
+LIMITS: dict[str, tuple[float, float]] = {
+    "input_size": (1, 4096),
+    "hidden_size": (1, 4096),
+    "num_layers": (1, 8),
+    "seed": (0, 2**32 - 1),
+    "spectral_radius": (0.0, 100.0),
+    "forget_bias": (-50.0, 50.0),
+    "update_bias": (-50.0, 50.0),
+    "seq_len": (1, 100_000),
+    "batch": (1, 4096),
+}
+# Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
+JACOBIAN_AUTO_ELEMENTS = 2**25
+
+
+def check_choice(field: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{field}: {value!r} is not one of {', '.join(map(repr, allowed)) or 'none'}")
+    return value
+
+
+def check_range(field: str, value: Any, lo: float | None = None, hi: float | None = None, *, integer=False):
+    """Return ``value`` if it is a finite number in [lo, hi] (defaults from LIMITS[field])."""
+    if lo is None or hi is None:
+        lo, hi = LIMITS[field]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{field}: expected a number in [{lo:g}, {hi:g}], got {value!r}")
+    if integer and int(value) != value:
+        raise ValueError(f"{field}: expected an integer in [{lo:g}, {hi:g}], got {value!r}")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ValueError(f"{field}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return int(value) if integer else float(value)
+
+
+def check_clamp(cell: str, clamp: dict[str, float] | None) -> dict[str, float]:
+    clamp = dict(clamp or {})
+    allowed = CLAMPABLE[cell]
+    for gate, value in clamp.items():
+        if gate not in allowed:
+            names = ", ".join(allowed) or "none (this cell has no gates)"
+            raise ValueError(f"clamp: {cell} has no gate {gate!r}; gates that can be clamped: {names}")
+        lo, hi = allowed[gate]
+        clamp[gate] = check_range(f"clamp.{gate}", value, lo, hi)
+    return clamp

@@ -1,0 +1,412 @@
+"""A multi-layer, optionally bidirectional recurrent net that records everything: ``RecurrentNet.trace``.
+
+How a trace is computed, per layer and direction (see bench/RESULTS.md for what it costs):
+  1. torch's fused module runs the layer forward (no autograd graph);
+  2. every gate for every t is recomputed from (x_t, h_{t-1}) in one batched matmul, c_t rebuilt;
+  3. the loss puts an explicit gradient on the top layer's output (autograd on the output alone);
+  4. a hand-written reverse sweep per layer, top to bottom, gives dL/dh_t (and dL/dc_t), checked
+     against autograd in tests/; the Jacobians dh_T/dh_t come from the same sweep seeded with I.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from . import limits
+from .cells import gru, lstm, rnn
+from .cells.base import Forward, LayerWeights
+from .init import init_layer, rescale_spectral_radius, set_gate_bias
+from .trace import Trace
+
+LossFn = Callable[[Tensor], Tensor]
+_CELL_MODULES = {"rnn_tanh": rnn, "rnn_relu": rnn, "lstm": lstm, "gru": gru}
+_TORCH_MODULES = {"rnn_tanh": torch.nn.RNN, "rnn_relu": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    limits.check_choice("device", device, limits.DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA GPU is available; allowed here: 'cpu', 'auto'")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype: {dtype} is not one of 'float32', 'float64'")
+        return dtype
+    return getattr(torch, limits.check_choice("dtype", dtype, limits.DTYPES))
+
+
+def spectral_norm(matrices: Tensor) -> Tensor:
+    """Largest singular value of each (..., M, N) matrix; inf or NaN where the matrix holds them."""
+    finite = torch.isfinite(matrices).flatten(-2).all(-1)
+    safe = torch.where(finite[..., None, None], matrices, torch.zeros((), dtype=matrices.dtype))
+    norms = torch.linalg.matrix_norm(safe, ord=2)
+    has_nan = torch.isnan(matrices).flatten(-2).any(-1)
+    return torch.where(finite, norms, torch.where(has_nan, torch.nan, torch.inf).to(norms.dtype))
+
+
+@dataclass
+class RecurrentNet:
+    """Weights of a torch.nn.RNN / LSTM / GRU, by torch's parameter names, plus gate clamps."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    weights: dict[str, Tensor] = field(default_factory=dict)  # torch state-dict names
+    clamp: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        limits.check_choice("cell", self.cell, limits.CELLS)
+        for name in ("input_size", "hidden_size", "num_layers"):
+            limits.check_range(name, getattr(self, name), integer=True)
+        self.clamp = limits.check_clamp(self.cell, self.clamp)
+        self._module = _CELL_MODULES[self.cell]
+        for name, shape in self._param_shapes().items():
+            if name not in self.weights:
+                raise ValueError(f"weights: missing {name!r}")
+            if tuple(self.weights[name].shape) != shape:
+                raise ValueError(f"weights: {name} has shape {tuple(self.weights[name].shape)}, expected {shape}")
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        return limits.GATES[self.cell]
+
+    @property
+    def n_gates(self) -> int:
+        return self._module.N_GATES
+
+    @property
+    def output_size(self) -> int:
+        return self.num_directions * self.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.weights.values())).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(iter(self.weights.values())).dtype
+
+    def _suffix(self, layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        G, H = self.n_gates, self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            D = self.input_size if layer == 0 else self.output_size
+            for d in range(self.num_directions):
+                s = self._suffix(layer, d)
+                shapes |= {f"weight_ih{s}": (G * H, D), f"weight_hh{s}": (G * H, H),
+                           f"bias_ih{s}": (G * H,), f"bias_hh{s}": (G * H,)}
+        return shapes
+
+    def layer_weights(self, layer: int, direction: int, clamped: bool = True) -> LayerWeights:
+        s = self._suffix(layer, direction)
+        w = LayerWeights(*(self.weights[f"{n}{s}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        return self._apply_clamp(w) if clamped else w
+
+    def _apply_clamp(self, w: LayerWeights) -> LayerWeights:
+        """A clamped gate gets zero weights and the bias whose activation is the constant, so the
+        fused forward computes it too and no gradient flows through it."""
+        if not self.clamp:
+            return w
+        H = self.hidden_size
+        w = LayerWeights(*(p.clone() for p in w))
+        for gate, value in self.clamp.items():
+            rows = slice(self.gate_names.index(gate) * H, (self.gate_names.index(gate) + 1) * H)
+            v = torch.tensor(value, dtype=torch.float64)
+            bias = torch.atanh(v) if gate in ("g", "n") else torch.logit(v)
+            w.weight_ih[rows] = 0
+            w.weight_hh[rows] = 0
+            w.bias_ih[rows] = bias.to(w.bias_ih.dtype)
+            w.bias_hh[rows] = 0
+        return w
+
+    def with_clamp(self, clamp: dict[str, float] | None) -> RecurrentNet:
+        return RecurrentNet(self.cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
+                            self.weights, dict(clamp or {}))
+
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> RecurrentNet:
+        dev = resolve_device(device) if device is not None else self.device
+        dt = resolve_dtype(dtype) if dtype is not None else self.dtype
+        weights = {k: v.to(device=dev, dtype=dt) for k, v in self.weights.items()}
+        return RecurrentNet(self.cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
+                            weights, self.clamp)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return dict(self.weights)
+
+    def to_torch(self) -> torch.nn.RNNBase:
+        """The equivalent torch.nn module (clamps are not part of it)."""
+        kwargs = dict(num_layers=self.num_layers, bidirectional=self.bidirectional)
+        if self.cell.startswith("rnn"):
+            kwargs["nonlinearity"] = self.cell[4:]
+        module = _TORCH_MODULES[self.cell](self.input_size, self.hidden_size, **kwargs)
+        module = module.to(device=self.device, dtype=self.dtype)
+        module.load_state_dict(self.weights)
+        return module
+
+    # -- the trace -----------------------------------------------------------------------------
+    def _check_input(self, x) -> Tensor:
+        x = torch.as_tensor(x)
+        if not x.is_floating_point():
+            x = x.to(torch.float64)
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        if x.dim() != 3:
+            raise ValueError(f"x: expected shape (T, D) or (T, B, D), got {tuple(x.shape)}")
+        T, B, D = x.shape
+        if D != self.input_size:
+            raise ValueError(f"x: last dimension is {D} but the net's input_size is {self.input_size}")
+        limits.check_range("seq_len", T, integer=True)
+        limits.check_range("batch", B, integer=True)
+        return x.to(device=self.device, dtype=self.dtype)
+
+    def _initial_state(self, hx, B: int) -> tuple[Tensor, Tensor | None]:
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        zeros = torch.zeros(shape, device=self.device, dtype=self.dtype)
+        if hx is None:
+            return zeros, (zeros if self.cell == "lstm" else None)
+        if self.cell == "lstm":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ValueError("hx: an LSTM takes (h0, c0)")
+            h0, c0 = hx
+        else:
+            h0, c0 = hx, None
+        out = []
+        for name, s in (("h0", h0), ("c0", c0)):
+            if s is None:
+                out.append(None)
+                continue
+            s = torch.as_tensor(s, device=self.device, dtype=self.dtype)
+            if tuple(s.shape) != shape:
+                raise ValueError(f"hx: {name} has shape {tuple(s.shape)}, expected {shape}")
+            out.append(s)
+        return out[0], out[1]
+
+    def _forward_layer(self, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
+        if self.cell.startswith("rnn"):
+            return rnn.forward(x, h0, c0, w, self.cell[4:])
+        return self._module.forward(x, h0, c0, w)
+
+    def trace(
+        self, x, loss: str | LossFn | None = None, hx=None, jacobian: bool | None = None
+    ) -> Trace:
+        """Run over ``x`` (T, D) or (T, B, D) and record states, gates, gradients and Jacobian norms.
+
+        loss: "last" (default: each direction's final output, summed), "sum" (every step), or a callable
+        on the top layer's output sequence (T, B, dirs*H) returning a scalar.
+        jacobian: compute ||dh_T/dh_t|| and ||dh_t/dh_{t-1}||; None computes them when
+        T*B*H*H <= limits.JACOBIAN_AUTO_ELEMENTS.
+        """
+        x = self._check_input(x)
+        T, B, _ = x.shape
+        H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
+        h0, c0 = self._initial_state(hx, B)
+        if jacobian is None:
+            jacobian = T * B * H * H <= limits.JACOBIAN_AUTO_ELEMENTS
+
+        # forward, layer by layer
+        forwards: list[list[Forward]] = []
+        weights: list[list[LayerWeights]] = []
+        layer_input = x
+        for layer in range(L):
+            fws, ws = [], []
+            for d in range(dirs):
+                w = self.layer_weights(layer, d)
+                idx = layer * dirs + d
+                xs = layer_input.flip(0) if d else layer_input
+                fws.append(self._forward_layer(xs, h0[idx], None if c0 is None else c0[idx], w))
+                ws.append(w)
+            forwards.append(fws)
+            weights.append(ws)
+            layer_input = torch.cat([_in_order(fw.h, d) for d, fw in enumerate(fws)], -1)
+        output = layer_input  # (T, B, dirs*H)
+
+        loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)
+
+        # reverse sweeps, top layer first
+        grads_h: list[Tensor] = [None] * (L * dirs)  # type: ignore[list-item]
+        grads_c: list[Tensor | None] = [None] * (L * dirs)
+        explicit = grad_output
+        for layer in reversed(range(L)):
+            below = None
+            for d in range(dirs):
+                fw, w = forwards[layer][d], weights[layer][d]
+                e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
+                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0)
+                grads_h[layer * dirs + d] = _in_order(rev.grad_h[:, :, 0], d)
+                grads_c[layer * dirs + d] = None if rev.grad_c is None else _in_order(rev.grad_c[:, :, 0], d)
+                if layer > 0:
+                    dx = _in_order(rev.grad_pre_ih[:, :, 0] @ w.weight_ih, d)
+                    below = dx if below is None else below + dx
+            explicit = below
+
+        flat = [fw for fws in forwards for fw in fws]
+        flat_w = [w for ws in weights for w in ws]
+        stack = torch.stack
+
+        def in_order(values, i):
+            return _in_order(values, i % dirs)
+
+        h = stack([in_order(fw.h, i) for i, fw in enumerate(flat)])
+        c = stack([in_order(fw.c, i) for i, fw in enumerate(flat)]) if self.cell == "lstm" else None
+        gates = {g: stack([in_order(fw.gates[g], i) for i, fw in enumerate(flat)]) for g in self.gate_names}
+        h_n = stack([fw.h[-1] for fw in flat])
+        c_n = stack([fw.c[-1] for fw in flat]) if c is not None else None
+        grad_h = stack(grads_h)
+        grad_c = stack(grads_c) if c is not None else None  # type: ignore[arg-type]
+
+        jac = jac_c = step_jac = None
+        if jacobian:
+            jac_list, jac_c_list, step_list = [], [], []
+            for i, (fw, w) in enumerate(zip(flat, flat_w, strict=True)):
+                jh, jc = self._jacobian_norms(fw, w)
+                jac_list.append(in_order(jh, i))
+                jac_c_list.append(None if jc is None else in_order(jc, i))
+                step_list.append(in_order(spectral_norm(self._module.step_jacobian(fw, w)), i))
+            jac, step_jac = stack(jac_list), stack(step_list)
+            jac_c = stack(jac_c_list) if c is not None else None  # type: ignore[arg-type]
+
+        tr = Trace(
+            cell=self.cell, num_layers=L, num_directions=dirs, x=x, output=output, h=h, c=c, gates=gates,
+            h_n=h_n, c_n=c_n, loss=loss_value, grad_output=grad_output, grad_h=grad_h, grad_c=grad_c,
+            grad_h_norm=torch.linalg.vector_norm(grad_h, dim=-1),
+            grad_c_norm=None if grad_c is None else torch.linalg.vector_norm(grad_c, dim=-1),
+            jacobian_norm=jac, jacobian_norm_c=jac_c, step_jacobian_norm=step_jac,
+        )
+        tr.flag_nonfinite()
+        return tr
+
+    def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None]:
+        """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I."""
+        T, B, H = fw.h.shape
+        eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
+        if self.cell != "lstm":
+            e = torch.zeros(T, B, H, H, dtype=fw.h.dtype, device=fw.h.device)
+            rev = self._module.reverse(fw, w, e, eye, None, store=False)
+            return spectral_norm(rev.grad_h), None
+        zero = torch.zeros_like(eye)
+        e = torch.zeros(T, B, 2 * H, H, dtype=fw.h.dtype, device=fw.h.device)
+        rev = self._module.reverse(fw, w, e, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False)
+        return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:])
+
+
+def _in_order(values: Tensor, direction: int) -> Tensor:
+    """Processing order <-> input position: a reverse direction's time axis (0) is flipped."""
+    return values.flip(0) if direction else values
+
+
+def _explicit_gradient(output: Tensor, loss, H: int, dirs: int) -> tuple[Tensor, Tensor]:
+    """The loss and dL/d output, by autograd on the output alone."""
+    out = output.detach().requires_grad_(True)
+    with torch.enable_grad():
+        if loss is None or loss == "last":  # each direction's final step: t = T-1 forward, t = 0 reverse
+            value = out[-1, :, :H].sum() + (out[0, :, H:].sum() if dirs == 2 else 0)
+        elif loss == "sum":
+            value = out.sum()
+        elif callable(loss):
+            value = loss(out)
+        else:
+            raise ValueError(f"loss: {loss!r} is not one of 'last', 'sum' or a callable on the output")
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            raise ValueError("loss: the callable must return a scalar tensor")
+        value = value.reshape(())
+        (grad,) = torch.autograd.grad(value, out, allow_unused=True)
+    if grad is None:
+        grad = torch.zeros_like(out)
+    return value.detach(), grad.detach()
+
+
+def build(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    seed: int = 0,
+    init: str = "torch",
+    spectral_radius: float | None = None,
+    forget_bias: float | None = None,
+    update_bias: float | None = None,
+    clamp: dict[str, float] | None = None,
+    device: str = "cpu",
+    dtype: str | torch.dtype = "float32",
+) -> RecurrentNet:
+    """A fresh net, deterministic from ``seed`` (the same weights on every device and dtype)."""
+    limits.check_choice("cell", cell, limits.CELLS)
+    limits.check_choice("init", init, limits.INIT_SCHEMES)
+    for name in ("input_size", "hidden_size", "num_layers", "seed"):
+        limits.check_range(name, locals()[name], integer=True)
+    if not isinstance(bidirectional, bool):
+        raise ValueError(f"bidirectional: expected true or false, got {bidirectional!r}")
+    if spectral_radius is not None:
+        limits.check_range("spectral_radius", spectral_radius)
+    if forget_bias is not None:
+        if cell != "lstm":
+            raise ValueError(f"forget_bias: only an LSTM has a forget gate, not {cell!r}")
+        limits.check_range("forget_bias", forget_bias)
+    if update_bias is not None:
+        if cell != "gru":
+            raise ValueError(f"update_bias: only a GRU has an update gate, not {cell!r}")
+        limits.check_range("update_bias", update_bias)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    module = _CELL_MODULES[cell]
+    gen = torch.Generator().manual_seed(int(seed))
+    dirs = 2 if bidirectional else 1
+    weights: dict[str, Tensor] = {}
+    for layer in range(num_layers):
+        D = input_size if layer == 0 else dirs * hidden_size
+        for d in range(dirs):
+            w = init_layer(init, module.N_GATES, D, hidden_size, gen)
+            if spectral_radius is not None:
+                w = rescale_spectral_radius(w, module.N_GATES, spectral_radius)
+            if forget_bias is not None:
+                w = set_gate_bias(w, 1, 4, forget_bias)
+            if update_bias is not None:
+                w = set_gate_bias(w, 1, 3, update_bias)
+            s = f"_l{layer}" + ("_reverse" if d else "")
+            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w, strict=True):
+                weights[name + s] = value.to(device=dev, dtype=dt)
+    return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp or {})
+
+
+def from_torch(module: torch.nn.Module, clamp: dict[str, float] | None = None) -> RecurrentNet:
+    """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D)."""
+    if isinstance(module, torch.nn.LSTM):
+        cell = "lstm"
+        if module.proj_size:
+            raise ValueError("module: LSTM with proj_size > 0 is not supported; allowed: proj_size = 0")
+    elif isinstance(module, torch.nn.GRU):
+        cell = "gru"
+    elif isinstance(module, torch.nn.RNN):
+        cell = "rnn_" + module.nonlinearity
+    else:
+        raise ValueError(f"module: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+    state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    for key in list(state):
+        if key.startswith("weight_ih"):
+            suffix = key[len("weight_ih") :]
+            for b in ("bias_ih", "bias_hh"):
+                state.setdefault(b + suffix, torch.zeros(state[key].shape[0], dtype=state[key].dtype,
+                                                         device=state[key].device))
+    return RecurrentNet(cell, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
+                        state, clamp or {})

@@ -1,0 +1,53 @@
+"""The record a trace returns: every state, gate and gradient of one run, as tensors.
+
+Axis order everywhere: (layers*dirs, T, B, H), the first axis in torch's h_n order (layer-major,
+direction-minor), time indexed by input position (a reverse direction's last step is t = 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Trace:
+    cell: str
+    num_layers: int
+    num_directions: int
+    x: Tensor  # (T, B, D)
+    output: Tensor  # (T, B, dirs*H): equal to the torch module's output
+    h: Tensor  # (L*dirs, T, B, H)
+    c: Tensor | None  # (L*dirs, T, B, H), LSTM only
+    gates: dict[str, Tensor]  # name -> (L*dirs, T, B, H)
+    h_n: Tensor  # (L*dirs, B, H)
+    c_n: Tensor | None  # (L*dirs, B, H)
+    loss: Tensor  # scalar
+    grad_output: Tensor  # (T, B, dirs*H): dL/d output, the explicit gradient the loss puts on the top layer
+    grad_h: Tensor  # (L*dirs, T, B, H): dL/dh_t, total through all later steps and layers above
+    grad_c: Tensor | None  # (L*dirs, T, B, H), LSTM only
+    grad_h_norm: Tensor  # (L*dirs, T, B): ||dL/dh_t||_2 over units
+    grad_c_norm: Tensor | None  # (L*dirs, T, B)
+    jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_T/dh_t||_2 within each layer-direction
+    jacobian_norm_c: Tensor | None  # (L*dirs, T, B): ||dc_T/dc_t||_2, LSTM only
+    step_jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_t/dh_{t-1}||_2 (c_{t-1} held for LSTM)
+    nonfinite: dict[str, bool] = field(default_factory=dict)  # field -> holds inf or NaN
+
+    @property
+    def finite(self) -> bool:
+        return not any(self.nonfinite.values())
+
+    def index(self, layer: int = -1, direction: int = 0) -> int:
+        """Position on the first axis of (layer, direction); layer -1 is the top."""
+        layer = layer % self.num_layers
+        return layer * self.num_directions + direction
+
+    def flag_nonfinite(self) -> None:
+        for name in ("output", "h", "c", "loss", "grad_h", "grad_c", "jacobian_norm", "jacobian_norm_c",
+                     "step_jacobian_norm"):
+            value = getattr(self, name)
+            if value is not None:
+                self.nonfinite[name] = not bool(torch.isfinite(value).all())
+        self.nonfinite["gates"] = not all(bool(torch.isfinite(g).all()) for g in self.gates.values())
