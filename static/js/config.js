@@ -1,0 +1,142 @@
+/**
+ * Visual constants and fallbacks: cell and gate colours, colour-blind-safe scales, protocol options.
+ *
+ * Colours are Okabe-Ito (safe for the common colour-vision deficiencies). Signed quantities
+ * (h, c, g, n, pre-activations, gradients) use a diverging purple-orange scale with a neutral
+ * centre; sigmoid gates use a 0..1 sequential scale (cividis); norms sit on log axes.
+ */
+
+export const CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru"];
+
+export const CELL_LABEL = {
+  rnn_tanh: "RNN (tanh)",
+  rnn_relu: "RNN (ReLU)",
+  lstm: "LSTM",
+  gru: "GRU",
+};
+
+export const CELL_COLOR = {
+  rnn_tanh: "#D55E00", // vermillion
+  rnn_relu: "#E69F00", // orange
+  lstm: "#0072B2", // blue
+  gru: "#009E73", // bluish green
+};
+
+// Gate identity colours (borders, labels); their fill shows the activation.
+export const GATE_COLOR = {
+  i: "#009E73",
+  f: "#0072B2",
+  g: "#CC79A7",
+  o: "#E69F00",
+  r: "#D55E00",
+  z: "#56B4E9",
+  n: "#CC79A7",
+  pre: "#777777",
+};
+
+export const GATE_LABEL = {
+  i: "input gate i",
+  f: "forget gate f",
+  g: "candidate g",
+  o: "output gate o",
+  r: "reset gate r",
+  z: "update gate z",
+  n: "candidate n",
+  pre: "pre-activation",
+};
+
+// Gates squashed by a sigmoid live in 0..1; the rest are signed.
+export const SIGMOID_GATES = new Set(["i", "f", "o", "r", "z"]);
+
+// Diverging PuOr (ColorBrewer), negative = purple, positive = orange, white centre.
+export const DIVERGING = [
+  [0.0, "#2d004b"],
+  [0.1, "#542788"],
+  [0.2, "#8073ac"],
+  [0.3, "#b2abd2"],
+  [0.4, "#d8daeb"],
+  [0.5, "#f7f7f7"],
+  [0.6, "#fee0b6"],
+  [0.7, "#fdb863"],
+  [0.8, "#e08214"],
+  [0.9, "#b35806"],
+  [1.0, "#7f3b08"],
+];
+
+// Cividis: sequential, perceptually uniform, readable with colour-vision deficiencies.
+export const SEQUENTIAL = [
+  [0.0, "#00204c"],
+  [0.125, "#213d6b"],
+  [0.25, "#555b6c"],
+  [0.375, "#7b7a77"],
+  [0.5, "#a59c74"],
+  [0.625, "#d3c064"],
+  [0.75, "#ffe945"],
+  [1.0, "#fff2a0"],
+];
+
+// Where NaN / Inf land in a heatmap: the plot background shows through the gap.
+export const NONFINITE_BG = "#111111";
+
+// Protocol defaults and choices, used until GET /api/cells answers (and if it never does).
+export const FALLBACK_OPTIONS = {
+  init: ["torch", "xavier", "orthogonal", "identity"],
+  task: ["text", "sequence", "sine", "adding", "copy"],
+  loss: ["last", "sum", "task"],
+  device: ["cpu", "cuda", "auto"],
+  adding_form: ["le", "hochreiter"],
+};
+
+export const FALLBACK_CLAMPABLE = {
+  rnn_tanh: {},
+  rnn_relu: {},
+  lstm: { i: [0, 1], f: [0, 1], g: [-1, 1], o: [0, 1] },
+  gru: { r: [0, 1], z: [0, 1], n: [-1, 1] },
+};
+
+export const FALLBACK_GATES = { rnn_tanh: ["pre"], rnn_relu: ["pre"], lstm: ["i", "f", "g", "o"], gru: ["r", "z", "n"] };
+
+export const SPEEDS = [0.5, 1, 2, 5, 10, 20, 30, 60];
+
+function hexToRgb(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+function interpolate(stops, u) {
+  const x = Math.min(1, Math.max(0, u));
+  for (let k = 1; k < stops.length; k++) {
+    if (x <= stops[k][0]) {
+      const [x0, c0] = stops[k - 1];
+      const [x1, c1] = stops[k];
+      const w = x1 === x0 ? 0 : (x - x0) / (x1 - x0);
+      const a = hexToRgb(c0);
+      const b = hexToRgb(c1);
+      return a.map((v, j) => Math.round(v + (b[j] - v) * w));
+    }
+  }
+  return hexToRgb(stops[stops.length - 1][1]);
+}
+
+const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
+const luminance = (c) => (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255;
+
+/** Fill and readable text colour for a value; NaN/Inf get a neutral grey (the label says which). */
+export function valueColor(value, { signed, range = 1 }) {
+  if (!Number.isFinite(value)) return { fill: "#9e9e9e", text: "#000" };
+  const u = signed ? 0.5 + value / (2 * range) : value / range;
+  const c = interpolate(signed ? DIVERGING : SEQUENTIAL, u);
+  return { fill: rgb(c), text: luminance(c) > 0.55 ? "#111" : "#fff" };
+}
+
+/** A number for humans: 3 significant digits, exponent for tiny/huge, the words for non-finite. */
+export function fmt(value, digits = 3) {
+  if (value === null || value === undefined) return "–";
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "inf";
+  if (value === -Infinity) return "-inf";
+  if (value === 0) return "0";
+  const a = Math.abs(value);
+  if (a >= 1e4 || a < 1e-3) return value.toExponential(digits - 1);
+  return Number(value.toPrecision(digits)).toString();
+}

@@ -1,0 +1,96 @@
+/**
+ * One computed run, as the views read it: the `ready` message plus the bulk block, with accessors
+ * for "the H values of field f of cell k, layer-direction ld, at step t" and small statistics.
+ *
+ * Bulk arrays are (L*dirs, T, H) flat, layer-major and direction-minor like torch's h_n.
+ */
+
+export class Run {
+  constructor(ready) {
+    this.id = ready.run_id;
+    this.config = ready.config;
+    this.T = ready.T;
+    this.H = ready.hidden_size;
+    this.L = ready.num_layers;
+    this.dirs = ready.num_directions;
+    this.input = ready.input || { labels: [], target_labels: [] };
+    this.computeMs = ready.compute_ms;
+    this.cells = (ready.cells || []).map((c) => ({
+      name: c.cell,
+      gates: c.gates || [],
+      hasC: Boolean(c.has_cell_state),
+      loss: Number(c.loss),
+      curves: c.curves || {},
+      decay: c.decay || {},
+      nonfinite: c.nonfinite || {},
+      bulk: {},
+    }));
+    this.complete = false;
+  }
+
+  attachBulk(fields) {
+    for (const entry of fields) {
+      const cell = this.cells[entry.cell];
+      if (cell) cell.bulk[entry.field] = entry.data;
+    }
+    this.complete = true;
+  }
+
+  /** Index on the first axis for (layer, direction); layer -1 is the top. */
+  ld(layer, dir) {
+    const l = layer < 0 ? this.L + layer : Math.min(layer, this.L - 1);
+    const d = this.dirs > 1 ? Math.min(Math.max(dir, 0), 1) : 0;
+    return Math.max(0, l) * this.dirs + d;
+  }
+
+  /** The H values of `field` at step t, or null when the cell has no such field. */
+  at(cellIndex, field, ld, t) {
+    const data = this.cells[cellIndex]?.bulk[field];
+    if (!data || t < 0 || t >= this.T) return null;
+    const start = (ld * this.T + t) * this.H;
+    return data.subarray(start, start + this.H);
+  }
+
+  /** The state a step starts from: t-1 going forward, t+1 in the reverse direction, zeros outside. */
+  previous(cellIndex, field, ld, t) {
+    const prevT = ld % this.dirs === 1 ? t + 1 : t - 1;
+    return this.at(cellIndex, field, ld, prevT) || new Float32Array(this.H);
+  }
+
+  /** The curve of a per-step norm for one layer-direction, or null. */
+  curve(cellIndex, name, ld) {
+    const curves = this.cells[cellIndex]?.curves[name];
+    return curves ? curves[ld] || null : null;
+  }
+}
+
+/** Mean, min, max and count of non-finite values of an array. */
+export function stats(values) {
+  let sum = 0;
+  let n = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let nonfinite = 0;
+  let firstBad = null;
+  for (const v of values) {
+    if (!Number.isFinite(v)) {
+      nonfinite += 1;
+      if (firstBad === null) firstBad = v;
+      continue;
+    }
+    sum += v;
+    n += 1;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  // A mean over units with an inf or NaN in it is that inf or NaN: say so rather than hide it.
+  const mean = nonfinite ? (Number.isNaN(firstBad) ? NaN : firstBad) : n ? sum / n : NaN;
+  return { mean, min: n ? min : NaN, max: n ? max : NaN, nonfinite, count: values.length };
+}
+
+/** Largest finite |value| of an array (0 if none). */
+export function maxAbs(values) {
+  let m = 0;
+  for (const v of values) if (Number.isFinite(v) && Math.abs(v) > m) m = Math.abs(v);
+  return m;
+}

@@ -1,0 +1,171 @@
+/**
+ * The one state object: the run config (every RunConfig field) and the view (cursor, selection,
+ * layer/direction, type size, colour range mode...), with a table of properties that serializes to
+ * the URL hash, so a copied link reproduces the exact view.
+ *
+ * Config fields are always written to the URL (a lesson link must not depend on today's defaults);
+ * view fields only when they differ from their default. A value that does not parse is kept as
+ * the raw string: the server's validation then names the field and the allowed range.
+ */
+
+import { Emitter } from "./events.js";
+
+const int = {
+  parse: (s) => (/^-?\d+$/.test(s) ? Number(s) : s),
+  format: (v) => String(v),
+};
+const float = {
+  parse: (s) => (s.trim() !== "" && Number.isFinite(Number(s)) ? Number(s) : s),
+  format: (v) => String(v),
+};
+const optionalFloat = {
+  parse: (s) => (s === "" || s === "null" ? null : float.parse(s)),
+  format: (v) => (v === null || v === undefined ? "null" : String(v)),
+};
+const bool = {
+  parse: (s) => s === "1" || s === "true",
+  format: (v) => (v ? "1" : "0"),
+};
+const str = { parse: (s) => s, format: (v) => String(v) };
+const list = {
+  parse: (s) => (s === "" ? [] : s.split(",")),
+  format: (v) => (Array.isArray(v) ? v.join(",") : String(v)),
+};
+const floats = {
+  parse: (s) => (s.trim() === "" ? [] : s.split(",").map((x) => float.parse(x.trim()))),
+  format: (v) => (Array.isArray(v) ? v.join(",") : String(v)),
+};
+// clamp: gate -> value, written "f:1,i:0.5"
+const gateMap = {
+  parse: (s) => {
+    const out = {};
+    for (const part of s.split(",")) {
+      const [gate, value] = part.split(":");
+      if (gate && value !== undefined) out[gate.trim()] = float.parse(value.trim());
+    }
+    return out;
+  },
+  format: (v) =>
+    Object.entries(v || {})
+      .map(([g, x]) => `${g}:${x}`)
+      .join(","),
+};
+
+/** The property table: key, whether it is config or view, its codec and default. */
+export const PROPS = [
+  { key: "cells", kind: "config", codec: list, def: ["rnn_tanh", "lstm"] },
+  { key: "hidden_size", kind: "config", codec: int, def: 32 },
+  { key: "num_layers", kind: "config", codec: int, def: 1 },
+  { key: "bidirectional", kind: "config", codec: bool, def: false },
+  { key: "seq_len", kind: "config", codec: int, def: 60 },
+  { key: "seed", kind: "config", codec: int, def: 0 },
+  { key: "init", kind: "config", codec: str, def: "torch" },
+  { key: "spectral_radius", kind: "config", codec: optionalFloat, def: null },
+  { key: "forget_bias", kind: "config", codec: optionalFloat, def: null },
+  { key: "update_bias", kind: "config", codec: optionalFloat, def: null },
+  { key: "clamp", kind: "config", codec: gateMap, def: {} },
+  { key: "task", kind: "config", codec: str, def: "adding" },
+  { key: "text", kind: "config", codec: str, def: "hello world" },
+  { key: "values", kind: "config", codec: floats, def: [0, 1, 0, -1, 0] },
+  { key: "period", kind: "config", codec: float, def: 20 },
+  { key: "noise", kind: "config", codec: float, def: 0 },
+  { key: "adding_form", kind: "config", codec: str, def: "le" },
+  { key: "copy_len", kind: "config", codec: int, def: 5 },
+  { key: "loss", kind: "config", codec: str, def: "last" },
+  { key: "device", kind: "config", codec: str, def: "cpu" },
+  // the view
+  { key: "t", kind: "view", codec: int, def: 0 }, // cursor
+  { key: "sel", kind: "view", codec: int, def: 0 }, // selected cell (index into cells)
+  { key: "layer", kind: "view", codec: int, def: -1 }, // -1: the top layer
+  { key: "dir", kind: "view", codec: int, def: 0 }, // 0 forward, 1 reverse direction
+  { key: "unit", kind: "view", codec: int, def: -1 }, // -1: mean over units
+  { key: "pass", kind: "view", codec: str, def: "forward" }, // forward | backward play mode
+  { key: "rate", kind: "view", codec: float, def: 10 }, // steps per second
+  { key: "fields", kind: "view", codec: list, def: ["h", "c", "gates"] }, // heatmap rows
+  { key: "scale", kind: "view", codec: str, def: "shared" }, // colour range: shared | local
+  { key: "large", kind: "view", codec: bool, def: false }, // large type for projectors
+  { key: "side", kind: "view", codec: bool, def: true }, // settings panel shown
+  { key: "preset", kind: "view", codec: str, def: "" },
+];
+
+const BY_KEY = new Map(PROPS.map((p) => [p.key, p]));
+const clone = (v) => (v && typeof v === "object" ? JSON.parse(JSON.stringify(v)) : v);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+export class State extends Emitter {
+  constructor() {
+    super();
+    this.values = {};
+    for (const p of PROPS) this.values[p.key] = clone(p.def);
+  }
+
+  get(key) {
+    return this.values[key];
+  }
+
+  /** Set several properties; emits "change" with the keys that really changed. */
+  set(partial) {
+    const changed = [];
+    for (const [key, value] of Object.entries(partial)) {
+      if (!BY_KEY.has(key)) continue;
+      if (!same(this.values[key], value)) {
+        this.values[key] = clone(value);
+        changed.push(key);
+      }
+    }
+    if (changed.length) this.emit("change", changed);
+    return changed;
+  }
+
+  /** The RunConfig to send: every config field. */
+  config() {
+    const out = {};
+    for (const p of PROPS) if (p.kind === "config") out[p.key] = clone(this.values[p.key]);
+    return out;
+  }
+
+  /** Take a server config (normalised, from `ready` or a preset) into the state. */
+  setConfig(config) {
+    const partial = {};
+    for (const p of PROPS) if (p.kind === "config" && p.key in config) partial[p.key] = config[p.key];
+    return this.set(partial);
+  }
+
+  toHash() {
+    const parts = [];
+    for (const p of PROPS) {
+      const v = this.values[p.key];
+      if (p.kind === "view" && same(v, p.def)) continue;
+      parts.push(`${p.key}=${encodeURIComponent(p.codec.format(v))}`);
+    }
+    return "#" + parts.join("&");
+  }
+
+  /** Read the URL hash; unknown keys are ignored, unparsable values are kept raw (see above). */
+  fromHash(hash) {
+    const partial = {};
+    const body = (hash || "").replace(/^#/, "");
+    if (!body) return partial;
+    for (const pair of body.split("&")) {
+      const eq = pair.indexOf("=");
+      if (eq < 0) continue;
+      const key = decodeURIComponent(pair.slice(0, eq));
+      const prop = BY_KEY.get(key);
+      if (!prop) continue;
+      let raw;
+      try {
+        raw = decodeURIComponent(pair.slice(eq + 1));
+      } catch {
+        raw = pair.slice(eq + 1);
+      }
+      partial[key] = prop.codec.parse(raw);
+    }
+    this.set(partial);
+    return partial;
+  }
+
+  /** A plain copy for the read-only test hook. */
+  snapshot() {
+    return clone(this.values);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * One cell diagram per compared cell (SVG), gates lit by their mean activation at the cursor:
+ * sigmoid gates on the 0..1 sequential scale, g / n / pre-activations / states on the diverging
+ * scale. Hover (or focus) a part for its numbers: mean, min, max over units and the chosen unit.
+ *
+ * Emits: "select" {cell} when a diagram is clicked.
+ */
+
+import { CELL_COLOR, CELL_LABEL, GATE_LABEL, SIGMOID_GATES, fmt, valueColor } from "../config.js";
+import { Emitter } from "../events.js";
+import { stats } from "../run.js";
+import { cellSvg } from "./diagram_svg.js";
+
+const PART_LABEL = {
+  c: "cell state c_t",
+  c_prev: "previous cell state c_{t−1}",
+  h: "hidden state h_t",
+  h_prev: "previous hidden state h_{t−1}",
+  x: "input x_t",
+  h_node: "hidden state h_t",
+};
+
+export class DiagramView extends Emitter {
+  constructor(root) {
+    super();
+    this.root = root;
+    this.cards = [];
+    this.runId = null;
+    this.key = null;
+    this.partStats = []; // per cell: part -> {mean, min, max, unit value}
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "tooltip";
+    this.tooltip.hidden = true;
+    this.tooltip.setAttribute("role", "status");
+    document.body.append(this.tooltip);
+  }
+
+  build(run) {
+    this.cards = run.cells.map((cell, k) => {
+      const card = document.createElement("figure");
+      card.className = "cell-card";
+      card.dataset.cell = cell.name;
+      card.dataset.index = String(k);
+      card.style.setProperty("--cell-color", CELL_COLOR[cell.name] || "#888");
+      card.innerHTML = `
+        <figcaption><span class="cell-name"></span><span class="cell-loss"></span></figcaption>
+        ${cellSvg(cell.name)}
+        <p class="cell-words"></p>`;
+      card.querySelector(".cell-name").textContent = CELL_LABEL[cell.name] || cell.name;
+      card.querySelector(".cell-loss").textContent = `loss ${fmt(cell.loss)}`;
+      card.addEventListener("click", () => this.emit("select", { cell: k }));
+      for (const part of card.querySelectorAll("[data-part]")) {
+        const show = () => this.showTooltip(k, part.dataset.part, part);
+        part.addEventListener("mouseenter", show);
+        part.addEventListener("focus", show);
+        part.addEventListener("mouseleave", () => (this.tooltip.hidden = true));
+        part.addEventListener("blur", () => (this.tooltip.hidden = true));
+      }
+      return card;
+    });
+    this.root.replaceChildren(...this.cards);
+  }
+
+  update(model) {
+    const { run, state, t } = model;
+    if (!run || !run.complete) return;
+    if (run.id !== this.runId) {
+      this.runId = run.id;
+      this.key = null;
+      this.build(run);
+    }
+    const ld = run.ld(state.get("layer"), state.get("dir"));
+    const unit = state.get("unit");
+    const sel = state.get("sel");
+    const key = `${t}|${ld}|${unit}|${sel}`;
+    if (key === this.key) return;
+    this.key = key;
+    this.partStats = run.cells.map((cell, k) => this.paint(run, k, ld, t, unit, sel));
+  }
+
+  paint(run, k, ld, t, unit, sel) {
+    const cell = run.cells[k];
+    const card = this.cards[k];
+    card.classList.toggle("selected", k === sel);
+    const parts = {};
+    const grab = (part, values) => {
+      if (!values) return;
+      parts[part] = { ...stats(values), unit: unit >= 0 && unit < values.length ? values[unit] : null };
+    };
+    for (const gate of cell.gates) grab(gate, run.at(k, gate, ld, t));
+    grab("h", run.at(k, "h", ld, t));
+    grab("h_prev", run.previous(k, "h", ld, t));
+    if (cell.hasC) {
+      grab("c", run.at(k, "c", ld, t));
+      grab("c_prev", run.previous(k, "c", ld, t));
+    }
+    parts.h_node = parts.h;
+    for (const el of card.querySelectorAll("[data-part]")) {
+      const name = el.dataset.part;
+      const s = parts[name];
+      if (name === "x") {
+        el.querySelector(".state-value").textContent = run.input.labels?.[t] ?? "";
+        continue;
+      }
+      if (!s) continue;
+      const shown = s.unit !== null ? s.unit : s.mean;
+      const sigmoid = SIGMOID_GATES.has(name);
+      const range = name === "pre" ? 3 : name === "c" || name === "c_prev" ? 2 : 1;
+      const { fill, text } = valueColor(Math.max(-range, Math.min(range, shown)), { signed: !sigmoid, range });
+      const shape = el.querySelector("rect, ellipse");
+      if (shape) {
+        shape.style.fill = Number.isFinite(shown) ? fill : "#9e9e9e";
+        const label = el.querySelector(".gate-value");
+        if (label) {
+          label.textContent = fmt(shown, 2);
+          label.style.fill = text;
+        }
+        const nameText = el.querySelector(".gate-name");
+        if (nameText) nameText.style.fill = text;
+        const nodeText = el.querySelector(":scope > text");
+        if (name === "h_node" && nodeText) nodeText.style.fill = text;
+      }
+      const value = el.querySelector(".state-value");
+      if (value) value.textContent = fmt(shown, 2);
+      el.classList.toggle("nonfinite", !Number.isFinite(shown));
+    }
+    card.querySelector(".cell-words").textContent = this.words(cell, parts, unit);
+    card.dataset.t = String(t);
+    return parts;
+  }
+
+  /** One sentence a student can read aloud about what the cell does at this step. */
+  words(cell, parts, unit) {
+    const v = (p) => (parts[p] ? (parts[p].unit !== null ? parts[p].unit : parts[p].mean) : NaN);
+    const who = unit >= 0 ? `unit ${unit}` : "on average";
+    const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : fmt(x));
+    if (cell.name === "lstm") {
+      return `${who}: keeps ${pct(v("f"))} of the old memory, writes ${pct(v("i"))} of the candidate, shows ${pct(v("o"))} of it.`;
+    }
+    if (cell.name === "gru") {
+      return `${who}: keeps ${pct(v("z"))} of the old state, takes ${pct(1 - v("z"))} of the candidate (reset ${pct(v("r"))}).`;
+    }
+    return `${who}: no gate — the whole state is rewritten each step (h = ${fmt(v("h"), 2)}).`;
+  }
+
+  showTooltip(k, part, el) {
+    const s = this.partStats[k]?.[part];
+    const label = GATE_LABEL[part] || PART_LABEL[part] || part;
+    let html = `<strong>${label}</strong>`;
+    if (part === "x") html += "<br>the input at this step";
+    else if (!s) html += "<br>no value";
+    else {
+      html += `<br>mean over ${s.count} units: ${fmt(s.mean)}<br>min ${fmt(s.min)} · max ${fmt(s.max)}`;
+      if (s.nonfinite) html += `<br><span class="bad">${s.nonfinite} value(s) NaN/inf</span>`;
+      if (s.unit !== null) html += `<br>chosen unit: ${fmt(s.unit)}`;
+    }
+    this.tooltip.innerHTML = html;
+    const r = el.getBoundingClientRect();
+    this.tooltip.style.left = `${window.scrollX + r.left + r.width / 2}px`;
+    this.tooltip.style.top = `${window.scrollY + r.top - 8}px`;
+    this.tooltip.hidden = false;
+  }
+}

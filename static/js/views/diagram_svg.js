@@ -1,0 +1,89 @@
+/**
+ * The SVG drawing of each cell type, as markup with `data-part` hooks the diagram view lights up.
+ *
+ *   LSTM  the cell-state highway c_{t-1} -> x f -> + i*g -> c_t on top; gates i, f, g, o fed by
+ *         h_{t-1} and x_t; h_t = o * tanh(c_t).
+ *   GRU   h_{t-1} -> x z -> + (1-z)*n -> h_t on top; r scales the hidden part of n's input.
+ *   RNN   h_t = tanh(pre) (or relu), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh.
+ */
+
+const sub = (base, index) => `${base}<tspan class="sub" dy="5">${index}</tspan>`;
+
+function gateBox(name, cx, cy, fn) {
+  return `<g class="gate" data-part="${name}" tabindex="0">
+    <rect x="${cx - 24}" y="${cy - 19}" width="48" height="38" rx="6"/>
+    <text class="gate-name" x="${cx}" y="${cy - 3}">${name}</text>
+    <text class="gate-value" x="${cx}" y="${cy + 13}"></text>
+    <text class="gate-fn" x="${cx}" y="${cy + 32}">${fn}</text>
+  </g>`;
+}
+
+const op = (symbol, cx, cy) =>
+  `<g class="op"><circle cx="${cx}" cy="${cy}" r="11"/><text x="${cx}" y="${cy + 5}">${symbol}</text></g>`;
+
+// A state label with its value under it, e.g. c_{t-1} at the highway's left end.
+function stateLabel(part, html, x, y, anchor = "start") {
+  return `<g class="state" data-part="${part}" tabindex="0">
+    <text class="state-name" x="${x}" y="${y}" text-anchor="${anchor}">${html}</text>
+    <text class="state-value" x="${x}" y="${y + 18}" text-anchor="${anchor}"></text>
+  </g>`;
+}
+
+const wire = (d, cls = "wire") => `<path class="${cls}" d="${d}"/>`;
+
+function lstm() {
+  return `
+    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${wire("M10,52 H109 M131,52 H209 M231,52 H410", "highway")}
+    ${wire("M120,111 V63")}
+    ${wire("M185,111 V92 H209 M250,111 V92 H231 M220,81 V63")}
+    ${wire("M350,52 V78 M350,102 V119 M324,130 H339 M361,130 H410")}
+    ${wire("M10,186 H300 M120,149 V186 M185,149 V186 M250,149 V186 M300,149 V186 M70,232 V186")}
+    ${op("×", 120, 52)}${op("+", 220, 52)}${op("×", 220, 92)}${op("×", 350, 130)}
+    <g class="op tanh"><ellipse cx="350" cy="90" rx="20" ry="11"/><text x="350" y="94">tanh</text></g>
+    ${gateBox("f", 120, 130, "σ")}${gateBox("i", 185, 130, "σ")}${gateBox("g", 250, 130, "tanh")}${gateBox("o", 300, 130, "σ")}
+    ${stateLabel("c_prev", sub("c", "t−1"), 4, 40)}
+    ${stateLabel("c", sub("c", "t"), 416, 40, "end")}
+    ${stateLabel("h_prev", sub("h", "t−1"), 4, 176)}
+    ${stateLabel("h", sub("h", "t"), 416, 118, "end")}
+    ${stateLabel("x", sub("x", "t"), 80, 226)}`;
+}
+
+function gru() {
+  return `
+    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${wire("M10,52 H99 M121,52 H269 M291,52 H410", "highway")}
+    ${wire("M24,52 V186 H280 M60,232 V186")}
+    ${wire("M110,111 V63 M110,92 H224 M246,92 H269 M280,111 V103 M280,81 V63")}
+    ${wire("M224,130 H256", "wire arrow")}
+    ${wire("M200,149 V186 M110,149 V186 M280,149 V186")}
+    ${op("×", 110, 52)}${op("+", 280, 52)}${op("×", 280, 92)}${op("1−", 235, 92)}
+    ${gateBox("z", 110, 130, "σ")}${gateBox("r", 200, 130, "σ")}${gateBox("n", 280, 130, "tanh")}
+    <text class="note" x="240" y="124">r⊙</text>
+    ${stateLabel("h_prev", sub("h", "t−1"), 4, 40)}
+    ${stateLabel("h", sub("h", "t"), 416, 40, "end")}
+    ${stateLabel("x", sub("x", "t"), 70, 226)}`;
+}
+
+function rnn(nonlinearity) {
+  return `
+    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${wire("M10,120 H110 M170,232 V142 M230,120 H266 M314,120 H410")}
+    <g class="gate wide" data-part="pre" tabindex="0">
+      <rect x="110" y="98" width="120" height="44" rx="6"/>
+      <text class="gate-name" x="170" y="115">W·[x, h] + b</text>
+      <text class="gate-value" x="170" y="133"></text>
+    </g>
+    <g class="op tanh" data-part="h_node"><ellipse cx="290" cy="120" rx="24" ry="14"/><text x="290" y="125">${nonlinearity}</text></g>
+    ${stateLabel("h_prev", sub("h", "t−1"), 4, 108)}
+    ${stateLabel("h", sub("h", "t"), 416, 108, "end")}
+    ${stateLabel("x", sub("x", "t"), 180, 226)}`;
+}
+
+export function cellSvg(cellName) {
+  let body;
+  if (cellName === "lstm") body = lstm();
+  else if (cellName === "gru") body = gru();
+  else body = rnn(cellName === "rnn_relu" ? "relu" : "tanh");
+  return `<svg class="cell-svg" viewBox="0 0 420 240" role="img" aria-label="${cellName} cell diagram">${body}</svg>`;
+}

@@ -1,0 +1,160 @@
+/**
+ * The selected cell's equations with the current step's numbers filled in, for the mean over units
+ * or for one unit k (chosen by clicking a heatmap or typing it). Means of products are shown as
+ * means of the products, so the numbers on each line add up exactly.
+ *
+ * Emits: "select" {cell}, "unit" {unit} from its own controls.
+ */
+
+import { CELL_COLOR, CELL_LABEL, fmt } from "../config.js";
+import { Emitter } from "../events.js";
+
+const sub = (base, index) => `<var>${base}</var><sub>${index}</sub>`;
+const T_ = (b) => sub(b, "t");
+const P_ = (b) => sub(b, "t−1");
+
+function num(value) {
+  const bad = !Number.isFinite(value);
+  return `<b class="num${bad ? " bad" : ""}">${fmt(value)}</b>`;
+}
+
+const mean = (a) => {
+  let s = 0;
+  for (const v of a) s += v;
+  return s / a.length;
+};
+const mapPair = (a, b, f) => Array.from(a, (v, j) => f(v, b[j]));
+
+export class EquationsView extends Emitter {
+  constructor(root) {
+    super();
+    this.root = root;
+    this.tabs = root.querySelector(".eq-cells");
+    this.body = root.querySelector(".eq-body");
+    this.title = root.querySelector(".eq-title");
+    this.unitInput = root.querySelector(".eq-unit");
+    this.meanButton = root.querySelector(".eq-mean");
+    this.key = null;
+    this.runId = null;
+    this.unitInput.addEventListener("change", () => {
+      const v = Number(this.unitInput.value);
+      this.emit("unit", { unit: Number.isInteger(v) && v >= 0 ? v : -1 });
+    });
+    this.meanButton.addEventListener("click", () => this.emit("unit", { unit: -1 }));
+    this.tabs.addEventListener("click", (ev) => {
+      const b = ev.target.closest("[data-index]");
+      if (b) this.emit("select", { cell: Number(b.dataset.index) });
+    });
+  }
+
+  update(model) {
+    const { run, state, t } = model;
+    if (!run || !run.complete) return;
+    const sel = Math.min(Math.max(0, state.get("sel")), run.cells.length - 1);
+    const ld = run.ld(state.get("layer"), state.get("dir"));
+    const unit = state.get("unit") < run.H ? state.get("unit") : -1;
+    const key = `${run.id}|${sel}|${ld}|${unit}|${t}`;
+    if (key === this.key) return;
+    this.key = key;
+    if (run.id !== this.runId) {
+      this.runId = run.id;
+      this.tabs.replaceChildren(
+        ...run.cells.map((cell, k) => {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.className = "chip";
+          b.dataset.index = String(k);
+          b.style.setProperty("--cell-color", CELL_COLOR[cell.name]);
+          b.textContent = CELL_LABEL[cell.name] || cell.name;
+          return b;
+        }),
+      );
+      this.unitInput.max = String(run.H - 1);
+    }
+    for (const b of this.tabs.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === sel));
+    if (document.activeElement !== this.unitInput) this.unitInput.value = unit >= 0 ? String(unit) : "";
+    this.meanButton.setAttribute("aria-pressed", String(unit < 0));
+    const cell = run.cells[sel];
+    const layer = Math.floor(ld / run.dirs);
+    const where = `layer ${layer + 1}${run.dirs > 1 ? (ld % 2 ? ", reverse direction" : ", forward direction") : ""}`;
+    this.title.textContent = `${CELL_LABEL[cell.name]} at t = ${t} (${where}) — ${unit >= 0 ? `unit ${unit}` : `mean over ${run.H} units`}`;
+    this.root.dataset.cell = cell.name;
+    let lines;
+    try {
+      lines = this.lines(run, sel, cell, ld, t, unit);
+    } catch (err) {
+      console.warn("gateflow: equations", err);
+      lines = ["<span class=\"note\">this run did not send the values these equations need</span>"];
+    }
+    this.body.innerHTML = lines.map((l) => `<div class="eq">${l}</div>`).join("");
+  }
+
+  lines(run, k, cell, ld, t, unit) {
+    const get = (field) => run.at(k, field, ld, t);
+    const prev = (field) => run.previous(k, field, ld, t);
+    // one unit's value, or the mean over units of an array (or of an element-wise product)
+    const pick = (arr) => (arr ? (unit >= 0 ? arr[unit] : mean(arr)) : NaN);
+    const clamp = run.config?.clamp || {};
+    const clamped = (g) => (g in clamp ? ` <span class="note">(clamped to ${fmt(Number(clamp[g]))})</span>` : "");
+    const pre = (w, gate, hidden = `W<sub>h${gate}</sub>${P_("h")} + b<sub>h${gate}</sub>`) =>
+      `W<sub>i${gate}</sub>${T_("x")} + b<sub>i${gate}</sub> + ${hidden}`;
+    const out = [];
+    const avg = unit >= 0 ? "" : "mean ";
+    if (cell.name === "lstm") {
+      const [i, f, g, o, c, cp, h] = ["i", "f", "g", "o", "c"].map(get).concat([prev("c"), get("h")]);
+      out.push(`${T_("i")} = σ(${pre(0, "i")}) = ${num(pick(i))}${clamped("i")}`);
+      out.push(`${T_("f")} = σ(${pre(0, "f")}) = ${num(pick(f))}${clamped("f")}`);
+      out.push(`${T_("g")} = tanh(${pre(0, "g")}) = ${num(pick(g))}${clamped("g")}`);
+      out.push(`${T_("o")} = σ(${pre(0, "o")}) = ${num(pick(o))}${clamped("o")}`);
+      if (unit >= 0) {
+        out.push(
+          `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")} = ${num(f[unit])} × ${num(cp[unit])} + ${num(i[unit])} × ${num(g[unit])} = ${num(c[unit])}`,
+        );
+        out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${num(o[unit])} × tanh(${num(c[unit])}) = ${num(h[unit])}`);
+      } else {
+        const keep = mean(mapPair(f, cp, (a, b) => a * b));
+        const write = mean(mapPair(i, g, (a, b) => a * b));
+        out.push(
+          `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")}: ${avg}${num(keep)} kept + ${num(write)} written = ${num(mean(c))}`,
+        );
+        out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${avg}${num(mean(h))}`);
+      }
+    } else if (cell.name === "gru") {
+      const [r, z, n, h, hp] = ["r", "z", "n", "h"].map(get).concat([prev("h")]);
+      out.push(`${T_("r")} = σ(${pre(0, "r")}) = ${num(pick(r))}${clamped("r")}`);
+      out.push(`${T_("z")} = σ(${pre(0, "z")}) = ${num(pick(z))}${clamped("z")}`);
+      out.push(
+        `${T_("n")} = tanh(${pre(0, "n", `${T_("r")} ⊙ (W<sub>hn</sub>${P_("h")} + b<sub>hn</sub>)`)}) = ${num(pick(n))}${clamped("n")}`,
+      );
+      if (unit >= 0) {
+        out.push(
+          `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")} = (1 − ${num(z[unit])}) × ${num(n[unit])} + ${num(z[unit])} × ${num(hp[unit])} = ${num(h[unit])}`,
+        );
+      } else {
+        const fresh = mean(mapPair(z, n, (a, b) => (1 - a) * b));
+        const kept = mean(mapPair(z, hp, (a, b) => a * b));
+        out.push(
+          `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")}: ${avg}${num(fresh)} new + ${num(kept)} kept = ${num(mean(h))}`,
+        );
+      }
+    } else {
+      const fn = cell.name === "rnn_relu" ? "relu" : "tanh";
+      const [p, h] = ["pre", "h"].map(get);
+      out.push(`${T_("h")} = ${fn}(W<sub>ih</sub>${T_("x")} + b<sub>ih</sub> + W<sub>hh</sub>${P_("h")} + b<sub>hh</sub>) = ${fn}(${num(pick(p))}) = ${num(pick(h))}`);
+      if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
+    }
+    out.push(this.gradientLine(run, k, cell, ld, t, unit));
+    return out;
+  }
+
+  gradientLine(run, k, cell, ld, t, unit) {
+    const dh = run.curve(k, "grad_h_norm", ld);
+    const dc = cell.hasC ? run.curve(k, "grad_c_norm", ld) : null;
+    if (unit >= 0) {
+      const gh = run.at(k, "grad_h", ld, t);
+      const gc = cell.hasC ? run.at(k, "grad_c", ld, t) : null;
+      return `backward: ∂L/∂${T_("h")}[${unit}] = ${num(gh ? gh[unit] : NaN)}${gc ? `, ∂L/∂${T_("c")}[${unit}] = ${num(gc[unit])}` : ""}`;
+    }
+    return `backward: ‖∂L/∂${T_("h")}‖ = ${num(dh ? Number(dh[t]) : NaN)}${dc ? `, ‖∂L/∂${T_("c")}‖ = ${num(Number(dc[t]))}` : ""}`;
+  }
+}
