@@ -185,10 +185,10 @@ function onRun() {
   if (run.dirs < 2 && state.get("dir")) state.set({ dir: 0 });
   showEmpty("");
   $("#empty").hidden = true;
-  const finite = run.cells.every((c) => !Object.values(c.nonfinite || {}).some(Boolean));
+  const finite = run.nonfinite.length === 0;
   setStatus(
     `${run.cells.map((c) => c.name).join(" · ")} · H = ${run.H} · T = ${run.T} · computed in ${Math.round(run.computeMs || 0)} ms` +
-      (finite ? "" : " · some values are NaN or inf (shown in red / black)"),
+      (finite ? "" : ` · ${run.nonfinite.join(", ")}: some values are NaN or inf (marked in red)`),
     finite ? "info" : "warn",
   );
   document.body.dataset.runId = run.id;

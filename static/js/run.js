@@ -34,6 +34,34 @@ export class Run {
       if (cell) cell.bulk[entry.field] = entry.data;
     }
     this.complete = true;
+    this.nonfinite = this.findNonfinite();
+  }
+
+  /**
+   * Which cells hold NaN/inf anywhere: the server's flags, the curves and the bulk. The flags alone
+   * miss a norm that overflows float32 although every unit's value is finite (the ReLU RNN of the
+   * exploding preset: grad_h finite, ||grad_h|| = inf).
+   */
+  findNonfinite() {
+    const found = [];
+    for (const cell of this.cells) {
+      let bad = Object.values(cell.nonfinite).some(Boolean);
+      for (const curves of Object.values(cell.curves)) {
+        if (bad || !curves) continue;
+        bad = curves.some((curve) => curve.some((v) => !Number.isFinite(v)));
+      }
+      for (const data of Object.values(cell.bulk)) {
+        if (bad) break;
+        for (let k = 0; k < data.length; k++) {
+          if (!Number.isFinite(data[k])) {
+            bad = true;
+            break;
+          }
+        }
+      }
+      if (bad) found.push(cell.name);
+    }
+    return found;
   }
 
   /** Index on the first axis for (layer, direction); layer -1 is the top. */

@@ -85,5 +85,5 @@ export function cellSvg(cellName) {
   if (cellName === "lstm") body = lstm();
   else if (cellName === "gru") body = gru();
   else body = rnn(cellName === "rnn_relu" ? "relu" : "tanh");
-  return `<svg class="cell-svg" viewBox="0 0 420 240" role="img" aria-label="${cellName} cell diagram">${body}</svg>`;
+  return `<svg class="cell-svg" viewBox="0 0 420 250" role="img" aria-label="${cellName} cell diagram">${body}</svg>`;
 }

@@ -107,10 +107,10 @@ export class GradientView extends Emitter {
       font: { size: font },
       title: { text: spec.title, x: 0, xanchor: "left", font: { size: font } },
       showlegend: true,
-      legend: { orientation: "h", x: 0, y: -0.22, font: { size: font - 1 } },
+      legend: { orientation: "h", x: 0, y: -0.3, yanchor: "top", font: { size: font - 1 } },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
-      xaxis: { title: { text: "t (input position)" }, range: [-0.5, run.T - 0.5], zeroline: false },
+      xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
       yaxis: { type: "log", title: { text: spec.yTitle }, exponentformat: "power", gridcolor: "#e4e4e4" },
     };
     layout.margin.b = large ? 90 : 72;

@@ -1,0 +1,63 @@
+"""Small helpers for the browser tests: waiting on the page's read-only hooks, screenshots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+def shot(page: Page, name: str, full_page: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def state(page: Page) -> dict:
+    return page.evaluate("window.gateflow.state")
+
+
+def run(page: Page) -> dict | None:
+    return page.evaluate("window.gateflow.run")
+
+
+def wait_run(page: Page, cells: list[str] | None = None, other_than: str | None = None) -> dict:
+    """Wait until a run is on display (with these cells, and not the run id `other_than`)."""
+    page.wait_for_function(
+        """([cells, other]) => {
+            const r = window.gateflow && window.gateflow.run;
+            if (!r) return false;
+            if (other && r.id === other) return false;
+            return !cells || JSON.stringify(r.cells) === JSON.stringify(cells);
+        }""",
+        arg=[cells, other_than],
+    )
+    return run(page)
+
+
+def wait_t(page: Page, t: int) -> None:
+    page.wait_for_function("t => document.querySelector('#t-readout').dataset.t === String(t)", arg=t)
+
+
+def choose_preset(page: Page, name: str) -> dict:
+    before = run(page)
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('#preset option')].some(o => o.value === n)", arg=name
+    )
+    page.select_option("#preset", name)
+    return wait_run(page, other_than=before["id"] if before else None)
+
+
+def plot_data(page: Page, selector: str) -> list[dict]:
+    """The traces of a Plotly graph div, as plain JSON (y with null for gaps)."""
+    return json.loads(
+        page.evaluate(
+            "sel => JSON.stringify(document.querySelector(sel).data.map(d => ({name: d.name, meta: d.meta,"
+            " x: Array.from(d.x || []), y: Array.from(d.y || [])})))",
+            selector,
+        )
+    )
