@@ -166,7 +166,7 @@ class RecurrentNet:
 
     # -- the trace -----------------------------------------------------------------------------
     def _check_input(self, x) -> Tensor:
-        x = torch.as_tensor(x)
+        x = torch.as_tensor(x).detach()
         if not x.is_floating_point():
             x = x.to(torch.float64)
         if x.dim() == 2:
@@ -301,12 +301,10 @@ class RecurrentNet:
         T, B, H = fw.h.shape
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
         if self.cell != "lstm":
-            e = torch.zeros(T, B, H, H, dtype=fw.h.dtype, device=fw.h.device)
-            rev = self._module.reverse(fw, w, e, eye, None, store=False)
+            rev = self._module.reverse(fw, w, None, eye, None, store=False)
             return spectral_norm(rev.grad_h), None
-        zero = torch.zeros_like(eye)
-        e = torch.zeros(T, B, 2 * H, H, dtype=fw.h.dtype, device=fw.h.device)
-        rev = self._module.reverse(fw, w, e, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False)
+        zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
+        rev = self._module.reverse(fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False)
         return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:])
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -51,24 +52,79 @@ def sigmoid_grad(s: Tensor) -> Tensor:
     return s * (1 - s)
 
 
-def cotangent_buffers(T: int, B: int, K: int, width: int, like: Tensor, store: bool) -> list[Tensor]:
+class Ops:
+    """The few array operations the per-step loops use, all writing into ``out``.
+
+    On CPU the loops run on NumPy views of the tensors' memory: a NumPy op on a small array costs
+    about a third of a torch op's dispatch, and these loops are dispatch-bound (see bench/RESULTS.md).
+    On a GPU they run on the tensors themselves.
+    """
+
+    def __init__(self, like: Tensor):
+        self.numpy = like.device.type == "cpu"
+        if self.numpy:
+            self.mul, self.add, self.sub, self.matmul = np.multiply, np.add, np.subtract, np.matmul
+            self.tanh = np.tanh
+        else:
+            self.mul, self.add, self.sub, self.matmul = torch.mul, torch.add, torch.sub, torch.matmul
+            self.tanh = torch.tanh
+
+    def sigmoid(self, a, out):
+        if not self.numpy:
+            return torch.sigmoid(a, out=out)
+        np.multiply(a, 0.5, out=out)  # sigmoid(a) = (1 + tanh(a / 2)) / 2, no overflow for large |a|
+        np.tanh(out, out=out)
+        np.multiply(out, 0.5, out=out)
+        return np.add(out, 0.5, out=out)
+
+    def copy(self, dst, src):
+        return np.copyto(dst, src) if self.numpy else dst.copy_(src)
+
+    def relu(self, a, out):
+        return np.maximum(a, 0, out=out) if self.numpy else torch.clamp(a, min=0, out=out)
+
+    def view(self, t: Tensor):
+        """The array the loops write to: a NumPy view of ``t``'s memory on CPU, else ``t``."""
+        return t.detach().numpy() if self.numpy else t
+
+    def steps(self, t: Tensor) -> list:
+        """Per-step views along the time axis, made once (indexing inside a loop costs a dispatch)."""
+        return list(self.view(t))
+
+
+def sweep_buffers(T: int, shape: tuple[int, ...], like: Tensor, store: bool) -> tuple[Tensor | None, list]:
     """Per-step output buffers of a sweep: one per step when kept, else one reused buffer."""
+    ops = Ops(like)
     if store:
-        return list(torch.empty(T, B, K, width, dtype=like.dtype, device=like.device).unbind(0))
-    return [torch.empty(B, K, width, dtype=like.dtype, device=like.device)] * T
+        full = torch.empty(T, *shape, dtype=like.dtype, device=like.device)
+        return full, ops.steps(full)
+    return None, [ops.view(torch.empty(*shape, dtype=like.dtype, device=like.device))] * T
 
 
-def batched_weight(weight_hh: Tensor, B: int) -> Tensor:
-    """weight_hh as a (B, G*H, H) batch for baddbmm, without a copy."""
-    return weight_hh.unsqueeze(0).expand(B, *weight_hh.shape)
+def quiet():
+    """NaN and inf are data here (an exploding run): silence NumPy's warnings about them."""
+    return np.errstate(all="ignore")
+
+
+def seed_last_step(ops: Ops, gh_last, e, seed: Tensor | None) -> None:
+    """The sweep's start: dL/dh_{T-1} = e_{T-1} (+ a seed such as I for the Jacobian)."""
+    if e is not None:
+        ops.copy(gh_last, e)
+        if seed is not None:
+            ops.add(gh_last, ops.view(seed), out=gh_last)
+    else:
+        ops.copy(gh_last, ops.view(seed))
 
 
 def scan_linear(a: Tensor, u: Tensor, y0: Tensor) -> Tensor:
-    """y_t = a_t * y_{t-1} + u_t over the leading axis, y_{-1} = y0. One fused op per step."""
+    """y_t = a_t * y_{t-1} + u_t over the leading axis, y_{-1} = y0."""
+    ops = Ops(u)
     out = torch.empty_like(u)
-    ys = out.unbind(0)
-    prev = y0
-    for a_t, u_t, y_t in zip(a.unbind(0), u.unbind(0), ys, strict=True):
-        torch.addcmul(u_t, a_t, prev, out=y_t)
-        prev = y_t
+    ys, a_s, us = ops.steps(out), ops.steps(a), ops.steps(u)
+    prev = ops.view(y0)
+    with quiet():
+        for a_t, u_t, y_t in zip(a_s, us, ys, strict=True):
+            ops.mul(a_t, prev, out=y_t)
+            ops.add(y_t, u_t, out=y_t)
+            prev = y_t
     return out

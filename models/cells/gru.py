@@ -18,54 +18,82 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Reverse, batched_weight, cotangent_buffers, fused_args, sigmoid_grad
+from .base import Forward, LayerWeights, Ops, Reverse, quiet, seed_last_step, sigmoid_grad, sweep_buffers
 
 GATES = ("r", "z", "n")
 N_GATES = 3
 
 
 def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
+    """Input projections for all t in one matmul, then the recurrence step by step (torch's CPU GRU
+    is several times slower than this loop), keeping r, z, n and W_hh h + b_hh as it goes."""
     T, B, _ = x.shape
+    H = h0.shape[-1]
+    ops = Ops(x)
     with torch.no_grad():
-        h, _ = torch._VF.gru(x, h0.unsqueeze(0), fused_args(w), True, 1, 0.0, False, False, False)
+        ih = torch.addmm(w.bias_ih, x.flatten(0, 1), w.weight_ih.t()).view(T, B, 3 * H)
+        hh = torch.empty_like(ih)  # W_hh h_{t-1} + b_hh
+        rz = torch.empty(T, B, 2 * H, dtype=x.dtype, device=x.device)
+        n = torch.empty(T, B, H, dtype=x.dtype, device=x.device)
+        h = torch.empty_like(n)
+        ih_rz, ih_n = ops.steps(ih[:, :, : 2 * H]), ops.steps(ih[:, :, 2 * H :])
+        hh_all, hh_rz, hh_n = ops.steps(hh), ops.steps(hh[:, :, : 2 * H]), ops.steps(hh[:, :, 2 * H :])
+        rzs, rs, zs = ops.steps(rz), ops.steps(rz[:, :, :H]), ops.steps(rz[:, :, H:])
+        ns, hs = ops.steps(n), ops.steps(h)
+        W, b_hh = ops.view(w.weight_hh.t()), ops.view(w.bias_hh)
+        prev = ops.view(h0)
+        with quiet():
+            for t in range(T):
+                ops.add(ops.matmul(prev, W), b_hh, out=hh_all[t])
+                ops.sigmoid(ops.add(ih_rz[t], hh_rz[t], out=rzs[t]), out=rzs[t])
+                ops.mul(rs[t], hh_n[t], out=ns[t])
+                ops.tanh(ops.add(ns[t], ih_n[t], out=ns[t]), out=ns[t])
+                ops.sub(prev, ns[t], out=hs[t])  # h = n + z * (h_prev - n)
+                ops.mul(hs[t], zs[t], out=hs[t])
+                ops.add(hs[t], ns[t], out=hs[t])
+                prev = hs[t]
         h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
-        ih = torch.addmm(w.bias_ih, x.flatten(0, 1), w.weight_ih.t()).view(T, B, 3, -1)
-        hh = torch.addmm(w.bias_hh, h_prev.flatten(0, 1), w.weight_hh.t()).view(T, B, 3, -1)
-        rz = torch.sigmoid(ih[:, :, :2] + hh[:, :, :2])
-        r, z = rz[:, :, 0], rz[:, :, 1]
-        hh_n = hh[:, :, 2]
-        n = torch.tanh(torch.addcmul(ih[:, :, 2], r, hh_n))
+        r, z = rz[:, :, :H], rz[:, :, H:]
+        hh_n_all = hh[:, :, 2 * H :]
         dn = (1 - z) * (1 - n * n)  # dh_t/d(pre_n)
         coef = {
             # dL/dhh_t = dL/dh_t * these, (T, B, 1, 3, H)
-            "hh_from_dh": torch.stack([dn * hh_n * sigmoid_grad(r), (h_prev - n) * sigmoid_grad(z), dn * r], 2)
-            .unsqueeze(2),
+            "hh_from_dh": torch.stack(
+                [dn * hh_n_all * sigmoid_grad(r), (h_prev - n) * sigmoid_grad(z), dn * r], 2
+            ).unsqueeze(2),
             "keep": z.unsqueeze(2),  # (T, B, 1, H)
             "pre_n_from_dh": dn.unsqueeze(2),
         }
     return Forward(h, h_prev, None, None, {"r": r, "z": z, "n": n}, coef)
 
 
-def reverse(fw: Forward, w: LayerWeights, e: Tensor, gh_T: Tensor | None, gc_T=None, store=True) -> Reverse:
-    T, B, K, H = e.shape
-    W = batched_weight(w.weight_hh, B)  # (B, 3H, H)
-    hh_from_dh = fw.coef["hh_from_dh"].unbind(0)
-    keep = fw.coef["keep"].unbind(0)
-    grad_h = torch.empty_like(e)
-    gh, es = grad_h.unbind(0), e.unbind(0)
-    dhh = cotangent_buffers(T, B, K, 3 * H, e, store)
-    dhh3 = [d.view(B, K, 3, H) for d in dhh]
-    if gh_T is None:
-        gh[T - 1].copy_(es[T - 1])
-    else:
-        torch.add(es[T - 1], gh_T, out=gh[T - 1])
-    for t in range(T - 1, 0, -1):
-        torch.mul(gh[t].unsqueeze(2), hh_from_dh[t], out=dhh3[t])
-        torch.baddbmm(torch.addcmul(es[t - 1], gh[t], keep[t]), dhh[t], W, out=gh[t - 1])
-    if not store:
+def reverse(
+    fw: Forward, w: LayerWeights, e: Tensor | None, seed_h: Tensor | None, seed_c=None, store=True
+) -> Reverse:
+    """e: (T, B, K, H) explicit dL/dh_t or None; seed_h: (B, K, H) added at the last step."""
+    T, B, H = fw.h.shape
+    K = e.shape[2] if e is not None else seed_h.shape[1]
+    ops = Ops(fw.h)
+    W = ops.view(w.weight_hh)  # (3H, H)
+    hh_from_dh, keep = ops.steps(fw.coef["hh_from_dh"]), ops.steps(fw.coef["keep"])
+    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
+    gh, gh4 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3))
+    es = ops.steps(e) if e is not None else None
+    dhh_full, dhh = sweep_buffers(T, (B, K, 3 * H), fw.h, store)
+    dhh3 = [d.reshape(B, K, 3, H) for d in dhh]
+    carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
+    with quiet():
+        seed_last_step(ops, gh[T - 1], None if es is None else es[T - 1], seed_h)
+        for t in range(T - 1, 0, -1):
+            ops.mul(gh4[t], hh_from_dh[t], out=dhh3[t])
+            ops.matmul(dhh[t], W, out=gh[t - 1])
+            ops.add(gh[t - 1], ops.mul(gh[t], keep[t], out=carry), out=gh[t - 1])
+            if es is not None:
+                ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
+        ops.mul(gh4[0], hh_from_dh[0], out=dhh3[0])
+    if dhh_full is None:
         return Reverse(grad_h, None, None)
-    torch.mul(gh[0].unsqueeze(2), hh_from_dh[0], out=dhh3[0])
-    pre_ih = torch.stack(dhh)  # (T, B, K, 3H): r and z as in hh; n without the factor r
+    pre_ih = dhh_full  # (T, B, K, 3H): r and z as in hh; n without the factor r
     pre_ih[..., 2 * H :] = grad_h * fw.coef["pre_n_from_dh"]
     return Reverse(grad_h, None, pre_ih)
 

@@ -12,44 +12,52 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Reverse, batched_weight, cotangent_buffers, fused_args
+from .base import Forward, LayerWeights, Ops, Reverse, quiet, seed_last_step, sweep_buffers
 
 GATES = ("pre",)
 N_GATES = 1
 
 
-def _fused(nonlinearity: str):
-    return torch._VF.rnn_tanh if nonlinearity == "tanh" else torch._VF.rnn_relu
-
-
 def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights, nonlinearity: str) -> Forward:
+    """Input projections for all t in one matmul, then h_t step by step (torch's fused CPU RNN is slower)."""
+    T, B, _ = x.shape
+    ops = Ops(x)
     with torch.no_grad():
-        h, _ = _fused(nonlinearity)(x, h0.unsqueeze(0), fused_args(w), True, 1, 0.0, False, False, False)
-        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])  # (T, B, H)
-        pre = torch.addmm(w.bias_ih + w.bias_hh, x.flatten(0, 1), w.weight_ih.t())
-        pre = pre.view(*x.shape[:2], -1).baddbmm_(h_prev, batched_weight(w.weight_hh.t(), x.shape[0]))
-        if nonlinearity == "tanh":
-            slope = 1 - h * h
-        else:
-            slope = (pre > 0).to(h.dtype)
+        pre = torch.addmm(w.bias_ih + w.bias_hh, x.flatten(0, 1), w.weight_ih.t()).view(T, B, -1)  # (T, B, H)
+        h = torch.empty_like(pre)
+        pres, hs, W = ops.steps(pre), ops.steps(h), ops.view(w.weight_hh.t())
+        act = ops.tanh if nonlinearity == "tanh" else ops.relu
+        prev = ops.view(h0)
+        with quiet():
+            for t in range(T):
+                ops.add(pres[t], ops.matmul(prev, W), out=pres[t])
+                act(pres[t], out=hs[t])
+                prev = hs[t]
+        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
+        slope = 1 - h * h if nonlinearity == "tanh" else (pre > 0).to(h.dtype)
     return Forward(h, h_prev, None, None, {"pre": pre}, {"slope": slope.unsqueeze(2)})  # (T, B, 1, H)
 
 
-def reverse(fw: Forward, w: LayerWeights, e: Tensor, gh_T: Tensor | None, gc_T=None, store=True) -> Reverse:
-    """e: (T, B, K, H) explicit dL/dh_t; gh_T: (B, K, H) added at the last step (Jacobian seeds)."""
-    T, B, K, H = e.shape
-    slope = fw.coef["slope"].unbind(0)
-    W = batched_weight(w.weight_hh, B)  # (B, H, H)
-    grad_h = torch.empty_like(e)
-    gh = grad_h.unbind(0)
-    dpre = cotangent_buffers(T, B, K, H, e, store)
-    es = e.unbind(0)
-    torch.add(es[T - 1], gh_T, out=gh[T - 1]) if gh_T is not None else gh[T - 1].copy_(es[T - 1])
-    for t in range(T - 1, 0, -1):
-        torch.mul(gh[t], slope[t], out=dpre[t])
-        torch.baddbmm(es[t - 1], dpre[t], W, out=gh[t - 1])
-    torch.mul(gh[0], slope[0], out=dpre[0])
-    return Reverse(grad_h, None, torch.stack(dpre) if store else None)
+def reverse(
+    fw: Forward, w: LayerWeights, e: Tensor | None, seed_h: Tensor | None, seed_c=None, store=True
+) -> Reverse:
+    """e: (T, B, K, H) explicit dL/dh_t or None; seed_h: (B, K, H) added at the last step."""
+    T, B, H = fw.h.shape
+    K = e.shape[2] if e is not None else seed_h.shape[1]
+    ops = Ops(fw.h)
+    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
+    gh, slope, W = ops.steps(grad_h), ops.steps(fw.coef["slope"]), ops.view(w.weight_hh)
+    es = ops.steps(e) if e is not None else None
+    dpre_full, dpre = sweep_buffers(T, (B, K, H), fw.h, store)
+    with quiet():
+        seed_last_step(ops, gh[T - 1], None if es is None else es[T - 1], seed_h)
+        for t in range(T - 1, 0, -1):
+            ops.mul(gh[t], slope[t], out=dpre[t])
+            ops.matmul(dpre[t], W, out=gh[t - 1])
+            if es is not None:
+                ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
+        ops.mul(gh[0], slope[0], out=dpre[0])
+    return Reverse(grad_h, None, dpre_full)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
