@@ -12,4 +12,13 @@ from . import limits, tasks
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .trace import Trace
 
-__all__ = ["RecurrentNet", "Trace", "build", "from_torch", "limits", "resolve_device", "resolve_dtype", "tasks"]
+__all__ = [
+    "RecurrentNet",
+    "Trace",
+    "build",
+    "from_torch",
+    "limits",
+    "resolve_device",
+    "resolve_dtype",
+    "tasks",
+]

@@ -44,7 +44,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "batch": (1, 4096),
 }
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
-JACOBIAN_AUTO_ELEMENTS = 2**25
+JACOBIAN_AUTO_ELEMENTS = 2**22
 
 
 def check_choice(field: str, value: Any, allowed: Iterable[str]) -> str:

@@ -38,7 +38,9 @@ class Readout:
         return out @ self.weight.t() + self.bias  # (T, B, O)
 
 
-def make_readout(in_features: int, out_features: int, seed: int = 0, device="cpu", dtype=torch.float32) -> Readout:
+def make_readout(
+    in_features: int, out_features: int, seed: int = 0, device="cpu", dtype=torch.float32
+) -> Readout:
     """torch.nn.Linear's default initialisation, from its own generator."""
     gen = torch.Generator().manual_seed(int(seed) + 1)
     k = 1 / math.sqrt(in_features)
@@ -104,8 +106,17 @@ def text(text: str, dtype=torch.float32) -> Task:
     ids = torch.tensor([alphabet.index(ch) for ch in text])
     x = _one_hot(ids[:-1], len(alphabet), dtype)[:, None]  # (T, 1, V)
     target = ids[1:, None]
-    return Task("text", x, target, torch.ones(len(text) - 1, 1, dtype=torch.bool), True, len(alphabet),
-                list(text[:-1]), list(text[1:]), alphabet)
+    return Task(
+        "text",
+        x,
+        target,
+        torch.ones(len(text) - 1, 1, dtype=torch.bool),
+        True,
+        len(alphabet),
+        list(text[:-1]),
+        list(text[1:]),
+        alphabet,
+    )
 
 
 def sequence(values, dtype=torch.float32) -> Task:
@@ -116,12 +127,21 @@ def sequence(values, dtype=torch.float32) -> Task:
     if not torch.isfinite(v).all():
         raise ValueError("values: every value must be a finite number")
     x, target = v[:-1, None, None].to(dtype), v[1:, None, None].to(dtype)
-    return Task("sequence", x, target, torch.ones(v.numel() - 1, 1, dtype=torch.bool), False, 1,
-                [f"{a:g}" for a in v[:-1].tolist()], [f"{a:g}" for a in v[1:].tolist()])
+    return Task(
+        "sequence",
+        x,
+        target,
+        torch.ones(v.numel() - 1, 1, dtype=torch.bool),
+        False,
+        1,
+        [f"{a:g}" for a in v[:-1].tolist()],
+        [f"{a:g}" for a in v[1:].tolist()],
+    )
 
 
-def sine(seq_len: int, period: float = 20.0, noise: float = 0.0, batch: int = 1, seed: int = 0,
-         dtype=torch.float32) -> Task:
+def sine(
+    seq_len: int, period: float = 20.0, noise: float = 0.0, batch: int = 1, seed: int = 0, dtype=torch.float32
+) -> Task:
     T = limits.check_range("seq_len", seq_len, integer=True)
     B = limits.check_range("batch", batch, integer=True)
     period = limits.check_range("period", period, 2.0, 10_000.0)
@@ -132,8 +152,16 @@ def sine(seq_len: int, period: float = 20.0, noise: float = 0.0, batch: int = 1,
     clean = torch.sin(2 * math.pi * t / period + phase)  # (T+1, B)
     x = clean[:-1] + noise * torch.randn(T, B, generator=gen, dtype=torch.float64)
     target = clean[1:]
-    return Task("sine", x[..., None].to(dtype), target[..., None].to(dtype), torch.ones(T, B, dtype=torch.bool),
-                False, 1, [f"{a:.2f}" for a in x[:, 0].tolist()], [f"{a:.2f}" for a in target[:, 0].tolist()])
+    return Task(
+        "sine",
+        x[..., None].to(dtype),
+        target[..., None].to(dtype),
+        torch.ones(T, B, dtype=torch.bool),
+        False,
+        1,
+        [f"{a:.2f}" for a in x[:, 0].tolist()],
+        [f"{a:.2f}" for a in target[:, 0].tolist()],
+    )
 
 
 def adding(seq_len: int, batch: int = 1, seed: int = 0, form: str = "le", dtype=torch.float32) -> Task:
@@ -163,14 +191,17 @@ def adding(seq_len: int, batch: int = 1, seed: int = 0, form: str = "le", dtype=
     mask = torch.zeros(T, B, dtype=torch.bool)
     mask[-1] = True
     x = torch.stack([values, markers], -1)
-    labels = [f"{v:.2f}" + ("*" if m == 1 else "") for v, m in zip(values[:, 0].tolist(), markers[:, 0].tolist(),
-                                                                     strict=True)]
+    labels = [
+        f"{v:.2f}" + ("*" if m == 1 else "")
+        for v, m in zip(values[:, 0].tolist(), markers[:, 0].tolist(), strict=True)
+    ]
     targets = [""] * (T - 1) + [f"{float(goal[0]):.3f}"]
     return Task("adding", x.to(dtype), target.to(dtype), mask, False, 1, labels, targets)
 
 
-def copy(seq_len: int, copy_len: int = 10, n_symbols: int = 8, batch: int = 1, seed: int = 0,
-         dtype=torch.float32) -> Task:
+def copy(
+    seq_len: int, copy_len: int = 10, n_symbols: int = 8, batch: int = 1, seed: int = 0, dtype=torch.float32
+) -> Task:
     """Arjovsky et al. 2016. Vocabulary: 0 blank, 1..n_symbols data, n_symbols+1 the delimiter."""
     copy_len = limits.check_range("copy_len", copy_len, 1, 100, integer=True)
     n_symbols = limits.check_range("n_symbols", n_symbols, 1, 26, integer=True)
@@ -186,6 +217,14 @@ def copy(seq_len: int, copy_len: int = 10, n_symbols: int = 8, batch: int = 1, s
     target[T - copy_len :] = symbols
     vocab = n_symbols + 2
     alphabet = ["_", *[chr(ord("a") + k) for k in range(n_symbols)], ":"]
-    return Task("copy", _one_hot(inputs, vocab, dtype), target, torch.ones(T, B, dtype=torch.bool), True, vocab,
-                [alphabet[i] for i in inputs[:, 0].tolist()], [alphabet[i] for i in target[:, 0].tolist()],
-                alphabet)
+    return Task(
+        "copy",
+        _one_hot(inputs, vocab, dtype),
+        target,
+        torch.ones(T, B, dtype=torch.bool),
+        True,
+        vocab,
+        [alphabet[i] for i in inputs[:, 0].tolist()],
+        [alphabet[i] for i in target[:, 0].tolist()],
+        alphabet,
+    )

@@ -45,8 +45,17 @@ class Trace:
         return layer * self.num_directions + direction
 
     def flag_nonfinite(self) -> None:
-        for name in ("output", "h", "c", "loss", "grad_h", "grad_c", "jacobian_norm", "jacobian_norm_c",
-                     "step_jacobian_norm"):
+        for name in (
+            "output",
+            "h",
+            "c",
+            "loss",
+            "grad_h",
+            "grad_c",
+            "jacobian_norm",
+            "jacobian_norm_c",
+            "step_jacobian_norm",
+        ):
             value = getattr(self, name)
             if value is not None:
                 self.nonfinite[name] = not bool(torch.isfinite(value).all())

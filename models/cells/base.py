@@ -106,14 +106,24 @@ def quiet():
     return np.errstate(all="ignore")
 
 
+def explicit_steps(ops: Ops, e: Tensor | None, T: int) -> list:
+    """Per-step views of e, with None where e_t is all zero (the default loss touches one step only)."""
+    if e is None:
+        return [None] * T
+    nonzero = (e != 0).flatten(1).any(1).tolist()
+    return [v if nz else None for v, nz in zip(ops.steps(e), nonzero, strict=True)]
+
+
 def seed_last_step(ops: Ops, gh_last, e, seed: Tensor | None) -> None:
     """The sweep's start: dL/dh_{T-1} = e_{T-1} (+ a seed such as I for the Jacobian)."""
-    if e is not None:
+    if e is None and seed is None:
+        ops.copy(gh_last, ops.view(torch.zeros((), dtype=torch.float64)))
+    elif e is None:
+        ops.copy(gh_last, ops.view(seed))
+    else:
         ops.copy(gh_last, e)
         if seed is not None:
             ops.add(gh_last, ops.view(seed), out=gh_last)
-    else:
-        ops.copy(gh_last, ops.view(seed))
 
 
 def scan_linear(a: Tensor, u: Tensor, y0: Tensor) -> Tensor:

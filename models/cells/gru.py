@@ -18,7 +18,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Ops, Reverse, quiet, seed_last_step, sigmoid_grad, sweep_buffers
+from .base import (
+    Forward,
+    LayerWeights,
+    Ops,
+    Reverse,
+    explicit_steps,
+    quiet,
+    seed_last_step,
+    sigmoid_grad,
+    sweep_buffers,
+)
 
 GATES = ("r", "z", "n")
 N_GATES = 3
@@ -78,17 +88,17 @@ def reverse(
     hh_from_dh, keep = ops.steps(fw.coef["hh_from_dh"]), ops.steps(fw.coef["keep"])
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
     gh, gh4 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3))
-    es = ops.steps(e) if e is not None else None
+    es = explicit_steps(ops, e, T)
     dhh_full, dhh = sweep_buffers(T, (B, K, 3 * H), fw.h, store)
     dhh3 = [d.reshape(B, K, 3, H) for d in dhh]
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
     with quiet():
-        seed_last_step(ops, gh[T - 1], None if es is None else es[T - 1], seed_h)
+        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, 0, -1):
             ops.mul(gh4[t], hh_from_dh[t], out=dhh3[t])
             ops.matmul(dhh[t], W, out=gh[t - 1])
             ops.add(gh[t - 1], ops.mul(gh[t], keep[t], out=carry), out=gh[t - 1])
-            if es is not None:
+            if es[t - 1] is not None:
                 ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
         ops.mul(gh4[0], hh_from_dh[0], out=dhh3[0])
     if dhh_full is None:

@@ -19,8 +19,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Ops, Reverse, fused_args, quiet, scan_linear, seed_last_step, sigmoid_grad
-from .base import sweep_buffers
+from .base import (
+    Forward,
+    LayerWeights,
+    Ops,
+    Reverse,
+    explicit_steps,
+    fused_args,
+    quiet,
+    scan_linear,
+    seed_last_step,
+    sigmoid_grad,
+    sweep_buffers,
+)
 
 GATES = ("i", "f", "g", "o")
 N_GATES = 4
@@ -68,13 +79,13 @@ def reverse(
     grad_c = torch.empty_like(grad_h)
     gh, gc = ops.steps(grad_h), ops.steps(grad_c)
     gc4 = ops.steps(grad_c.unsqueeze(3))  # (B, K, 1, H) per step
-    es = ops.steps(e) if e is not None else None
+    es = explicit_steps(ops, e, T)
     dpre_full, dpre = sweep_buffers(T, (B, K, 4 * H), fw.h, store)
     dpre_ifg = [d.reshape(B, K, 4, H)[:, :, :3] for d in dpre]
     dpre_o = [d[:, :, 3 * H :] for d in dpre]
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
     with quiet():
-        seed_last_step(ops, gh[T - 1], None if es is None else es[T - 1], seed_h)
+        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
             ops.mul(gh[t], dc_from_dh[t], out=gc[t])
             if t < T - 1:
@@ -85,7 +96,7 @@ def reverse(
             ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o[t])
             if t > 0:
                 ops.matmul(dpre[t], W, out=gh[t - 1])
-                if es is not None:
+                if es[t - 1] is not None:
                     ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
     return Reverse(grad_h, grad_c, dpre_full)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Ops, Reverse, quiet, seed_last_step, sweep_buffers
+from .base import Forward, LayerWeights, Ops, Reverse, explicit_steps, quiet, seed_last_step, sweep_buffers
 
 GATES = ("pre",)
 N_GATES = 1
@@ -47,14 +47,14 @@ def reverse(
     ops = Ops(fw.h)
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
     gh, slope, W = ops.steps(grad_h), ops.steps(fw.coef["slope"]), ops.view(w.weight_hh)
-    es = ops.steps(e) if e is not None else None
+    es = explicit_steps(ops, e, T)
     dpre_full, dpre = sweep_buffers(T, (B, K, H), fw.h, store)
     with quiet():
-        seed_last_step(ops, gh[T - 1], None if es is None else es[T - 1], seed_h)
+        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, 0, -1):
             ops.mul(gh[t], slope[t], out=dpre[t])
             ops.matmul(dpre[t], W, out=gh[t - 1])
-            if es is not None:
+            if es[t - 1] is not None:
                 ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
         ops.mul(gh[0], slope[0], out=dpre[0])
     return Reverse(grad_h, None, dpre_full)
