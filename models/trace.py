@@ -31,7 +31,7 @@ class Trace:
     grad_h_norm: Tensor  # (L*dirs, T, B): ||dL/dh_t||_2 over units
     grad_c_norm: Tensor | None  # (L*dirs, T, B)
     jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_T/dh_t||_2 within each layer-direction
-    jacobian_norm_c: Tensor | None  # (L*dirs, T, B): ||dc_T/dc_t||_2, LSTM only
+    jacobian_norm_c: Tensor | None  # (L*dirs, T, B): ||dc_T/dc_t||_2, LSTM only (c_t reaches h_t too)
     step_jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_t/dh_{t-1}||_2 (c_{t-1} held for LSTM)
     nonfinite: dict[str, bool] = field(default_factory=dict)  # field -> holds inf or NaN
 

@@ -1,14 +1,19 @@
 """Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell with retain_grad.
 
-Nothing here shares code with models/ beyond reading the net's weights by torch's names.
+Nothing here shares code with models/ beyond reading the net's weights by torch's names. Clamped
+gates are written out by hand (a constant in place of the gate's activation).
 """
 
 from __future__ import annotations
 
 import torch
 
-CELL_CLASSES = {"rnn_tanh": torch.nn.RNNCell, "rnn_relu": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell,
-                "gru": torch.nn.GRUCell}
+CELL_CLASSES = {
+    "rnn_tanh": torch.nn.RNNCell,
+    "rnn_relu": torch.nn.RNNCell,
+    "lstm": torch.nn.LSTMCell,
+    "gru": torch.nn.GRUCell,
+}
 
 
 def make_cell(net, layer, direction):
@@ -22,9 +27,49 @@ def make_cell(net, layer, direction):
     return cell
 
 
-def unroll(net, x, loss_fn, clamp=None):
-    """Unrolled autograd reference. Returns output, h, c, grad_h, grad_c, all (L*dirs, T, B, H)."""
-    clamp = clamp or {}
+def default_loss(net):
+    """The engine's default loss, written out: each direction's final output, summed."""
+    H = net.hidden_size
+
+    def loss(out):
+        value = out[-1, :, :H].sum()
+        return value + out[0, :, H:].sum() if net.bidirectional else value
+
+    return loss
+
+
+def _lstm_clamped(cell, x, h, c, clamp, c_offset=None):
+    i, f, g, o = (x @ cell.weight_ih.t() + cell.bias_ih + h @ cell.weight_hh.t() + cell.bias_hh).chunk(4, 1)
+    gates = {"i": torch.sigmoid(i), "f": torch.sigmoid(f), "g": torch.tanh(g), "o": torch.sigmoid(o)}
+    for name, value in clamp.items():
+        gates[name] = torch.full_like(gates[name], value)
+    c = gates["f"] * c + gates["i"] * gates["g"]
+    if c_offset is not None:  # a perturbation of c_t itself, before h_t reads it
+        c = c + c_offset
+    return gates["o"] * torch.tanh(c), c
+
+
+def _gru_clamped(cell, x, h, clamp):
+    H = h.shape[-1]
+    ih = x @ cell.weight_ih.t() + cell.bias_ih
+    hh = h @ cell.weight_hh.t() + cell.bias_hh
+    r = torch.sigmoid(ih[:, :H] + hh[:, :H])
+    z = torch.sigmoid(ih[:, H : 2 * H] + hh[:, H : 2 * H])
+    r = torch.full_like(r, clamp["r"]) if "r" in clamp else r
+    z = torch.full_like(z, clamp["z"]) if "z" in clamp else z
+    n = torch.tanh(ih[:, 2 * H :] + r * hh[:, 2 * H :])
+    n = torch.full_like(n, clamp["n"]) if "n" in clamp else n
+    return (1 - z) * n + z * h
+
+
+def unroll(net, x, loss_fn=None, clamp=None, perturb=None, hx=None):
+    """Unrolled autograd reference: output, h, c, grad_h, grad_c ((L*dirs, T, B, H)) and the loss.
+
+    perturb = (kind, index, t, delta): adds delta (B, H) to h_t (kind "h") or c_t (kind "c", before h_t
+    reads it) of layer-direction ``index`` at step t, for finite differences of the total derivative.
+    """
+    clamp = dict(net.clamp) if clamp is None else clamp
+    loss_fn = loss_fn or default_loss(net)
     T, B, _ = x.shape
     H, dirs = net.hidden_size, net.num_directions
     hs, cs = [], []
@@ -32,30 +77,32 @@ def unroll(net, x, loss_fn, clamp=None):
     for layer in range(net.num_layers):
         outs = []
         for d in range(dirs):
+            idx = layer * dirs + d
             cell = make_cell(net, layer, d)
-            h = torch.zeros(B, H, dtype=x.dtype)
-            c = torch.zeros(B, H, dtype=x.dtype)
+            h = torch.zeros(B, H, dtype=x.dtype) if hx is None else hx[0][idx].clone()
+            c = torch.zeros(B, H, dtype=x.dtype) if hx is None else hx[1][idx].clone()
             h_seq, c_seq = [None] * T, [None] * T
-            order = range(T - 1, -1, -1) if d else range(T)
-            for t in order:
-                if net.cell == "lstm":
-                    if clamp:
-                        gates = layer_input[t] @ cell.weight_ih.t() + cell.bias_ih + h @ cell.weight_hh.t() + cell.bias_hh
-                        i, f, g, o = gates.chunk(4, 1)
-                        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-                        vals = {"i": i, "f": f, "g": g, "o": o}
-                        for k, v in clamp.items():
-                            vals[k] = torch.full_like(vals[k], v)
-                        c = vals["f"] * c + vals["i"] * vals["g"]
-                        h = vals["o"] * torch.tanh(c)
-                    else:
-                        h, c = cell(layer_input[t], (h, c))
-                    c.retain_grad()
-                    c_seq[t] = c
+            for t in range(T - 1, -1, -1) if d else range(T):
+                hit = perturb is not None and perturb[1:3] == (idx, t)
+                if net.cell == "lstm" and hit and perturb[0] == "c":
+                    h, c = _lstm_clamped(cell, layer_input[t], h, c, clamp, c_offset=perturb[3])
+                elif net.cell == "lstm":
+                    h, c = (
+                        _lstm_clamped(cell, layer_input[t], h, c, clamp)
+                        if clamp
+                        else cell(layer_input[t], (h, c))
+                    )
+                elif net.cell == "gru" and clamp:
+                    h = _gru_clamped(cell, layer_input[t], h, clamp)
                 else:
                     h = cell(layer_input[t], h)
+                if hit and perturb[0] == "h":
+                    h = h + perturb[3]
                 h.retain_grad()
                 h_seq[t] = h
+                if net.cell == "lstm":
+                    c.retain_grad()
+                    c_seq[t] = c
             hs.append(h_seq)
             cs.append(c_seq)
             outs.append(torch.stack(h_seq))
@@ -64,12 +111,46 @@ def unroll(net, x, loss_fn, clamp=None):
     loss = loss_fn(out)
     loss.backward()
 
-    def collect(seqs, attr):
-        return torch.stack([torch.stack([getattr(v, attr) if attr else v for v in seq]) for seq in seqs]).detach()
+    def collect(seqs, attr=None):
+        return torch.stack(
+            [torch.stack([getattr(v, attr) if attr else v for v in seq]) for seq in seqs]
+        ).detach()
 
-    h = collect(hs, None)
-    grad_h = collect(hs, "grad")
     c = grad_c = None
     if net.cell == "lstm":
-        c, grad_c = collect(cs, None), collect(cs, "grad")
-    return out.detach(), h, c, grad_h, grad_c, loss.detach()
+        c, grad_c = collect(cs), collect(cs, "grad")
+    return out.detach(), collect(hs), c, collect(hs, "grad"), grad_c, loss.detach()
+
+
+def jacobian_last_wrt(net, x, index, t, kind_out="h", kind_in="h"):
+    """d(state_T)/d(state_t) of one layer-direction by autograd on a single-layer re-run from step t.
+
+    A change of c_t reaches h_t = o_t tanh(c_t) of the same step; a change of h_t leaves c_t as it is.
+
+    Only for single-layer nets (the Jacobian is within one layer-direction's recurrence)."""
+    assert net.num_layers == 1
+    d = index % net.num_directions
+    cell = make_cell(net, 0, d)
+    _, h, c, *_ = unroll(net, x)
+    seq = list(range(x.shape[0] - 1, -1, -1)) if d else list(range(x.shape[0]))
+    pos = seq.index(t)
+    h_t, c_t = h[index, t], (c[index, t] if c is not None else None)
+    if kind_in == "c":  # c_t is read by h_t = o_t * tanh(c_t) in the same step: o_t from (x_t, h_{t-1})
+        h_before = h[index, seq[pos - 1]] if pos > 0 else torch.zeros_like(h_t)
+        H = net.hidden_size
+        pre_o = x[t] @ cell.weight_ih[3 * H :].t() + cell.bias_ih[3 * H :]
+        o_t = torch.sigmoid(pre_o + h_before @ cell.weight_hh[3 * H :].t() + cell.bias_hh[3 * H :])
+
+    def run(state):
+        hh, cc = (state, c_t) if kind_in == "h" else (o_t * torch.tanh(state), state)
+        for s in seq[pos + 1 :]:
+            if net.cell == "lstm":
+                hh, cc = _lstm_clamped(cell, x[s], hh, cc, net.clamp) if net.clamp else cell(x[s], (hh, cc))
+            elif net.cell == "gru" and net.clamp:
+                hh = _gru_clamped(cell, x[s], hh, net.clamp)
+            else:
+                hh = cell(x[s], hh)
+        return hh if kind_out == "h" else cc
+
+    start = h_t if kind_in == "h" else c_t
+    return torch.autograd.functional.jacobian(run, start)  # (B, H, B, H)
