@@ -41,6 +41,7 @@ let restoreTimer = null;
 let presets = [];
 const errors = []; // server errors, for the test hook
 let framesRendered = 0;
+const timings = { renders: 0, totalMs: 0, maxMs: 0, firstRunRenderMs: null, lastRunRenderMs: null, renderedRunId: null };
 
 // ---- status line -------------------------------------------------------------------------------
 
@@ -70,6 +71,7 @@ function render() {
   controls.render(state);
   renderPlayer();
   if (!run) return;
+  const started = performance.now();
   const t = Math.max(0, Math.min(run.T - 1, state.get("t")));
   const model = { run, state, t };
   for (const [name, view] of Object.entries(views)) {
@@ -81,6 +83,16 @@ function render() {
   }
   renderLayerChoice($("#layer-choice"), run, state, (partial) => state.set(partial));
   framesRendered += 1;
+  const ms = performance.now() - started;
+  if (timings.renderedRunId !== run.id) {
+    timings.renderedRunId = run.id;
+    timings.lastRunRenderMs = ms;
+    if (timings.firstRunRenderMs === null) timings.firstRunRenderMs = ms;
+  } else {
+    timings.renders += 1;
+    timings.totalMs += ms;
+    timings.maxMs = Math.max(timings.maxMs, ms);
+  }
 }
 
 function renderPlayer() {
@@ -192,6 +204,7 @@ function onRun() {
     finite ? "info" : "warn",
   );
   document.body.dataset.runId = run.id;
+  document.body.classList.add("has-run");
   if (restoreT !== null) {
     const target = Math.min(restoreT, run.T - 1);
     if (target > 0) {
@@ -381,6 +394,8 @@ document.addEventListener("keydown", (ev) => {
   const action = actions[ev.key];
   if (!action) return;
   ev.preventDefault();
+  // a focused button would also "click" on the space's keyup: play, then toggle straight back
+  if (ev.key === " " && ev.target.tagName === "BUTTON") ev.target.blur();
   command(action)();
 });
 
@@ -401,6 +416,9 @@ window.gateflow = Object.freeze({
   },
   get playing() {
     return player.playing;
+  },
+  get timings() {
+    return { ...timings, meanMs: timings.renders ? timings.totalMs / timings.renders : null };
   },
   get errors() {
     return errors.slice();

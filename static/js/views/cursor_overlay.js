@@ -7,12 +7,13 @@
  */
 
 export class CursorOverlay {
-  constructor(graphDiv) {
+  constructor(graphDiv, maskLabel = "") {
     this.gd = graphDiv;
     this.host = graphDiv.parentElement;
     this.host.classList.add("overlay-host");
     this.mask = document.createElement("div");
     this.mask.className = "overlay-mask";
+    if (maskLabel) this.mask.dataset.label = maskLabel;
     this.line = document.createElement("div");
     this.line.className = "overlay-cursor";
     this.host.append(this.mask, this.line);

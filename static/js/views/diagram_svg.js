@@ -42,10 +42,10 @@ function lstm() {
     ${op("×", 120, 52)}${op("+", 220, 52)}${op("×", 220, 92)}${op("×", 350, 130)}
     <g class="op tanh"><ellipse cx="350" cy="90" rx="20" ry="11"/><text x="350" y="94">tanh</text></g>
     ${gateBox("f", 120, 130, "σ")}${gateBox("i", 185, 130, "σ")}${gateBox("g", 250, 130, "tanh")}${gateBox("o", 300, 130, "σ")}
-    ${stateLabel("c_prev", sub("c", "t−1"), 4, 40)}
-    ${stateLabel("c", sub("c", "t"), 416, 40, "end")}
-    ${stateLabel("h_prev", sub("h", "t−1"), 4, 176)}
-    ${stateLabel("h", sub("h", "t"), 416, 118, "end")}
+    ${stateLabel("c_prev", sub("c", "t−1"), 4, 26)}
+    ${stateLabel("c", sub("c", "t"), 416, 26, "end")}
+    ${stateLabel("h_prev", sub("h", "t−1"), 4, 162)}
+    ${stateLabel("h", sub("h", "t"), 416, 104, "end")}
     ${stateLabel("x", sub("x", "t"), 80, 226)}`;
 }
 
@@ -60,8 +60,8 @@ function gru() {
     ${op("×", 110, 52)}${op("+", 280, 52)}${op("×", 280, 92)}${op("1−", 235, 92)}
     ${gateBox("z", 110, 130, "σ")}${gateBox("r", 200, 130, "σ")}${gateBox("n", 280, 130, "tanh")}
     <text class="note" x="240" y="124">r⊙</text>
-    ${stateLabel("h_prev", sub("h", "t−1"), 4, 40)}
-    ${stateLabel("h", sub("h", "t"), 416, 40, "end")}
+    ${stateLabel("h_prev", sub("h", "t−1"), 30, 26)}
+    ${stateLabel("h", sub("h", "t"), 416, 26, "end")}
     ${stateLabel("x", sub("x", "t"), 70, 226)}`;
 }
 
@@ -75,8 +75,8 @@ function rnn(nonlinearity) {
       <text class="gate-value" x="170" y="133"></text>
     </g>
     <g class="op tanh" data-part="h_node"><ellipse cx="290" cy="120" rx="24" ry="14"/><text x="290" y="125">${nonlinearity}</text></g>
-    ${stateLabel("h_prev", sub("h", "t−1"), 4, 108)}
-    ${stateLabel("h", sub("h", "t"), 416, 108, "end")}
+    ${stateLabel("h_prev", sub("h", "t−1"), 4, 92)}
+    ${stateLabel("h", sub("h", "t"), 416, 92, "end")}
     ${stateLabel("x", sub("x", "t"), 180, 226)}`;
 }
 

@@ -119,7 +119,7 @@ export class GradientView extends Emitter {
     if (!plot.drawn) {
       this.plotly.newPlot(plot.gd, traces, layout, config);
       plot.drawn = true;
-      plot.overlay = new CursorOverlay(plot.gd);
+      plot.overlay = new CursorOverlay(plot.gd, "← not reached by the backward pass yet");
       plot.gd.on("plotly_afterplot", () => plot.overlay.measure());
       plot.gd.on("plotly_click", (ev) => {
         const point = ev.points && ev.points[0];

@@ -64,6 +64,7 @@ export class HeatmapView extends Emitter {
     scale.type = "button";
     scale.className = "chip scale-toggle";
     scale.title = "Colour range: one range per quantity across the compared cells, or each plot its own";
+    scale.textContent = "range: shared";
     scale.addEventListener("click", () => this.emit("view", { scale: this.scale === "local" ? "shared" : "local" }));
     this.scaleButton = scale;
     this.toolbar.append(fields, scale);

@@ -1,0 +1,253 @@
+"""Page smoothness: headless Chromium plays 3 cells at H=128, T=500 against a real uvicorn.
+
+Counts requestAnimationFrame callbacks over a window of forward play (fps; target >= 30) and the
+long frames (gaps between callbacks over 50 ms), plus the frames the socket delivered and the renders
+the page did. The page renders at most once per animation frame, whatever the message rate.
+
+    .venv/bin/python bench/page_fps.py                 # prints the figures
+    .venv/bin/python bench/page_fps.py --write         # and writes them into bench/RESULTS.md, "## Page"
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+CHROMIUM = os.environ.get("GATEFLOW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+BUSY = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")  # CDP Performance metrics
+# rAF timestamps collected in the page, over `seconds`, while the player runs.
+MEASURE_JS = """
+(seconds) => new Promise((resolve) => {
+  const stamps = [];
+  const start = performance.now();
+  const framesBefore = window.gateflow.frames;
+  const renderedBefore = window.gateflow.rendered;
+  function tick(now) {
+    stamps.push(now);
+    if (now - start < seconds * 1000) requestAnimationFrame(tick);
+    else resolve({stamps, frames: window.gateflow.frames - framesBefore,
+                  rendered: window.gateflow.rendered - renderedBefore, t: window.gateflow.state.t});
+  }
+  requestAnimationFrame(tick);
+})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "GATEFLOW_MAX_HIDDEN_SIZE": os.environ.get("GATEFLOW_MAX_HIDDEN_SIZE", "128"),
+        "GATEFLOW_MAX_SEQ_LEN": os.environ.get("GATEFLOW_MAX_SEQ_LEN", "500"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def machine(browser_version: str) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, no GPU for the page (--disable-gpu), Chromium {browser_version} "
+        f"headless, Python {platform.python_version()}, {date.today().isoformat()}"
+    )
+
+
+def measure(cells: list[str], hidden: int, seq_len: int, rate: float, seconds: float, repeat: int) -> dict:
+    port = free_port()
+    server = start_server(port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            url = (
+                f"http://127.0.0.1:{port}/#cells={quote(','.join(cells))}&hidden_size={hidden}"
+                f"&seq_len={seq_len}&task=adding&rate={rate}"
+            )
+            started = time.perf_counter()
+            page.goto(url)
+            ready = f"window.gateflow && window.gateflow.run && window.gateflow.run.H === {hidden}"
+            page.wait_for_function(ready, timeout=120_000)
+            first_view_s = time.perf_counter() - started
+            page.wait_for_timeout(1000)  # let the first render settle
+            idle = page.evaluate(MEASURE_JS, 3)
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            windows = []
+            for _ in range(repeat):
+                page.keyboard.press("Home")
+                page.wait_for_timeout(300)
+                before = metrics(cdp)
+                page.click("#btn-forward")
+                result = page.evaluate(MEASURE_JS, seconds)
+                after = metrics(cdp)
+                page.click("#btn-play")  # pause
+                result["main_thread"] = {k: round((after[k] - before[k]) / seconds * 100, 1) for k in BUSY}
+                windows.append(result)
+                page.wait_for_timeout(500)
+            version = browser.version
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+    idle_stamps = idle["stamps"]
+    idle_fps = (len(idle_stamps) - 1) / ((idle_stamps[-1] - idle_stamps[0]) / 1000)
+    per_window = [window_figures(w) for w in windows]
+    median = sorted(per_window, key=lambda w: w["fps"])[len(per_window) // 2]
+    return {
+        "cells": cells,
+        "hidden_size": hidden,
+        "seq_len": seq_len,
+        "rate": rate,
+        **median,
+        "fps_all_windows": [w["fps"] for w in per_window],
+        "idle_fps": round(idle_fps, 1),
+        "first_view_s": round(first_view_s, 2),
+        "page_errors": errors,
+        "load_average": os.getloadavg(),
+        "machine": machine(version),
+    }
+
+
+def metrics(cdp) -> dict:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def window_figures(result: dict) -> dict:
+    stamps = result["stamps"]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    span_s = (stamps[-1] - stamps[0]) / 1000
+    return {
+        "seconds": round(span_s, 2),
+        "fps": round((len(stamps) - 1) / span_s, 1),
+        "long_frames_over_50ms": sum(g > 50 for g in gaps),
+        "worst_frame_ms": round(max(gaps), 1),
+        "frames_received": result["frames"],
+        "frames_per_s": round(result["frames"] / span_s, 1),
+        "renders": result["rendered"],
+        "main_thread_busy_percent": result["main_thread"],
+    }
+
+
+def write_section(figures: dict, command: str) -> None:
+    section = "\n".join(
+        [
+            "## Page",
+            "",
+            f"`{command}`: headless Chromium at 1280x800 plays {', '.join(figures['cells'])} side by side, "
+            f"H = {figures['hidden_size']}, T = {figures['seq_len']}, at {figures['rate']:g} steps/s, and counts "
+            f"requestAnimationFrame callbacks over {len(figures['fps_all_windows'])} windows of "
+            f"{figures['seconds']} s of play.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| fps (rAF callbacks per second; target >= 30), median window | **{figures['fps']}** "
+            f"(windows: {', '.join(map(str, figures['fps_all_windows']))}) |",
+            f"| fps while paused (the same page, nothing playing) | {figures['idle_fps']} |",
+            f"| long frames (gap > 50 ms) | {figures['long_frames_over_50ms']} |",
+            f"| worst frame | {figures['worst_frame_ms']} ms |",
+            f"| frames received from the server | {figures['frames_received']} ({figures['frames_per_s']}/s) |",
+            f"| page renders (at most one per animation frame) | {figures['renders']} |",
+            f"| page load to first full view (configure + compute + bulk + first render) | "
+            f"{figures['first_view_s']} s |",
+            f"| main thread busy during play (task / script / layout / style, % of wall time) | "
+            f"{' / '.join(str(v) for v in figures['main_thread_busy_percent'].values())} |",
+            f"| page errors | {len(figures['page_errors'])} |",
+            "",
+            f"Machine: {figures['machine']}; load average at the end "
+            f"{', '.join(f'{x:.1f}' for x in figures['load_average'])} (a shared box: other work ran too).",
+            "",
+        ]
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Page\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default="rnn_tanh,lstm,gru")
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--seq-len", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="windows of play; the median is reported")
+    parser.add_argument("--write", action="store_true", help="write the figures into bench/RESULTS.md")
+    args = parser.parse_args()
+    figures = measure(
+        args.cells.split(","), args.hidden_size, args.seq_len, args.rate, args.seconds, args.repeat
+    )
+    print(json.dumps(figures, indent=2))
+    if args.write:
+        write_section(figures, "python bench/page_fps.py --write")
+
+
+if __name__ == "__main__":
+    main()
