@@ -57,11 +57,17 @@ def spectral_norm(matrices: Tensor) -> Tensor:
     """Largest singular value of each (..., M, N) matrix; inf or NaN where the matrix holds them."""
     finite = torch.isfinite(matrices).flatten(-2).all(-1)
     safe = torch.where(finite[..., None, None], matrices, torch.zeros((), dtype=matrices.dtype))
+    # scaled to max |entry| = 1 so the Gram matrix cannot overflow in an exploding run
+    scale = safe.abs().amax(dim=(-2, -1), keepdim=True)
+    unit = safe / torch.where(scale > 0, scale, torch.ones((), dtype=scale.dtype))
     # the largest singular value as sqrt(largest eigenvalue of the Gram matrix): a third of an SVD's cost
-    gram = (
-        safe @ safe.transpose(-1, -2) if safe.shape[-2] <= safe.shape[-1] else safe.transpose(-1, -2) @ safe
-    )
-    norms = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0).sqrt()
+    wide = unit.shape[-2] <= unit.shape[-1]
+    gram = unit @ unit.transpose(-1, -2) if wide else unit.transpose(-1, -2) @ unit
+    try:
+        largest = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0).sqrt()
+    except torch.linalg.LinAlgError:  # eigh did not converge on some matrix: fall back to the SVD
+        largest = torch.linalg.matrix_norm(unit, ord=2)
+    norms = largest * scale[..., 0, 0]
     has_nan = torch.isnan(matrices).flatten(-2).any(-1)
     return torch.where(finite, norms, torch.where(has_nan, torch.nan, torch.inf).to(norms.dtype))
 
