@@ -1,0 +1,457 @@
+"""The bridge between the web app and the engine: the only module of app/ that imports torch.
+
+``get_run(config)`` turns a RunConfig into a ``Run``: every cell built from the same seed, run on the
+same task input, traced, and converted once into wire data (float32 frames and bulk for binary
+messages, JSON with non-finite values as strings, CSV). Runs are cached by config (LRU), and a
+config being computed is computed once however many sessions ask for it at the same time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+import torch
+
+import models
+
+from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig
+from .settings import Settings
+
+NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
+# Engine field names that differ from RunConfig's.
+_FIELD_ALIASES = {"form": "adding_form", "input_size": "task", "batch": "seq_len"}
+
+
+class EngineError(ValueError):
+    """A run the engine refused; ``field`` is the RunConfig field it is about."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def configure(settings: Settings) -> None:
+    """Apply the settings that belong to torch and to the cache (called once at startup)."""
+    torch.set_num_threads(settings.torch_threads)
+    _cache.resize(settings.cache_size)
+
+
+# -- numbers on the wire --------------------------------------------------------------------------
+def json_safe(values: np.ndarray):
+    """A float array for orjson (OPT_SERIALIZE_NUMPY): the float32 array itself when every value is
+    finite, else nested lists where NaN, inf, -inf are the strings "NaN", "Infinity", "-Infinity"
+    (orjson would write them as null)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    out = values.astype(object)
+    out[np.isnan(values)] = "NaN"
+    out[values == np.inf] = "Infinity"
+    out[values == -np.inf] = "-Infinity"
+    return out.tolist()
+
+
+def wire_float(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float(value)
+
+
+def dumps(obj) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _format_steps(k: float) -> str:
+    return f"{k:.0f}" if k >= 100 else f"{k:.3g}"
+
+
+def fit_decay(norm: np.ndarray) -> dict:
+    """Fit log10(norm_t) = a + b t by least squares over the finite, positive values.
+
+    b > 0: the norm shrinks going back in time, by 10x every 1/b steps; b < 0: it grows. A change of
+    less than 0.1 decade over the fitted span counts as flat.
+    """
+    norm = np.asarray(norm, dtype=np.float64)
+    t = np.arange(norm.shape[0], dtype=np.float64)
+    ok = np.isfinite(norm) & (norm > 0)
+    if ok.sum() < 2:
+        return {
+            "steps_per_decade": None,
+            "direction": "flat",
+            "text": "too few finite, nonzero values to fit a rate",
+        }
+    t, y = t[ok], np.log10(norm[ok])
+    tc = t - t.mean()
+    slope = float((tc * (y - y.mean())).sum() / (tc * tc).sum())
+    span = float(t[-1] - t[0])
+    if abs(slope) * span < 0.1:
+        return {
+            "steps_per_decade": None,
+            "direction": "flat",
+            "text": f"about the same size all the way back (under 1.26x change over {span:.0f} steps)",
+        }
+    k = 1.0 / abs(slope)
+    if slope > 0:
+        return {
+            "steps_per_decade": k,
+            "direction": "decays",
+            "text": f"10x smaller every {_format_steps(k)} steps back",
+        }
+    return {
+        "steps_per_decade": k,
+        "direction": "grows",
+        "text": f"10x larger every {_format_steps(k)} steps back",
+    }
+
+
+# -- a run ----------------------------------------------------------------------------------------
+@dataclass
+class CellRun:
+    """One cell's trace, batch element 0, float32 numpy: per-unit fields (L*dirs, T, H), norms (L*dirs, T)."""
+
+    cell: str
+    loss: float
+    output: np.ndarray  # (T, dirs*H)
+    h: np.ndarray
+    c: np.ndarray | None
+    gates: dict[str, np.ndarray]
+    grad_h: np.ndarray
+    grad_c: np.ndarray | None
+    norms: dict[str, np.ndarray | None]  # NORMS -> (L*dirs, T) or None
+    decay: dict
+    nonfinite: dict[str, bool]
+
+    def per_unit(self) -> list[tuple[str, np.ndarray]]:
+        """The (L*dirs, T, H) fields in frame and bulk order: h, c, each gate, grad_h, grad_c."""
+        fields = [
+            ("h", self.h),
+            ("c", self.c),
+            *self.gates.items(),
+            ("grad_h", self.grad_h),
+            ("grad_c", self.grad_c),
+        ]
+        return [(name, v) for name, v in fields if v is not None]
+
+
+@dataclass
+class Run:
+    run_id: str
+    config: RunConfig
+    T: int
+    x: np.ndarray  # (T, D)
+    input: dict
+    cells: list[CellRun]
+    compute_ms: float
+    frame_layout: list[dict] = field(default_factory=list)
+    bulk_layout: list[dict] = field(default_factory=list)
+    frames: np.ndarray = field(default=None)  # (T, F) little-endian float32, frame_layout order
+    bulk_payload: bytes = b""
+    ready_json: bytes = b""
+
+    def frame_bytes(self, t: int, sent_ms: float | None = None) -> bytes:
+        sent_ms = time.time() * 1000.0 if sent_ms is None else sent_ms
+        return BINARY_HEADER.pack(KIND_FRAME, t, sent_ms) + self.frames[t].tobytes()
+
+    def bulk_bytes(self, sent_ms: float | None = None) -> bytes:
+        sent_ms = time.time() * 1000.0 if sent_ms is None else sent_ms
+        return BINARY_HEADER.pack(KIND_BULK, 0, sent_ms) + self.bulk_payload
+
+
+def _numpy(tensor: torch.Tensor | None, batch_axis: int) -> np.ndarray | None:
+    if tensor is None:
+        return None
+    return tensor.detach().select(batch_axis, 0).to("cpu", torch.float32).numpy()
+
+
+def _make_task(config: RunConfig):
+    tasks = models.tasks
+    if config.task == "text":
+        return tasks.text(config.text)
+    if config.task == "sequence":
+        return tasks.sequence(config.values)
+    if config.task == "sine":
+        return tasks.sine(config.seq_len, period=config.period, noise=config.noise, seed=config.seed)
+    if config.task == "copy":
+        return tasks.copy(config.seq_len, copy_len=config.copy_len, seed=config.seed)
+    return tasks.adding(config.seq_len, seed=config.seed, form=config.adding_form)
+
+
+def build_net(config: RunConfig, cell: str, input_size: int):
+    """The net of one cell: only an LSTM takes forget_bias, a GRU update_bias, each its own clamps."""
+    clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
+    return models.build(
+        cell,
+        input_size=input_size,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        bidirectional=config.bidirectional,
+        seed=config.seed,
+        init=config.init,
+        spectral_radius=config.spectral_radius,
+        forget_bias=config.forget_bias if cell == "lstm" else None,
+        update_bias=config.update_bias if cell == "gru" else None,
+        clamp=clamp,
+        device=config.device,
+    )
+
+
+def trace_cell(config: RunConfig, cell: str, task):
+    """(net, trace) of one cell on the task, with the config's readout and loss."""
+    net = build_net(config, cell, task.input_size)
+    readout = models.tasks.make_readout(
+        net.output_size, task.output_size, seed=config.seed, device=net.device
+    )
+    return net, net.trace(task.x, loss=task.loss_fn(readout, config.loss))
+
+
+def _engine_error(err: ValueError) -> EngineError:
+    message = str(err)
+    match = re.match(r"^([A-Za-z_][\w.]*):", message)
+    name = match.group(1) if match else None
+    name = _FIELD_ALIASES.get(name, name)
+    return EngineError(name, message)
+
+
+def compute_run(config: RunConfig) -> Run:
+    """Compute every cell's trace and its wire forms. Raises EngineError naming the field."""
+    start = time.perf_counter()
+    try:
+        with torch.no_grad():
+            task = _make_task(config)
+        cells = []
+        for cell in config.cells:
+            _, tr = trace_cell(config, cell, task)
+            top = tr.index(-1, 0)
+            norms = {name: _numpy(getattr(tr, name), 2) for name in NORMS}
+            jac = norms["jacobian_norm"]
+            cells.append(
+                CellRun(
+                    cell=cell,
+                    loss=float(tr.loss),
+                    output=_numpy(tr.output, 1),
+                    h=_numpy(tr.h, 2),
+                    c=_numpy(tr.c, 2),
+                    gates={g: _numpy(v, 2) for g, v in tr.gates.items()},
+                    grad_h=_numpy(tr.grad_h, 2),
+                    grad_c=_numpy(tr.grad_c, 2),
+                    norms=norms,
+                    decay={
+                        "grad_h": fit_decay(norms["grad_h_norm"][top]),
+                        "jacobian": None if jac is None else fit_decay(jac[top]),
+                    },
+                    nonfinite=dict(tr.nonfinite),
+                )
+            )
+    except EngineError:
+        raise
+    except ValueError as err:
+        raise _engine_error(err) from err
+    x = task.x[:, 0].to(torch.float32).numpy()  # (T, D)
+    key = config.model_dump_json()
+    run = Run(
+        run_id=hashlib.sha1(key.encode()).hexdigest()[:12],
+        config=config,
+        T=int(x.shape[0]),
+        x=x,
+        input={
+            "task": config.task,
+            "labels": list(task.input_labels),
+            "target_labels": list(task.target_labels),
+            "input_size": int(x.shape[1]),
+        },
+        cells=cells,
+        compute_ms=(time.perf_counter() - start) * 1000.0,
+    )
+    _pack(run)
+    return run
+
+
+def _pack(run: Run) -> None:
+    """Frames (T, F), the bulk block and the ready message, computed once per run."""
+    T, LD = run.T, run.config.num_layers * run.config.num_directions
+    columns = [run.x]
+    layout = [{"cell": None, "field": "x", "count": int(run.x.shape[1])}]
+    bulk, bulk_layout = [], []
+    for i, cr in enumerate(run.cells):
+        for name, values in cr.per_unit():  # (LD, T, H) -> (T, LD*H), layer-direction major
+            columns.append(values.transpose(1, 0, 2).reshape(T, -1))
+            layout.append({"cell": i, "field": name, "count": int(values.shape[0] * values.shape[2])})
+            bulk.append(values.reshape(-1))
+            bulk_layout.append({"cell": i, "field": name, "shape": list(values.shape)})
+        for name in NORMS:
+            if cr.norms[name] is not None:
+                columns.append(cr.norms[name].T)  # (T, LD)
+                layout.append({"cell": i, "field": name, "count": LD})
+    run.frames = np.ascontiguousarray(np.concatenate(columns, axis=1), dtype="<f4")
+    run.frame_layout, run.bulk_layout = layout, bulk_layout
+    run.bulk_payload = np.concatenate(bulk).astype("<f4").tobytes()
+    run.ready_json = dumps(ready_message(run))
+
+
+def ready_message(run: Run) -> dict:
+    config = run.config
+    return {
+        "type": "ready",
+        "run_id": run.run_id,
+        "config": config.model_dump(mode="json"),
+        "T": run.T,
+        "hidden_size": config.hidden_size,
+        "num_layers": config.num_layers,
+        "num_directions": config.num_directions,
+        "compute_ms": run.compute_ms,
+        "input": run.input,
+        "cells": [
+            {
+                "cell": cr.cell,
+                "gates": list(GATES[cr.cell]),
+                "has_cell_state": cr.c is not None,
+                "loss": wire_float(cr.loss),
+                "curves": {name: None if v is None else json_safe(v) for name, v in cr.norms.items()},
+                "decay": cr.decay,
+                "nonfinite": cr.nonfinite,
+            }
+            for cr in run.cells
+        ],
+        "frame_layout": run.frame_layout,
+        "bulk_layout": run.bulk_layout,
+    }
+
+
+def trace_json(run: Run) -> bytes:
+    """POST /api/trace: the whole run as JSON (see TraceResponse)."""
+
+    def opt(v):
+        return None if v is None else json_safe(v)
+
+    return dumps(
+        {
+            "config": run.config.model_dump(mode="json"),
+            "T": run.T,
+            "input": {**run.input, "x": json_safe(run.x)},
+            "cells": [
+                {
+                    "cell": cr.cell,
+                    "loss": wire_float(cr.loss),
+                    "output": json_safe(cr.output),
+                    "h": json_safe(cr.h),
+                    "c": opt(cr.c),
+                    "gates": {g: json_safe(v) for g, v in cr.gates.items()},
+                    "grad_h": json_safe(cr.grad_h),
+                    "grad_c": opt(cr.grad_c),
+                    **{name: opt(v) for name, v in cr.norms.items()},
+                    "decay": cr.decay,
+                    "nonfinite": cr.nonfinite,
+                }
+                for cr in run.cells
+            ],
+        }
+    )
+
+
+CSV_COLUMNS = ("cell", "layer", "direction", "t", "unit", "quantity", "value")
+
+
+def _csv_value(v: float) -> str:
+    if math.isfinite(v):
+        return f"{v:.9g}"
+    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+
+
+def trace_csv(run: Run) -> str:
+    """Long format: one row per value; ``unit`` is empty for the per-step norms."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    dirs = run.config.num_directions
+    for cr in run.cells:
+        for name, values in cr.per_unit():
+            LD, T, _ = values.shape
+            for ld in range(LD):
+                layer, direction = divmod(ld, dirs)
+                rows = values[ld].tolist()
+                for t in range(T):
+                    writer.writerows(
+                        [cr.cell, layer, direction, t, u, name, _csv_value(v)] for u, v in enumerate(rows[t])
+                    )
+        for name, values in cr.norms.items():
+            if values is None:
+                continue
+            for ld in range(values.shape[0]):
+                layer, direction = divmod(ld, dirs)
+                writer.writerows(
+                    [cr.cell, layer, direction, t, "", name, _csv_value(v)]
+                    for t, v in enumerate(values[ld].tolist())
+                )
+    return out.getvalue()
+
+
+# -- the cache ------------------------------------------------------------------------------------
+class RunCache:
+    """LRU of runs by config; concurrent requests for one config wait for a single compute."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._pending: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.computed = 0  # how many runs were actually computed (for tests and benchmarks)
+
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self.size = size
+            while len(self._runs) > max(size, 0):
+                self._runs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+
+    def get(self, config: RunConfig) -> Run:
+        key = config.model_dump_json()
+        with self._lock:
+            if key in self._runs:
+                self._runs.move_to_end(key)
+                return self._runs[key]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                if key in self._runs:
+                    return self._runs[key]
+            try:
+                run = compute_run(config)
+            except BaseException:
+                with self._lock:
+                    self._pending.pop(key, None)
+                raise
+            with self._lock:  # stored before the pending entry goes, so no one computes it twice
+                self.computed += 1
+                if self.size > 0:
+                    self._runs[key] = run
+                    while len(self._runs) > self.size:
+                        self._runs.popitem(last=False)
+                self._pending.pop(key, None)
+            return run
+
+
+_cache = RunCache(32)
+
+
+def get_run(config: RunConfig) -> Run:
+    return _cache.get(config)
+
+
+def cache() -> RunCache:
+    return _cache

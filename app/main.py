@@ -1,0 +1,51 @@
+"""Assembles the app: settings, the compute pool (lifespan), routers, static files, gzip."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from . import __version__, engine
+from .routes import api, health, pages, ws
+from .schemas import describe_errors
+from .settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine.configure(app.state.settings)
+    app.state.executor = ThreadPoolExecutor(app.state.settings.workers, thread_name_prefix="gateflow-compute")
+    try:
+        yield
+    finally:
+        app.state.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with pydantic's detail, each error also naming its ``field`` and the allowed range."""
+    return JSONResponse(status_code=422, content={"detail": describe_errors(list(exc.errors()), strip=1)})
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Gateflow",
+        version=__version__,
+        lifespan=lifespan,
+        description="RNN, LSTM and GRU traces: states, gates and gradients through time.",
+    )
+    app.state.settings = get_settings()
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for module in (pages, api, health, ws):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.ROOT / "static", check_dir=False), name="static")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,97 @@
+"""REST: the cells and their options, the presets, and a whole trace as JSON or CSV."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from .. import engine
+from ..presets import PRESETS
+from ..schemas import (
+    ADDING_FORMS,
+    CELLS,
+    CLAMPABLE,
+    DEVICES,
+    GATES,
+    INITS,
+    LOSSES,
+    TASKS,
+    CellInfo,
+    CellsResponse,
+    Limit,
+    Preset,
+    RunConfig,
+    TraceResponse,
+    settings_limits,
+)
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+@router.get("/cells", response_model=CellsResponse)
+def cells(request: Request) -> CellsResponse:
+    limits = settings_limits(request.app.state.settings)
+    return CellsResponse(
+        cells=[
+            CellInfo(name=c, gates=list(GATES[c]), clampable=CLAMPABLE[c], has_cell_state=c == "lstm")
+            for c in CELLS
+        ],
+        options={
+            "init": list(INITS),
+            "task": list(TASKS),
+            "loss": list(LOSSES),
+            "device": list(DEVICES),
+            "adding_form": list(ADDING_FORMS),
+        },
+        limits={name: Limit(min=lo, max=hi) for name, (lo, hi) in limits.items()},
+        defaults=RunConfig(),
+    )
+
+
+@router.get("/presets", response_model=list[Preset])
+def presets() -> list[Preset]:
+    return PRESETS
+
+
+@router.post(
+    "/trace",
+    response_model=TraceResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The trace; CSV with ?format=csv"}},
+)
+async def trace(
+    config: RunConfig,
+    request: Request,
+    format: Literal["json", "csv"] = Query("json", description="json or csv"),
+) -> Response:
+    executor = getattr(request.app.state, "executor", None)
+    loop = asyncio.get_running_loop()
+    try:
+        run = await loop.run_in_executor(executor, engine.get_run, config)
+    except engine.EngineError as err:
+        field = err.field or "config"
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [
+                    {
+                        "type": "value_error",
+                        "loc": ["body", field],
+                        "msg": str(err),
+                        "field": field,
+                        "input": None,
+                    }
+                ]
+            },
+        )
+    if format == "csv":
+        body = await loop.run_in_executor(executor, engine.trace_csv, run)
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="gateflow-{run.run_id}.csv"'},
+        )
+    body = await loop.run_in_executor(executor, engine.trace_json, run)
+    return Response(body, media_type="application/json")

@@ -1,0 +1,15 @@
+"""/ws: one Session per connection (see app/session.py and docs/protocol.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from ..session import Session
+
+router = APIRouter()
+
+
+@router.websocket("/ws")
+async def websocket_session(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    await Session(websocket, state.settings, getattr(state, "executor", None)).serve()

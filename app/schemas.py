@@ -1,0 +1,431 @@
+"""The wire format, in one place: the run config, WebSocket messages both ways, REST responses.
+
+docs/protocol.md says the same in words. Bounds that depend on the server's settings (hidden size,
+layers, sequence length, run size) are checked in validators whose errors name the field and the
+allowed range; every other bound is a ``Field(ge=..., le=...)``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict
+
+from .settings import Settings, get_settings
+
+# The engine's names (models/limits.py; tests/app/test_schemas.py checks they agree).
+CellName = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
+CELLS: tuple[str, ...] = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+GATES = {"rnn_tanh": ("pre",), "rnn_relu": ("pre",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = {
+    "rnn_tanh": {},
+    "rnn_relu": {},
+    "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
+    "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
+}
+INITS = ("torch", "xavier", "orthogonal", "identity")
+TASKS = ("text", "sequence", "sine", "adding", "copy")
+LOSSES = ("last", "sum", "task")
+DEVICES = ("cpu", "cuda", "auto")
+ADDING_FORMS = ("le", "hochreiter")
+SEED_MAX = 2**31 - 1
+
+# Binary messages: uint32 kind, uint32 t, float64 sent_ms, then little-endian float32 values.
+BINARY_HEADER = struct.Struct("<IId")
+KIND_FRAME = 1
+KIND_BULK = 2
+
+# A JSON number that may be non-finite: finite floats as numbers, the others as these strings.
+NonFinite = Literal["NaN", "Infinity", "-Infinity"]
+WireFloat = float | NonFinite
+
+Sigmoid = Annotated[float, Field(ge=0.0, le=1.0)]
+Tanh = Annotated[float, Field(ge=-1.0, le=1.0)]
+
+
+class Clamp(TypedDict, total=False):
+    """Gate -> constant: LSTM i f g o, GRU r z n; sigmoid gates 0..1, g and n -1..1."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)  # type: ignore[misc]
+    i: Sigmoid
+    f: Sigmoid
+    g: Tanh
+    o: Sigmoid
+    r: Sigmoid
+    z: Sigmoid
+    n: Tanh
+
+
+def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
+    return ValueError(f"{field}: {value!r} is outside the allowed range {lo:g} .. {hi:g}")
+
+
+class RunConfig(BaseModel):
+    """One run: the same seed, input and loss for every cell, compared side by side."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    cells: list[CellName] = Field(default_factory=lambda: ["rnn_tanh", "lstm"], min_length=1, max_length=3)
+    hidden_size: int = Field(32, ge=1, le=4096)
+    num_layers: int = Field(1, ge=1, le=8)
+    bidirectional: bool = False
+    seq_len: int = Field(60, ge=2, le=100_000)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    init: Literal["torch", "xavier", "orthogonal", "identity"] = "torch"
+    spectral_radius: float | None = Field(None, ge=0.0, le=10.0)
+    forget_bias: float | None = Field(None, ge=-10.0, le=10.0)
+    update_bias: float | None = Field(None, ge=-10.0, le=10.0)
+    clamp: Clamp = Field(default_factory=dict)
+    task: Literal["text", "sequence", "sine", "adding", "copy"] = "adding"
+    text: str = Field("hello world", min_length=2, max_length=100_001)
+    values: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0, 0.0, -1.0, 0.0], min_length=2, max_length=100_001
+    )
+    period: float = Field(20.0, ge=2.0, le=1000.0)
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+    adding_form: Literal["le", "hochreiter"] = "le"
+    copy_len: int = Field(5, ge=1, le=20)
+    loss: Literal["last", "sum", "task"] = "last"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+    @field_validator("cells")
+    @classmethod
+    def _unique_cells(cls, cells: list[str]) -> list[str]:
+        if len(set(cells)) != len(cells):
+            raise ValueError(f"cells: each cell at most once, got {cells}")
+        return cells
+
+    @field_validator("hidden_size", "num_layers", "seq_len")
+    @classmethod
+    def _within_settings(cls, value: int, info) -> int:
+        lo, hi = settings_limits(get_settings())[info.field_name]
+        if not lo <= value <= hi:
+            raise _range_error(info.field_name, value, lo, hi)
+        return value
+
+    @field_validator("text", "values")
+    @classmethod
+    def _sequence_length(cls, value, info):
+        hi = get_settings().max_seq_len + 1
+        if not 2 <= len(value) <= hi:
+            raise ValueError(f"{info.field_name}: length {len(value)} is outside the allowed range 2 .. {hi}")
+        return value
+
+    @property
+    def steps(self) -> int:
+        """T, the number of input steps: text and sequence tasks take one less than their length."""
+        if self.task == "text":
+            return len(self.text) - 1
+        if self.task == "sequence":
+            return len(self.values) - 1
+        return self.seq_len
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @model_validator(mode="after")
+    def _fits(self) -> RunConfig:
+        settings = get_settings()
+        if self.task == "copy" and self.seq_len < 2 * self.copy_len + 1:
+            _raise(
+                "seq_len",
+                self.seq_len,
+                f"seq_len: the copy task needs seq_len >= 2 * copy_len + 1 = "
+                f"{2 * self.copy_len + 1}, got {self.seq_len}",
+            )
+        T = self.steps
+        size = T * self.hidden_size * self.num_layers * self.num_directions
+        if size > settings.max_run_elements:
+            where = {"text": "len(text) - 1", "sequence": "len(values) - 1"}.get(self.task, "seq_len")
+            _raise(
+                "seq_len",
+                T,
+                f"seq_len: the run is too large: {where} * hidden_size * num_layers * directions"
+                f" = {T} * {self.hidden_size} * {self.num_layers} * {self.num_directions} = {size}, "
+                f"allowed at most {settings.max_run_elements}",
+            )
+        return self
+
+
+def _raise(field: str, value: Any, message: str) -> None:
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    raise ValidationError.from_exception_data(
+        "RunConfig", [InitErrorDetails(type=error, loc=(field,), input=value)]
+    )
+
+
+def settings_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    """Every numeric field's allowed range (min, max), with the settings applied."""
+    return {
+        "cells": (1, 3),
+        "hidden_size": (1, settings.max_hidden_size),
+        "num_layers": (1, settings.max_layers),
+        "seq_len": (2, settings.max_seq_len),
+        "seed": (0, SEED_MAX),
+        "spectral_radius": (0.0, 10.0),
+        "forget_bias": (-10.0, 10.0),
+        "update_bias": (-10.0, 10.0),
+        "text": (2, settings.max_seq_len + 1),
+        "values": (2, settings.max_seq_len + 1),
+        "period": (2.0, 1000.0),
+        "noise": (0.0, 1.0),
+        "copy_len": (1, 20),
+        "rate": (0.5, settings.max_play_rate),
+    } | {f"clamp.{g}": lim for gates in CLAMPABLE.values() for g, lim in gates.items()}
+
+
+_BOUND_ERRORS = {
+    "greater_than_equal",
+    "less_than_equal",
+    "greater_than",
+    "less_than",
+    "too_short",
+    "too_long",
+    "finite_number",
+}
+
+
+def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
+    """Pydantic errors with ``field`` (dotted, list indices dropped) and a message that names the field
+    and, for a bound, the allowed range. ``strip`` leading loc parts (e.g. "body") are not the field."""
+    limits = settings_limits(get_settings())
+    out = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))[strip:]
+        field = ".".join(str(p) for p in loc if not isinstance(p, int)) or None
+        msg = err.get("msg", "invalid")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if field and not msg.startswith(f"{field}:"):
+            msg = f"{field}: {msg}"
+        if field in limits and err.get("type") in _BOUND_ERRORS:
+            lo, hi = limits[field]
+            msg += f" (allowed: {lo:g} .. {hi:g})"
+        out.append(
+            {
+                "type": err.get("type"),
+                "loc": list(err.get("loc", ())),
+                "msg": msg,
+                "field": field,
+                "input": err.get("input"),
+            }
+        )
+    return out
+
+
+# -- WebSocket: client -> server -------------------------------------------------------------------
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Configure(_Message):
+    type: Literal["configure"]
+    config: RunConfig
+
+
+class Step(_Message):
+    type: Literal["step"]
+    delta: int = Field(1, ge=-100_000, le=100_000)
+
+
+class Seek(_Message):
+    type: Literal["seek"]
+    t: int = Field(0, ge=0, le=100_000)
+
+
+class Play(_Message):
+    type: Literal["play"]
+    rate: float = Field(10.0, ge=0.5, le=1000.0)
+    direction: Literal[1, -1] = 1
+
+    @field_validator("rate")
+    @classmethod
+    def _max_rate(cls, rate: float) -> float:
+        hi = get_settings().max_play_rate
+        if rate > hi:
+            raise _range_error("rate", rate, 0.5, hi)
+        return rate
+
+
+class Pause(_Message):
+    type: Literal["pause"]
+
+
+class Reset(_Message):
+    type: Literal["reset"]
+
+
+ClientMessage = Annotated[Configure | Step | Seek | Play | Pause | Reset, Field(discriminator="type")]
+CLIENT_MESSAGE = TypeAdapter(ClientMessage)
+CLIENT_TYPES = ("configure", "step", "seek", "play", "pause", "reset")
+
+
+# -- WebSocket: server -> client -------------------------------------------------------------------
+class Progress(BaseModel):
+    type: Literal["progress"] = "progress"
+    stage: Literal["computing"] = "computing"
+    fraction: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class State(BaseModel):
+    type: Literal["state"] = "state"
+    t: int
+    playing: bool
+    rate: float
+    direction: Literal[1, -1]
+
+
+ErrorCode = Literal[
+    "invalid_config", "bad_json", "unknown_type", "invalid_message", "too_large", "not_configured", "internal"
+]
+
+
+class Error(BaseModel):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class Decay(BaseModel):
+    """How fast a norm changes going back in time: a least-squares fit of log10(norm) on t."""
+
+    steps_per_decade: float | None
+    direction: Literal["decays", "grows", "flat"]
+    text: str
+
+
+class InputInfo(BaseModel):
+    task: str
+    labels: list[str]
+    target_labels: list[str]
+    input_size: int
+
+
+class Curves(BaseModel):
+    """Per-step norms, (L*dirs, T) each; null where the cell does not have it."""
+
+    grad_h_norm: list[list[WireFloat]]
+    grad_c_norm: list[list[WireFloat]] | None = None
+    jacobian_norm: list[list[WireFloat]] | None = None
+    jacobian_norm_c: list[list[WireFloat]] | None = None
+    step_jacobian_norm: list[list[WireFloat]] | None = None
+
+
+class CellDecay(BaseModel):
+    grad_h: Decay
+    jacobian: Decay | None
+
+
+class ReadyCell(BaseModel):
+    cell: CellName
+    gates: list[str]
+    has_cell_state: bool
+    loss: WireFloat
+    curves: Curves
+    decay: CellDecay
+    nonfinite: dict[str, bool]
+
+
+class FrameEntry(BaseModel):
+    cell: int | None
+    field: str
+    count: int
+
+
+class BulkEntry(BaseModel):
+    cell: int
+    field: str
+    shape: list[int]
+
+
+class Ready(BaseModel):
+    type: Literal["ready"] = "ready"
+    run_id: str
+    config: RunConfig
+    T: int
+    hidden_size: int
+    num_layers: int
+    num_directions: int
+    compute_ms: float
+    input: InputInfo
+    cells: list[ReadyCell]
+    frame_layout: list[FrameEntry]
+    bulk_layout: list[BulkEntry]
+
+
+# -- REST ------------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    device: str
+
+
+class CellInfo(BaseModel):
+    name: CellName
+    gates: list[str]
+    clampable: dict[str, tuple[float, float]]
+    has_cell_state: bool
+
+
+class Limit(BaseModel):
+    min: float
+    max: float
+
+
+class CellsResponse(BaseModel):
+    cells: list[CellInfo]
+    options: dict[str, list[str]]
+    limits: dict[str, Limit]
+    defaults: RunConfig
+
+
+class Preset(BaseModel):
+    name: str
+    title: str
+    description: str
+    config: RunConfig
+
+
+Nested = list[list[list[WireFloat]]]  # (L*dirs, T, H)
+
+
+class TraceCell(BaseModel):
+    cell: CellName
+    loss: WireFloat
+    output: list[list[WireFloat]]  # (T, dirs*H)
+    h: Nested
+    c: Nested | None
+    gates: dict[str, Nested]
+    grad_h: Nested
+    grad_c: Nested | None
+    grad_h_norm: list[list[WireFloat]]  # (L*dirs, T)
+    grad_c_norm: list[list[WireFloat]] | None
+    jacobian_norm: list[list[WireFloat]] | None
+    jacobian_norm_c: list[list[WireFloat]] | None
+    step_jacobian_norm: list[list[WireFloat]] | None
+    decay: CellDecay
+    nonfinite: dict[str, bool]
+
+
+class TraceInput(InputInfo):
+    x: list[list[WireFloat]]  # (T, D)
+
+
+class TraceResponse(BaseModel):
+    config: RunConfig
+    T: int
+    input: TraceInput
+    cells: list[TraceCell]

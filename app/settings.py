@@ -1,0 +1,33 @@
+"""The server's settings, read once from the environment (prefix ``GATEFLOW_``).
+
+No other module reads ``os.environ``: everything configurable is a field here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEFLOW_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    device: str = "cpu"  # the device reported by /healthz and the default of RunConfig.device
+    max_hidden_size: int = Field(128, ge=1, le=4096)
+    max_layers: int = Field(3, ge=1, le=8)
+    max_seq_len: int = Field(500, ge=2, le=100_000)
+    max_run_elements: int = Field(131072, ge=1)  # seq_len * hidden_size * num_layers * dirs
+    max_message_bytes: int = Field(65536, ge=256)
+    max_play_rate: float = Field(60.0, gt=0.5, le=1000.0)
+    torch_threads: int = Field(1, ge=1, le=256)
+    workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
+    cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
