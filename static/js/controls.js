@@ -68,7 +68,10 @@ export class Controls extends Emitter {
     this.inputs.clear();
     for (const spec of FIELDS) frag.append(this.field(spec));
     this.form.replaceChildren(frag);
+    this.clampKey = null;
     if (this.lastState) this.render(this.lastState);
+    // the server may have answered before GET /api/cells did: keep its errors on the new form
+    for (const [field, message] of this.errors) this.mark(field, message);
   }
 
   field(spec) {
@@ -204,25 +207,35 @@ export class Controls extends Emitter {
   /** Mark a field with the server's message; false if no field of that name is on the form. */
   showError(field, message) {
     if (!field) return false;
-    const target =
-      this.form.querySelector(`[data-field="${CSS.escape(field)}"]`) ||
-      this.form.querySelector(`[data-field="${CSS.escape(field.split(".")[0])}"]`);
+    const target = this.mark(field, message);
     if (!target) return false;
-    target.classList.add("has-error");
-    target.hidden = false;
-    const slot = target.querySelector(":scope > .field-error") || target.querySelector(".field-error");
-    slot.textContent = message;
-    this.errors.set(field, target);
+    this.errors.set(field, message);
     target.scrollIntoView({ block: "nearest" });
     return true;
   }
 
+  mark(field, message) {
+    const target =
+      this.form.querySelector(`[data-field="${CSS.escape(field)}"]`) ||
+      this.form.querySelector(`[data-field="${CSS.escape(field.split(".")[0])}"]`);
+    if (!target) return null;
+    target.classList.add("has-error");
+    target.hidden = false;
+    const slot = target.querySelector(":scope > .field-error") || target.querySelector(".field-error");
+    slot.textContent = message;
+    return target;
+  }
+
   clearError(key) {
-    for (const [field, el] of this.errors) {
+    for (const field of [...this.errors.keys()]) {
+      if (key && field.split(".")[0] !== key) continue;
+      this.errors.delete(field);
+    }
+    for (const el of this.form.querySelectorAll(".has-error")) {
+      const field = el.dataset.field;
       if (key && field.split(".")[0] !== key) continue;
       el.classList.remove("has-error");
       for (const slot of el.querySelectorAll(".field-error")) slot.textContent = "";
-      this.errors.delete(field);
     }
   }
 

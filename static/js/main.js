@@ -41,7 +41,7 @@ let restoreTimer = null;
 let presets = [];
 const errors = []; // server errors, for the test hook
 let framesRendered = 0;
-const timings = { renders: 0, totalMs: 0, maxMs: 0, firstRunRenderMs: null, lastRunRenderMs: null, renderedRunId: null };
+const timings = { renders: 0, totalMs: 0, maxMs: 0, firstRunRenderMs: null, lastRunRenderMs: null, renderedRunId: null, views: {} };
 
 // ---- status line -------------------------------------------------------------------------------
 
@@ -74,12 +74,15 @@ function render() {
   const started = performance.now();
   const t = Math.max(0, Math.min(run.T - 1, state.get("t")));
   const model = { run, state, t };
+  const newRun = timings.renderedRunId !== run.id;
   for (const [name, view] of Object.entries(views)) {
+    const viewStarted = performance.now();
     try {
       view.update(model);
     } catch (err) {
       console.error(`gateflow: the ${name} view failed`, err);
     }
+    if (newRun) timings.views[name] = Math.round(performance.now() - viewStarted);
   }
   renderLayerChoice($("#layer-choice"), run, state, (partial) => state.set(partial));
   framesRendered += 1;

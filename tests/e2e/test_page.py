@@ -24,6 +24,7 @@ def test_loads_and_shows_a_run(page, recorder, server_url):
     r = wait_run(page)
     assert r["T"] > 1 and r["cells"]
     assert page.locator(".cell-card").count() == len(r["cells"])
+    page.wait_for_selector('#heatmaps[data-pending="0"]')  # heatmaps are drawn a few per frame
     assert page.locator("#heatmaps .js-plotly-plot").count() >= len(r["cells"])
     assert page.locator("#sequence .step").count() == r["T"]
     assert not page.locator("#empty").is_visible()

@@ -97,17 +97,25 @@ export class HeatmapView extends Emitter {
       this.render(run, ld, state.get("large"));
     }
     const pass = state.get("pass");
+    this.lastT = model.t;
     for (const p of this.plots) {
       const side = isGradient(p.field) ? (pass === "backward" ? "before" : null) : pass === "forward" ? "after" : null;
-      p.overlay.draw(model.t, side);
+      p.side = side;
+      if (p.overlay) p.overlay.draw(model.t, side);
     }
   }
 
+  /**
+   * Lay out one host per (cell, quantity), then draw the plots a few per animation frame: a
+   * 3-cell, H=128, T=500 run is a dozen 64k-cell heatmaps, and drawing them in one go would
+   * freeze the page for seconds on a slow laptop.
+   */
   render(run, ld, large) {
     const ranges = this.ranges(run, ld);
     const existing = new Map(this.plots.map((p) => [p.id, p]));
     const keep = new Set();
     const columns = [];
+    const queue = [];
     run.cells.forEach((cell, k) => {
       let column = this.grid.querySelector(`.hm-column[data-cell="${k}"]`);
       if (!column) {
@@ -127,6 +135,7 @@ export class HeatmapView extends Emitter {
         if (!plot) {
           const host = document.createElement("div");
           host.className = "hm-plot";
+          host.style.minHeight = `${large ? 170 : 130}px`;
           const gd = document.createElement("div");
           gd.className = "plot";
           gd.dataset.cell = cell.name;
@@ -135,21 +144,37 @@ export class HeatmapView extends Emitter {
           plot = { id, gd, host, field, overlay: null, drawn: false };
         }
         column.append(plot.host);
-        plot.figure = this.figure(run, k, field, ld, ranges, large);
+        plot.pending = () => this.figure(run, k, field, ld, ranges, large);
         existing.set(id, plot);
+        queue.push(plot);
       }
     });
     this.grid.replaceChildren(...columns);
     this.grid.style.setProperty("--columns", String(run.cells.length));
-    this.plots = [];
     for (const [id, plot] of existing) {
-      if (!keep.has(id)) {
-        if (plot.drawn) this.plotly.purge(plot.gd);
-        continue;
-      }
-      this.draw(plot);
-      this.plots.push(plot);
+      if (!keep.has(id) && plot.drawn) this.plotly.purge(plot.gd);
     }
+    this.plots = queue;
+    this.root.dataset.pending = String(queue.length);
+    this.drain(queue.slice());
+  }
+
+  drain(queue) {
+    const token = (this.drainToken = {});
+    const step = () => {
+      if (token !== this.drainToken) return; // a newer render took over
+      const started = performance.now();
+      while (queue.length && performance.now() - started < 25) {
+        const plot = queue.shift();
+        plot.figure = plot.pending();
+        plot.pending = null;
+        this.draw(plot);
+      }
+      this.root.dataset.pending = String(queue.length);
+      if (queue.length) requestAnimationFrame(step);
+      else this.emit("drawn", {});
+    };
+    step();
   }
 
   draw(plot) {
@@ -170,6 +195,7 @@ export class HeatmapView extends Emitter {
       this.plotly.react(plot.gd, data, layout, config);
     }
     plot.overlay.measure();
+    plot.overlay.draw(this.lastT ?? 0, plot.side ?? null);
   }
 
   /** Colour ranges: sigmoid gates 0..1; signed fields symmetric, shared across cells or per plot. */
