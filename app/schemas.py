@@ -67,8 +67,12 @@ class Clamp(TypedDict, total=False):
     n: Tanh
 
 
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
-    return ValueError(f"{field}: {value!r} is outside the allowed range {lo:g} .. {hi:g}")
+    return ValueError(f"{field}: {value!r} is outside the allowed range {_num(lo)} .. {_num(hi)}")
 
 
 class RunConfig(BaseModel):
@@ -193,6 +197,8 @@ _BOUND_ERRORS = {
     "less_than",
     "too_short",
     "too_long",
+    "string_too_short",
+    "string_too_long",
     "finite_number",
 }
 
@@ -212,7 +218,7 @@ def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
             msg = f"{field}: {msg}"
         if field in limits and err.get("type") in _BOUND_ERRORS:
             lo, hi = limits[field]
-            msg += f" (allowed: {lo:g} .. {hi:g})"
+            msg += f" (allowed: {_num(lo)} .. {_num(hi)})"
         out.append(
             {
                 "type": err.get("type"),

@@ -43,12 +43,12 @@ class Session:
         websocket: WebSocket,
         settings: Settings,
         executor: Executor | None = None,
-        compute: Callable[..., engine.Run] = engine.get_run,
+        compute: Callable[..., engine.Run] | None = None,
     ):
         self.ws = websocket
         self.settings = settings
         self.executor = executor
-        self.compute = compute
+        self.compute = compute or engine.get_run
         self.run: engine.Run | None = None
         self.t = 0
         self.rate = 10.0

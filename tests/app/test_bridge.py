@@ -1,0 +1,169 @@
+"""app/engine.py: the decay fit, numbers on the wire, frames and bulk against the engine, CSV, cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import threading
+
+import numpy as np
+import orjson
+import pytest
+import torch
+from wire_helpers import decode_binary, reference_trace, split_bulk, split_frame
+
+import models
+from app import engine
+from app.schemas import RunConfig
+
+
+# -- the decay fit --------------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [2.0, 7.5, 12.5, 40.0])
+def test_decay_fit_recovers_an_exact_geometric_decay(k):
+    T = 60
+    norm = 10.0 ** ((np.arange(T) - (T - 1)) / k)  # 10x smaller every k steps back from t = T-1
+    fit = engine.fit_decay(norm)
+    assert fit["direction"] == "decays"
+    assert fit["steps_per_decade"] == pytest.approx(k, rel=1e-9)
+    assert fit["text"] == f"10x smaller every {k:.3g} steps back"
+
+
+def test_decay_fit_recovers_growth_and_skips_nonfinite_and_zero():
+    T = 50
+    norm = 10.0 ** (-np.arange(T) / 5.0)  # grows going back
+    norm[0], norm[1], norm[2] = np.inf, np.nan, 0.0
+    fit = engine.fit_decay(norm)
+    assert fit["direction"] == "grows"
+    assert fit["steps_per_decade"] == pytest.approx(5.0, rel=1e-9)
+    assert fit["text"] == "10x larger every 5 steps back"
+
+
+def test_decay_fit_flat_and_degenerate():
+    assert engine.fit_decay(np.full(40, 0.3))["direction"] == "flat"
+    assert engine.fit_decay(np.full(40, 0.3))["steps_per_decade"] is None
+    few = engine.fit_decay(np.array([np.nan, np.inf, 1.0]))
+    assert few["direction"] == "flat" and few["steps_per_decade"] is None
+    assert engine.fit_decay(10.0 ** (np.arange(300) / 250))["text"] == "10x smaller every 250 steps back"
+
+
+# -- JSON numbers ---------------------------------------------------------------------------------
+def test_nonfinite_values_travel_as_strings_never_null():
+    values = np.array([[1.5, np.nan], [np.inf, -np.inf]], dtype=np.float32)
+    text = engine.dumps({"v": engine.json_safe(values)})
+    assert orjson.loads(text) == {"v": [[1.5, "NaN"], ["Infinity", "-Infinity"]]}
+    assert b"null" not in text
+    assert engine.wire_float(float("nan")) == "NaN" and engine.wire_float(-math.inf) == "-Infinity"
+    finite = np.array([0.1, 2.0], dtype=np.float32)
+    assert orjson.loads(engine.dumps(engine.json_safe(finite))) == pytest.approx([0.1, 2.0])
+
+
+# -- frames and bulk ------------------------------------------------------------------------------
+def test_frames_and_bulk_equal_the_engine_trace():
+    config = RunConfig(
+        cells=["rnn_tanh", "lstm", "gru"],
+        hidden_size=6,
+        num_layers=2,
+        bidirectional=True,
+        seq_len=12,
+        seed=3,
+        clamp={"f": 0.9, "z": 0.2},
+    )
+    run = engine.compute_run(config)
+    ready = orjson.loads(run.ready_json)
+    assert ready["T"] == 12 and ready["num_directions"] == 2
+    for t in (0, 5, 11):
+        kind, t_sent, sent_ms, values = decode_binary(run.frame_bytes(t))
+        assert (kind, t_sent) == (1, t) and sent_ms > 1.6e12
+        frame = split_frame(values, ready["frame_layout"])
+        task = None
+        for i, cell in enumerate(config.cells):
+            task, tr = reference_trace(config, cell)
+            fields = {"h": tr.h, "c": tr.c, **tr.gates, "grad_h": tr.grad_h, "grad_c": tr.grad_c}
+            for name, tensor in fields.items():
+                if tensor is None:
+                    assert (i, name) not in frame
+                    continue
+                expected = tensor[:, t, 0, :].reshape(-1).numpy()  # (L*dirs*H,), layer-direction major
+                np.testing.assert_array_equal(frame[(i, name)], expected)
+            for name in engine.NORMS:
+                tensor = getattr(tr, name)
+                if tensor is None:
+                    assert (i, name) not in frame
+                else:
+                    np.testing.assert_array_equal(frame[(i, name)], tensor[:, t, 0].numpy())
+        np.testing.assert_array_equal(frame[(None, "x")], task.x[t, 0].numpy())
+    kind, t_sent, _, values = decode_binary(run.bulk_bytes())
+    assert (kind, t_sent) == (2, 0)
+    bulk = split_bulk(values, ready["bulk_layout"])
+    _, tr = reference_trace(config, "lstm")
+    np.testing.assert_array_equal(bulk[(1, "c")], tr.c[:, :, 0].numpy())
+    np.testing.assert_array_equal(bulk[(1, "f")], np.full((4, 12, 6), 0.9, np.float32))
+    np.testing.assert_array_equal(
+        bulk[(2, "grad_h")], reference_trace(config, "gru")[1].grad_h[:, :, 0].numpy()
+    )
+
+
+def test_ready_curves_and_decay_match_the_trace():
+    config = RunConfig(cells=["rnn_tanh"], seq_len=30)
+    run = engine.compute_run(config)
+    ready = orjson.loads(run.ready_json)
+    _, tr = reference_trace(config, "rnn_tanh")
+    cell = ready["cells"][0]
+    np.testing.assert_allclose(cell["curves"]["grad_h_norm"], tr.grad_h_norm[:, :, 0].numpy(), rtol=1e-6)
+    assert cell["curves"]["grad_c_norm"] is None
+    assert cell["loss"] == pytest.approx(float(tr.loss), rel=1e-6)
+    assert cell["decay"]["grad_h"] == engine.fit_decay(tr.grad_h_norm[-1, :, 0].numpy())
+    assert ready["input"]["labels"] == models.tasks.adding(30).input_labels
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_engine_value_errors_name_the_field():
+    with pytest.raises(engine.EngineError) as info:
+        engine.compute_run(RunConfig(device="cuda"))
+    assert info.value.field == "device" and str(info.value).startswith("device:")
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+def test_csv_rows_match_the_trace():
+    config = RunConfig(cells=["lstm"], hidden_size=3, seq_len=5, bidirectional=True)
+    run = engine.compute_run(config)
+    rows = list(csv.DictReader(io.StringIO(engine.trace_csv(run))))
+    assert list(rows[0]) == list(engine.CSV_COLUMNS)
+    _, tr = reference_trace(config, "lstm")
+    by_key = {(r["quantity"], r["layer"], r["direction"], r["t"], r["unit"]): r["value"] for r in rows}
+    assert float(by_key[("c", "0", "1", "2", "1")]) == pytest.approx(float(tr.c[1, 2, 0, 1]), rel=1e-7)
+    assert float(by_key[("jacobian_norm", "0", "0", "3", "")]) == pytest.approx(
+        float(tr.jacobian_norm[0, 3, 0]), rel=1e-7
+    )
+    per_unit = 2 * 5 * 3 * (2 + 4 + 2)  # dirs * T * H * (h, c, 4 gates, grad_h, grad_c)
+    norms = 2 * 5 * 5
+    assert len(rows) == per_unit + norms
+
+
+def test_csv_writes_nonfinite_as_words():
+    config = RunConfig(cells=["rnn_relu"], init="identity", spectral_radius=2.0, seq_len=100)
+    text = engine.trace_csv(engine.compute_run(config))
+    assert ",NaN\n" in text or ",Infinity\n" in text
+
+
+# -- the cache ------------------------------------------------------------------------------------
+def test_cache_computes_a_config_once_for_many_threads():
+    cache = engine.RunCache(4)
+    config = RunConfig(cells=["gru"], seq_len=40, seed=12345)
+    runs = []
+    threads = [threading.Thread(target=lambda: runs.append(cache.get(config))) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert cache.computed == 1 and len(runs) == 8 and all(r is runs[0] for r in runs)
+    for seed in range(5):
+        cache.get(RunConfig(cells=["gru"], seq_len=10, seed=seed))
+    assert cache.computed == 6
+    cache.get(config)  # evicted: the least recently used of 5 new ones pushed it out
+    assert cache.computed == 7
+    disabled = engine.RunCache(0)
+    disabled.get(config)
+    disabled.get(config)
+    assert disabled.computed == 2

@@ -1,0 +1,126 @@
+"""REST: health, cells, presets, traces as JSON and CSV, 422 errors naming the field, the page, Plotly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import plotly
+import pytest
+from wire_helpers import reference_trace
+
+import models
+from app.presets import PRESETS
+from app.schemas import CellsResponse, Preset, RunConfig, TraceResponse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok", "version": "0.1.0", "device": "cpu"}
+
+
+def test_cells_lists_gates_options_limits_defaults(client):
+    body = client.get("/api/cells").json()
+    CellsResponse.model_validate(body)
+    by_name = {c["name"]: c for c in body["cells"]}
+    assert list(by_name) == list(models.limits.CELLS)
+    assert by_name["lstm"]["gates"] == ["i", "f", "g", "o"] and by_name["lstm"]["has_cell_state"]
+    assert by_name["gru"]["clampable"] == {"r": [0, 1], "z": [0, 1], "n": [-1, 1]}
+    assert body["limits"]["hidden_size"] == {"min": 1, "max": 128}
+    assert body["limits"]["seq_len"] == {"min": 2, "max": 500}
+    assert body["options"]["init"] == ["torch", "xavier", "orthogonal", "identity"]
+    assert body["defaults"] == RunConfig().model_dump(mode="json")
+
+
+def test_presets(client):
+    body = client.get("/api/presets").json()
+    assert [Preset.model_validate(p).name for p in body] == [p.name for p in PRESETS]
+    assert {"rnn-vs-lstm", "exploding", "forget-bias", "gru-update-gate", "clamp-f1"} <= {
+        p["name"] for p in body
+    }
+
+
+def test_trace_json_matches_the_engine(client):
+    config = {"cells": ["rnn_tanh", "lstm"], "seq_len": 8, "hidden_size": 4, "num_layers": 2}
+    response = client.post("/api/trace", json=config)
+    assert response.status_code == 200
+    body = response.json()
+    TraceResponse.model_validate(body)
+    assert body["T"] == 8 and body["config"] == RunConfig(**config).model_dump(mode="json")
+    lstm = body["cells"][1]
+    _, tr = reference_trace(RunConfig(**config), "lstm")
+    np.testing.assert_allclose(lstm["c"], tr.c[:, :, 0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lstm["gates"]["f"], tr.gates["f"][:, :, 0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lstm["output"], tr.output[:, 0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lstm["grad_c_norm"], tr.grad_c_norm[:, :, 0].numpy(), rtol=1e-6)
+    assert body["cells"][0]["c"] is None and body["cells"][0]["grad_c"] is None
+    assert np.asarray(body["input"]["x"]).shape == (8, 2)
+
+
+def test_trace_csv(client):
+    response = client.post("/api/trace?format=csv", json={"cells": ["gru"], "seq_len": 4, "hidden_size": 2})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["cell", "layer", "direction", "t", "unit", "quantity", "value"]
+    quantities = {r[5] for r in rows[1:]}
+    assert quantities == {"h", "r", "z", "n", "grad_h", "grad_h_norm", "jacobian_norm", "step_jacobian_norm"}
+    assert all(r[4] == "" for r in rows[1:] if r[5].endswith("norm"))
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "words"),
+    [
+        ({"hidden_size": 1000}, "hidden_size", "1 .. 128"),
+        ({"clamp": {"f": 2}}, "clamp.f", "0 .. 1"),
+        ({"seq_len": 500, "hidden_size": 128, "num_layers": 3}, "seq_len", "131072"),
+        ({"cells": ["lstm", "lstm"]}, "cells", "each cell at most once"),
+        ({"task": "chess"}, "task", "adding"),
+    ],
+)
+def test_trace_422_names_the_field(client, config, field, words):
+    response = client.post("/api/trace", json=config)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", *field.split(".")]
+    assert detail["field"] == field and detail["msg"].startswith(f"{field}:") and words in detail["msg"]
+
+
+def test_trace_bad_format_and_bad_json(client):
+    assert client.post("/api/trace?format=xml", json={}).json()["detail"][0]["field"] == "format"
+    response = client.post("/api/trace", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_openapi_documents_the_response_models(client):
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/api/trace"]["post"]["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/TraceResponse") and "text/csv" in ok
+    assert spec["paths"]["/api/cells"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "$ref"
+    ].endswith("/CellsResponse")
+    assert "/healthz" in spec["paths"] and "RunConfig" in spec["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_plotly_is_served_locally_compressed_and_cached(client):
+    response = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert "max-age=31536000" in response.headers["cache-control"]
+    assert int(response.headers["content-length"]) < 1_600_000  # compressed on the wire
+    package_file = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert response.content == package_file.read_bytes()  # httpx decoded it
+    plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == response.content
+
+
+@pytest.mark.skipif(not (ROOT / "templates" / "index.html").exists(), reason="the page is not written yet")
+def test_page_loads_plotly_from_the_server(client):
+    response = client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert re.search(r'<script[^>]*\ssrc="/vendor/plotly\.min\.js"', response.text)
+    assert "{{" not in response.text  # rendered by Jinja2
