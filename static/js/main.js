@@ -116,6 +116,7 @@ function renderPlayer() {
   $("#pass-note").textContent = backward
     ? "Backward pass: the gradient travels from the loss back to t = 0; ahead of it, not computed yet."
     : "Forward pass: the net reads one step at a time; dimmed steps are not seen yet.";
+  document.documentElement.classList.toggle("large", Boolean(state.get("large")));
   document.body.classList.toggle("large", Boolean(state.get("large")));
   document.body.classList.toggle("side-hidden", !state.get("side"));
   $("#btn-large").setAttribute("aria-pressed", String(Boolean(state.get("large"))));

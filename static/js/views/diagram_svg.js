@@ -59,7 +59,7 @@ function gru() {
     ${wire("M200,149 V186 M110,149 V186 M280,149 V186")}
     ${op("×", 110, 52)}${op("+", 280, 52)}${op("×", 280, 92)}${op("1−", 235, 92)}
     ${gateBox("z", 110, 130, "σ")}${gateBox("r", 200, 130, "σ")}${gateBox("n", 280, 130, "tanh")}
-    <text class="note" x="240" y="124">r⊙</text>
+    <text class="note" x="240" y="123" text-anchor="middle">r⊙</text>
     ${stateLabel("h_prev", sub("h", "t−1"), 30, 26)}
     ${stateLabel("h", sub("h", "t"), 416, 26, "end")}
     ${stateLabel("x", sub("x", "t"), 70, 226)}`;

@@ -17,7 +17,8 @@ import { CursorOverlay } from "./cursor_overlay.js";
 const PLOTS = [
   {
     id: "grad",
-    title: "How much the loss still feels each step: ‖∂L/∂h_t‖ (solid), ‖∂L/∂c_t‖ (dashed)",
+    caption: "How much the loss still feels each step",
+    title: "‖∂L/∂h_t‖ (solid), ‖∂L/∂c_t‖ (dashed)",
     yTitle: "gradient norm",
     solid: "grad_h_norm",
     dashed: "grad_c_norm",
@@ -25,7 +26,8 @@ const PLOTS = [
   },
   {
     id: "jacobian",
-    title: "How much h_T depends on h_t: ‖∂h_T/∂h_t‖₂ (solid), ‖∂c_T/∂c_t‖₂ (dashed)",
+    caption: "How much the last state depends on each step",
+    title: "‖∂h_T/∂h_t‖₂ (solid), ‖∂c_T/∂c_t‖₂ (dashed)",
     yTitle: "Jacobian norm",
     solid: "jacobian_norm",
     dashed: "jacobian_norm_c",
@@ -41,6 +43,7 @@ export class GradientView extends Emitter {
     this.key = null;
     this.plots = PLOTS.map((spec) => {
       const box = root.querySelector(`[data-plot="${spec.id}"]`);
+      box.querySelector("figcaption").textContent = spec.caption;
       return {
         spec,
         gd: box.querySelector(".plot"),
@@ -61,7 +64,9 @@ export class GradientView extends Emitter {
       this.key = key;
       for (const plot of this.plots) this.render(plot, run, ld, large);
     }
-    const side = state.get("pass") === "backward" ? "before" : null;
+    // backpropagation reaches a reverse direction's steps from t = 0 upwards
+    const reverse = run.dirs > 1 && ld % 2 === 1;
+    const side = state.get("pass") === "backward" ? (reverse ? "after" : "before") : null;
     for (const plot of this.plots) if (plot.overlay) plot.overlay.draw(model.t, side);
   }
 
@@ -119,7 +124,7 @@ export class GradientView extends Emitter {
     if (!plot.drawn) {
       this.plotly.newPlot(plot.gd, traces, layout, config);
       plot.drawn = true;
-      plot.overlay = new CursorOverlay(plot.gd, "← not reached by the backward pass yet");
+      plot.overlay = new CursorOverlay(plot.gd, "not reached by the backward pass yet");
       plot.gd.on("plotly_afterplot", () => plot.overlay.measure());
       plot.gd.on("plotly_click", (ev) => {
         const point = ev.points && ev.points[0];

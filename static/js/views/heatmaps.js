@@ -98,8 +98,12 @@ export class HeatmapView extends Emitter {
     }
     const pass = state.get("pass");
     this.lastT = model.t;
+    // a reverse direction reads the sequence from the end: what it has not seen lies before t
+    const reverse = run.dirs > 1 && ld % 2 === 1;
+    const unseen = reverse ? "before" : "after";
+    const unreached = reverse ? "after" : "before";
     for (const p of this.plots) {
-      const side = isGradient(p.field) ? (pass === "backward" ? "before" : null) : pass === "forward" ? "after" : null;
+      const side = isGradient(p.field) ? (pass === "backward" ? unreached : null) : pass === "forward" ? unseen : null;
       p.side = side;
       if (p.overlay) p.overlay.draw(model.t, side);
     }
