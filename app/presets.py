@@ -69,9 +69,9 @@ PRESETS: list[Preset] = [
         title="Constant error carousel: forget gate clamped to 1",
         description=(
             "Here the LSTM's forget gate is fixed at exactly 1, the constant error carousel of "
-            "Hochreiter and Schmidhuber's original LSTM: c_t = c_(t-1) + i_t g_t. The gradient on the "
-            "cell state cannot shrink going back, and the Jacobian from the last cell state to any "
-            "earlier one stays at least 1."
+            "Hochreiter and Schmidhuber's original LSTM: c_t = c_(t-1) + i_t g_t. The path from one cell "
+            "state to the next is the identity, so the Jacobian from the last cell state back to any "
+            "earlier one never drops below 1, and the cell-state gradient keeps its size all the way back."
         ),
         config=RunConfig(
             cells=["rnn_tanh", "lstm"], task="adding", seq_len=100, hidden_size=32, clamp={"f": 1.0}

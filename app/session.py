@@ -48,7 +48,7 @@ class Session:
         self.ws = websocket
         self.settings = settings
         self.executor = executor
-        self.compute = compute or engine.get_run
+        self.compute = compute  # None: engine.get_run, looked up at each configure
         self.run: engine.Run | None = None
         self.t = 0
         self.rate = 10.0
@@ -167,7 +167,7 @@ class Session:
         await self.send_json(Progress(fraction=0.0).model_dump())
         loop = asyncio.get_running_loop()
         try:
-            run = await loop.run_in_executor(self.executor, self.compute, msg.config)
+            run = await loop.run_in_executor(self.executor, self.compute or engine.get_run, msg.config)
         except engine.EngineError as err:
             return await self.send_error("invalid_config", str(err), err.field)
         except Exception as err:

@@ -72,13 +72,14 @@ def test_frames_and_bulk_equal_the_engine_trace():
     run = engine.compute_run(config)
     ready = orjson.loads(run.ready_json)
     assert ready["T"] == 12 and ready["num_directions"] == 2
+    references = {cell: reference_trace(config, cell) for cell in config.cells}
     for t in (0, 5, 11):
         kind, t_sent, sent_ms, values = decode_binary(run.frame_bytes(t))
         assert (kind, t_sent) == (1, t) and sent_ms > 1.6e12
         frame = split_frame(values, ready["frame_layout"])
         task = None
         for i, cell in enumerate(config.cells):
-            task, tr = reference_trace(config, cell)
+            task, tr = references[cell]
             fields = {"h": tr.h, "c": tr.c, **tr.gates, "grad_h": tr.grad_h, "grad_c": tr.grad_c}
             for name, tensor in fields.items():
                 if tensor is None:

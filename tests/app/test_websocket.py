@@ -1,0 +1,253 @@
+"""/ws: the configure sequence, cursor messages, the player, and every bad input leaving the socket usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+import torch
+from wire_helpers import (
+    configure,
+    decode_binary,
+    receive_frame,
+    receive_json,
+    reference_trace,
+    split_bulk,
+    split_frame,
+)
+
+from app import engine
+from app.schemas import Ready, RunConfig
+
+pytestmark = pytest.mark.timeout(60)
+
+SMALL = {"cells": ["rnn_tanh", "lstm"], "seq_len": 10, "hidden_size": 4}
+
+
+def send(ws, message: dict) -> None:
+    ws.send_text(orjson.dumps(message).decode())
+
+
+def test_configure_sends_progress_ready_bulk_and_frame_zero(client):
+    with client.websocket_connect("/ws") as ws:
+        ready, bulk, t, frame = configure(ws, SMALL)
+    Ready.model_validate(ready)
+    assert t == 0 and ready["T"] == 10 and ready["config"] == RunConfig(**SMALL).model_dump(mode="json")
+    assert ready["frame_layout"][0] == {"cell": None, "field": "x", "count": 2}
+    lstm = [e["field"] for e in ready["frame_layout"] if e["cell"] == 1]
+    assert lstm == ["h", "c", "i", "f", "g", "o", "grad_h", "grad_c", *engine.NORMS]
+    rnn = [e["field"] for e in ready["frame_layout"] if e["cell"] == 0]
+    assert rnn == ["h", "pre", "grad_h", "grad_h_norm", "jacobian_norm", "step_jacobian_norm"]
+    assert ready["cells"][1]["has_cell_state"] and ready["cells"][1]["gates"] == ["i", "f", "g", "o"]
+    _, tr = reference_trace(RunConfig(**SMALL), "lstm")
+    np.testing.assert_array_equal(
+        split_bulk(bulk, ready["bulk_layout"])[(1, "grad_c")], tr.grad_c[:, :, 0].numpy()
+    )
+    np.testing.assert_array_equal(
+        split_frame(frame, ready["frame_layout"])[(1, "o")], tr.gates["o"][0, 0, 0].numpy()
+    )
+
+
+def test_step_seek_reset_frames_equal_the_engine(client):
+    config = {"cells": ["gru"], "seq_len": 12, "hidden_size": 3, "num_layers": 2}
+    _, tr = reference_trace(RunConfig(**config), "gru")
+    with client.websocket_connect("/ws") as ws:
+        ready, _, _, _ = configure(ws, config)
+        for message, expected_t in [
+            ({"type": "step"}, 1),
+            ({"type": "step", "delta": 3}, 4),
+            ({"type": "step", "delta": -2}, 2),
+            ({"type": "seek", "t": 9}, 9),
+            ({"type": "step", "delta": 100}, 11),  # clamped at the ends
+            ({"type": "step", "delta": -100}, 0),
+            ({"type": "seek", "t": 7}, 7),
+            ({"type": "reset"}, 0),
+        ]:
+            send(ws, message)
+            t, values = receive_frame(ws)
+            assert t == expected_t, message
+            frame = split_frame(values, ready["frame_layout"])
+            np.testing.assert_array_equal(frame[(0, "z")], tr.gates["z"][:, t, 0].reshape(-1).numpy())
+            np.testing.assert_array_equal(frame[(0, "grad_h_norm")], tr.grad_h_norm[:, t, 0].numpy())
+
+
+def test_play_forward_and_backward_in_order_then_state(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        send(ws, {"type": "play", "rate": 60})
+        assert receive_json(ws) == {"type": "state", "t": 0, "playing": True, "rate": 60.0, "direction": 1}
+        assert [receive_frame(ws)[0] for _ in range(9)] == list(range(1, 10))
+        assert receive_json(ws) == {"type": "state", "t": 9, "playing": False, "rate": 60.0, "direction": 1}
+        send(ws, {"type": "play", "rate": 60, "direction": -1})  # the backward pass: T-1 down to 0
+        assert receive_json(ws)["playing"] is True
+        assert [receive_frame(ws)[0] for _ in range(9)] == list(range(8, -1, -1))
+        assert receive_json(ws) == {"type": "state", "t": 0, "playing": False, "rate": 60.0, "direction": -1}
+        send(ws, {"type": "play", "rate": 60, "direction": -1})  # at the end: starts over from T-1
+        assert receive_frame(ws)[0] == 9
+        assert receive_json(ws)["playing"] is True
+        assert [receive_frame(ws)[0] for _ in range(9)] == list(range(8, -1, -1))
+        assert receive_json(ws)["playing"] is False
+
+
+def test_pause_and_step_stop_the_player(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, {**SMALL, "seq_len": 200})
+        send(ws, {"type": "play", "rate": 20})
+        assert receive_json(ws)["playing"] is True
+        send(ws, {"type": "pause"})
+        frames = []
+        while True:
+            message = ws.receive()
+            if message.get("text"):
+                state = orjson.loads(message["text"])
+                break
+            frames.append(receive_frame_from(message))
+        assert state["type"] == "state" and state["playing"] is False and state["t"] == len(frames)
+        assert frames == list(range(1, len(frames) + 1))
+        send(ws, {"type": "play", "rate": 20})
+        assert receive_json(ws)["playing"] is True
+        send(ws, {"type": "seek", "t": 150})
+        while True:
+            message = ws.receive()
+            if message.get("text"):
+                break
+        assert orjson.loads(message["text"])["playing"] is False
+        assert receive_frame(ws)[0] == 150
+
+
+def receive_frame_from(message) -> int:
+    return decode_binary(message["bytes"])[1]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "field"),
+    [
+        ('{"type": "configure", "config": {"hidden_size": 1000}}', "invalid_config", "hidden_size"),
+        ('{"type": "configure", "config": {"clamp": {"f": 1.5}}}', "invalid_config", "clamp.f"),
+        (
+            '{"type": "configure", "config": {"seq_len": 500, "hidden_size": 128, "num_layers": 3}}',
+            "invalid_config",
+            "seq_len",
+        ),
+        (
+            '{"type": "configure", "config": {"cells": ["lstm"], "task": "copy", "seq_len": 5}}',
+            "invalid_config",
+            "seq_len",
+        ),
+        ('{"type": "configure"}', "invalid_message", "config"),
+        ("{not json", "bad_json", None),
+        ("[1, 2]", "invalid_message", "type"),
+        ('{"type": "dance"}', "unknown_type", "type"),
+        ('{"delta": 1}', "unknown_type", "type"),
+        ('{"type": "step", "delta": "one"}', "invalid_message", "delta"),
+        ('{"type": "play", "rate": 1000}', "invalid_message", "rate"),
+        ('{"type": "play", "direction": 2}', "invalid_message", "direction"),
+        ('{"type": "seek", "t": 10}', "invalid_message", "t"),  # T = 10: t runs 0 .. 9
+        ('{"type": "seek", "t": -3}', "invalid_message", "t"),
+        ('{"type": "step", "delta": 1, "speed": 2}', "invalid_message", "speed"),
+        ('{"type": "step", "pad": "' + "x" * 70_000 + '"}', "too_large", None),
+    ],
+)
+def test_bad_input_gets_an_error_and_the_run_stays_usable(client, raw, code, field):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        send(ws, {"type": "seek", "t": 3})
+        assert receive_frame(ws)[0] == 3
+        ws.send_text(raw)
+        error = receive_json(ws)
+        assert error["type"] == "error" and error["code"] == code and error["field"] == field, error
+        assert error["message"]
+        if field:
+            assert field in error["message"]
+        send(ws, {"type": "step"})
+        assert receive_frame(ws)[0] == 4  # the previous run, where it was
+        ws.send_bytes(b"\x00\x01")
+        assert receive_json(ws)["code"] == "invalid_message"
+        send(ws, {"type": "step"})
+        assert receive_frame(ws)[0] == 5
+
+
+def test_messages_before_configure_are_not_configured(client):
+    with client.websocket_connect("/ws") as ws:
+        for message in ({"type": "step"}, {"type": "seek", "t": 0}, {"type": "play"}, {"type": "reset"}):
+            send(ws, message)
+            error = receive_json(ws)
+            assert error["code"] == "not_configured" and message["type"] in error["message"]
+        _, _, t, _ = configure(ws, SMALL)
+        assert t == 0
+
+
+def test_engine_errors_and_failures_keep_the_socket(client, monkeypatch):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        if not torch.cuda.is_available():
+            send(ws, {"type": "configure", "config": {**SMALL, "device": "cuda"}})
+            assert receive_json(ws)["type"] == "progress"
+            error = receive_json(ws)
+            assert (error["code"], error["field"]) == ("invalid_config", "device")
+        send(ws, {"type": "step"})
+        assert receive_frame(ws)[0] == 1
+
+    def broken(config):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(engine, "get_run", broken)
+    with client.websocket_connect("/ws") as ws:
+        send(ws, {"type": "configure", "config": SMALL})
+        assert receive_json(ws)["type"] == "progress"
+        error = receive_json(ws)
+        assert error["code"] == "internal" and "out of memory" in error["message"]
+        monkeypatch.undo()
+        _, _, t, _ = configure(ws, SMALL)
+        assert t == 0
+
+
+def test_nonfinite_values_are_strings_in_json_and_native_in_binary(client):
+    config = {"cells": ["rnn_relu", "lstm"], "init": "identity", "spectral_radius": 2.0, "seq_len": 100}
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(orjson.dumps({"type": "configure", "config": config}).decode())
+        assert receive_json(ws)["type"] == "progress"
+        text = ws.receive_text()
+        ready = orjson.loads(text)
+        ws.receive_bytes()
+        receive_frame(ws)
+        Ready.model_validate(ready)
+        relu = ready["cells"][0]
+        assert relu["nonfinite"]["loss"] and relu["nonfinite"]["grad_h"]
+        assert relu["loss"] == "Infinity"
+        curve = [v for row in relu["curves"]["grad_h_norm"] for v in row]
+        assert "NaN" in curve and None not in curve
+        assert '"grad_h_norm":[[null' not in text and ",null" not in text.split('"frame_layout"')[0]
+        send(ws, {"type": "seek", "t": 0})
+        _, values = receive_frame(ws)
+        frame = split_frame(values, ready["frame_layout"])
+        assert np.isnan(frame[(0, "grad_h_norm")]).all()
+        _, tr = reference_trace(RunConfig(**config), "rnn_relu")
+        np.testing.assert_array_equal(frame[(0, "grad_h")], tr.grad_h[0, 0, 0].numpy())  # NaN == NaN here
+        send(ws, {"type": "play", "rate": 60})
+        assert receive_json(ws)["playing"] is True
+        send(ws, {"type": "pause"})
+        while ws.receive().get("text") is None:
+            pass
+        send(ws, {"type": "step"})
+        receive_frame(ws)
+
+
+def test_many_sessions_on_one_config_compute_once(client):
+    config = {"cells": ["gru"], "seq_len": 30, "hidden_size": 5, "seed": 987654}
+    before = engine.cache().computed
+    sockets = [client.websocket_connect("/ws") for _ in range(5)]
+    try:
+        entered = [s.__enter__() for s in sockets]
+        for ws in entered:
+            send(ws, {"type": "configure", "config": config})
+        run_ids = set()
+        for ws in entered:
+            assert receive_json(ws)["type"] == "progress"
+            run_ids.add(receive_json(ws)["run_id"])
+            ws.receive_bytes()
+            receive_frame(ws)
+    finally:
+        for s in sockets:
+            s.__exit__(None, None, None)
+    assert len(run_ids) == 1 and engine.cache().computed == before + 1
