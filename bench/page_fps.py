@@ -198,7 +198,8 @@ def write_section(figures: dict, command: str) -> None:
             "## Page",
             "",
             f"`{command}`: headless Chromium at 1280x800 plays {', '.join(figures['cells'])} side by side, "
-            f"H = {figures['hidden_size']}, T = {figures['seq_len']}, at {figures['rate']:g} steps/s, and counts "
+            f"H = {figures['hidden_size']}, T = {figures['seq_len']}, at {figures['rate']:g} steps/s, "
+            f"and counts "
             f"requestAnimationFrame callbacks over {len(figures['fps_all_windows'])} windows of "
             f"{figures['seconds']} s of play.",
             "",
@@ -209,7 +210,8 @@ def write_section(figures: dict, command: str) -> None:
             f"| fps while paused (the same page, nothing playing) | {figures['idle_fps']} |",
             f"| long frames (gap > 50 ms) | {figures['long_frames_over_50ms']} |",
             f"| worst frame | {figures['worst_frame_ms']} ms |",
-            f"| frames received from the server | {figures['frames_received']} ({figures['frames_per_s']}/s) |",
+            f"| frames received from the server | {figures['frames_received']} "
+            f"({figures['frames_per_s']}/s) |",
             f"| page renders (at most one per animation frame) | {figures['renders']} |",
             f"| page load to first full view (configure + compute + bulk + first render) | "
             f"{figures['first_view_s']} s |",

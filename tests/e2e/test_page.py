@@ -206,3 +206,26 @@ def test_exports(page, recorder, server_url):
         page.click("#gradients [data-export]")
     assert download.value.suggested_filename.endswith(".png")
     recorder.check()
+
+
+def test_lesson_view_for_the_docs(page, recorder, server_url):
+    """The RNN-vs-LSTM lesson mid-sequence, settings hidden, scrolled to the cells and the gradient flow:
+    the view docs/screenshot.png shows (copy it from tests/e2e/screenshots/lesson-rnn-vs-lstm.png)."""
+    page.goto(server_url + "/#preset=rnn-vs-lstm&side=0&t=30")
+    wait_run(page)
+    choose_preset(page, "rnn-vs-lstm")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    wait_t(page, 30)
+    page.wait_for_selector('#heatmaps[data-pending="0"]')
+    assert not page.locator(".sidebar").is_visible()
+    page.evaluate("""() => {
+        const bar = document.querySelector('.playerbar').offsetHeight;
+        const panel = document.querySelector('#diagrams').closest('.panel');
+        window.scrollTo(0, panel.getBoundingClientRect().top + window.scrollY - bar - 8);
+    }""")
+    page.wait_for_timeout(300)
+    assert "t = 30" in page.locator("#t-readout").inner_text()
+    shot(page, "lesson-rnn-vs-lstm")
+    recorder.check()

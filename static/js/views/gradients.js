@@ -107,19 +107,17 @@ export class GradientView extends Emitter {
     const font = large ? 17 : 13;
     const layout = {
       uirevision: spec.id,
-      height: large ? 330 : 260,
-      margin: { l: 64, r: 12, t: 34, b: 40 },
+      height: large ? 340 : 250,
+      margin: { l: 64, r: 12, t: 30, b: large ? 84 : 64 },
       font: { size: font },
       title: { text: spec.title, x: 0, xanchor: "left", font: { size: font } },
       showlegend: true,
-      legend: { orientation: "h", x: 0, y: -0.3, yanchor: "top", font: { size: font - 1 } },
+      legend: { orientation: "h", x: 0, y: large ? -0.22 : -0.25, yanchor: "top", font: { size: font - 1 } },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
       yaxis: { type: "log", title: { text: spec.yTitle }, exponentformat: "power", gridcolor: "#e4e4e4" },
     };
-    layout.margin.b = large ? 90 : 72;
-    layout.height += 30;
     const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
     if (!plot.drawn) {
       this.plotly.newPlot(plot.gd, traces, layout, config);
