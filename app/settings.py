@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
+    ws_deflate: bool = False  # WebSocket permessage-deflate (python -m app); float32 frames barely compress
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,505 @@
+"""Server benchmarks: configure latency, frame latency under many sessions, frame size, page weight.
+
+    .venv/bin/python bench/server.py            # full run, about 3 minutes; writes "## Server" in RESULTS.md
+    .venv/bin/python bench/server.py --quick    # short smoke run, writes nothing
+
+Everything talks to a real uvicorn started here as a subprocess on 127.0.0.1 with
+GATEFLOW_TORCH_THREADS=1. The load client runs in its own process, pinned to the other core when
+there are two, so it does not steal the server's CPU; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import httpx
+import numpy as np
+import orjson
+import websockets
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+HEADER = 16  # uint32 kind, uint32 t, float64 sent_ms
+THREE_CELLS = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 200, "hidden_size": 64}
+LOAD_CONFIG = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 500, "hidden_size": 64}
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+# -- the server -----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, cpu: int | None, deflate: bool = False) -> subprocess.Popen:
+    env = {**os.environ, "GATEFLOW_TORCH_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--ws-per-message-deflate",
+        str(deflate).lower(),
+    ]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start in 60 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- (1) configure -> ready -----------------------------------------------------------------------
+async def configure_latency(uri: str, runs: int) -> dict:
+    latencies, computes = [], []
+    async with connect(uri, max_size=None, compression=None) as ws:
+        for k in range(runs):  # distinct seeds: every configure is a fresh compute, never a cache hit
+            config = {**THREE_CELLS, "seed": 10_000 + k}
+            start = time.perf_counter()
+            await ws.send(orjson.dumps({"type": "configure", "config": config}).decode())
+            while True:
+                message = await asyncio.wait_for(ws.recv(), 60)
+                if isinstance(message, str) and orjson.loads(message)["type"] == "ready":
+                    break
+            latencies.append((time.perf_counter() - start) * 1000)
+            computes.append(orjson.loads(message)["compute_ms"])
+            await ws.recv()  # bulk
+            await ws.recv()  # frame 0
+    return {
+        "runs": runs,
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+        "compute_p50": pct(computes, 50),
+    }
+
+
+# -- (2) many sessions playing --------------------------------------------------------------------
+async def session(uri: str, rate: float, seconds: float, barrier: dict, out: list, errors: list) -> None:
+    """Configure, wait until every session is configured, play for ``seconds``, record frame latencies."""
+    try:
+        async with connect(uri, max_size=None, open_timeout=120, ping_interval=None) as ws:
+            await ws.send(orjson.dumps({"type": "configure", "config": LOAD_CONFIG}).decode())
+            for _ in range(4):  # progress, ready, bulk, frame 0
+                await asyncio.wait_for(ws.recv(), 120)
+            barrier["ready"] += 1
+            if barrier["ready"] == barrier["n"]:
+                barrier["go"].set()
+            await asyncio.wait_for(barrier["go"].wait(), 180)
+            await ws.send(orjson.dumps({"type": "play", "rate": rate}).decode())
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                try:
+                    message = await asyncio.wait_for(ws.recv(), max(0.01, stop - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                received = time.time() * 1000.0
+                if isinstance(message, bytes):
+                    out.append(received - np.frombuffer(message, "<f8", 1, 8)[0])
+            await ws.send('{"type": "pause"}')
+    except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as err:
+        errors.append(repr(err))
+        barrier["ready"] += 1
+        if barrier["ready"] == barrier["n"]:
+            barrier["go"].set()
+
+
+def load_client(
+    uri: str, sessions: int, rate: float, seconds: float, cpu: int | None, deflate: bool, queue
+) -> None:
+    """Runs in its own process: ``sessions`` sockets, all playing at ``rate`` for ``seconds``."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    global connect
+    if not deflate:
+        connect = partial(connect, compression=None)
+
+    async def main():
+        latencies: list[float] = []
+        errors: list[str] = []
+        barrier = {"n": sessions, "ready": 0, "go": asyncio.Event()}
+        await asyncio.gather(
+            *(session(uri, rate, seconds, barrier, latencies, errors) for _ in range(sessions))
+        )
+        return latencies, errors
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    latencies, errors = asyncio.run(main())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    queue.put({"latencies": latencies, "errors": errors[:5], "n_errors": len(errors), "client_cpu_s": cpu_s})
+
+
+def burn(seconds: float, cpu: int | None) -> None:
+    """A competing CPU load on the server's core."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    stop = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < stop:
+        x += 1
+
+
+def configure_storm(uri: str, seconds: float, cpu: int | None, deflate: bool) -> None:
+    """A competing load inside the server: one client computing fresh 3-cell T=200 runs back to back."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+    async def main():
+        stop, seed = time.monotonic() + seconds, 50_000
+        async with connect(uri, max_size=None, compression="deflate" if deflate else None) as ws:
+            while time.monotonic() < stop:
+                seed += 1
+                await ws.send(
+                    orjson.dumps({"type": "configure", "config": {**THREE_CELLS, "seed": seed}}).decode()
+                )
+                for _ in range(4):
+                    await asyncio.wait_for(ws.recv(), 60)
+
+    asyncio.run(main())
+
+
+def run_load(
+    uri: str,
+    server_pid: int,
+    sessions: int,
+    rate: float,
+    seconds: float,
+    client_cpu,
+    server_cpu,
+    compete: str = "none",
+    deflate: bool = False,
+) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    client = ctx.Process(target=load_client, args=(uri, sessions, rate, seconds, client_cpu, deflate, queue))
+    extra = None
+    if compete == "cpu":
+        extra = ctx.Process(target=burn, args=(seconds + 30, server_cpu))
+    elif compete == "configure":
+        extra = ctx.Process(target=configure_storm, args=(uri, seconds + 30, client_cpu, deflate))
+    cpu_before = cpu_seconds(server_pid)
+    wall = time.monotonic()
+    client.start()
+    if extra:
+        extra.start()
+    result = queue.get(timeout=seconds + 300)
+    client.join(30)
+    if extra:
+        extra.terminate()
+        extra.join()
+    wall = time.monotonic() - wall
+    lat = result["latencies"]
+    return {
+        "sessions": sessions,
+        "rate": rate,
+        "seconds": seconds,
+        "competing_load": compete,
+        "deflate": deflate,
+        "frames": len(lat),
+        "expected_frames": int(sessions * rate * seconds),
+        "p50": pct(lat, 50),
+        "p95": pct(lat, 95),
+        "p99": pct(lat, 99),
+        "max": max(lat) if lat else float("nan"),
+        "errors": result["n_errors"],
+        "error_samples": result["errors"],
+        "server_cpu_s": cpu_seconds(server_pid) - cpu_before,
+        "client_cpu_s": result["client_cpu_s"],
+        "wall_s": wall,
+    }
+
+
+def warm(uri: str) -> float:
+    """Compute the load run once so every session gets it from the cache."""
+
+    async def main():
+        async with connect(uri, max_size=None, compression=None) as ws:
+            await ws.send(orjson.dumps({"type": "configure", "config": LOAD_CONFIG}).decode())
+            for _ in range(4):
+                message = await asyncio.wait_for(ws.recv(), 300)
+                if isinstance(message, str) and orjson.loads(message)["type"] == "ready":
+                    compute_ms = orjson.loads(message)["compute_ms"]
+            return compute_ms
+
+    return asyncio.run(main())
+
+
+# -- (3) frame size and encode time ---------------------------------------------------------------
+def frame_encoding(repeats: int) -> dict:
+    from app import engine
+    from app.schemas import RunConfig
+
+    run = engine.compute_run(RunConfig(cells=["lstm"], hidden_size=128, seq_len=200))
+    layout = run.frame_layout
+
+    def json_frame(t: int) -> bytes:
+        row, pos, fields = run.frames[t], 0, {}
+        for entry in layout:
+            key = entry["field"] if entry["cell"] is None else f"{entry['cell']}.{entry['field']}"
+            fields[key] = row[pos : pos + entry["count"]].tolist()
+            pos += entry["count"]
+        return orjson.dumps({"type": "frame", "t": t, "sent_ms": time.time() * 1000.0, "values": fields})
+
+    T = run.T
+    sizes_bin = len(run.frame_bytes(0))
+    sizes_json = statistics.mean(len(json_frame(t)) for t in range(T))
+    start = time.perf_counter()
+    for k in range(repeats):
+        run.frame_bytes(k % T)
+    binary_us = (time.perf_counter() - start) / repeats * 1e6
+    start = time.perf_counter()
+    for k in range(repeats):
+        json_frame(k % T)
+    json_us = (time.perf_counter() - start) / repeats * 1e6
+    return {
+        "values": int(run.frames.shape[1]),
+        "binary_bytes": sizes_bin,
+        "json_bytes": sizes_json,
+        "binary_us": binary_us,
+        "json_us": json_us,
+        "bulk_bytes": len(run.bulk_bytes()),
+        "ready_bytes": len(run.ready_json),
+    }
+
+
+# -- (4) first page load --------------------------------------------------------------------------
+def page_weight(base: str) -> dict:
+    """Bytes on the wire (gzip accepted) for GET / and everything it pulls in, ES module imports too."""
+    seen, queue, rows = set(), ["/"], []
+    with httpx.Client(base_url=base, headers={"Accept-Encoding": "gzip"}, timeout=30) as http:
+        while queue and len(seen) < 200:
+            path = queue.pop(0)
+            if path in seen:
+                continue
+            seen.add(path)
+            response = http.get(path)
+            response.read()
+            rows.append(
+                {
+                    "path": path,
+                    "status": response.status_code,
+                    "wire": response.num_bytes_downloaded,
+                    "raw": len(response.content),
+                    "encoding": response.headers.get("content-encoding", ""),
+                }
+            )
+            if response.status_code != 200:
+                continue
+            if path.startswith("/vendor/") or not urlparse(path).path.endswith((".js", ".css", "/")):
+                continue
+            text = response.text
+            refs = re.findall(r'<(?:script|link)[^>]*?(?:src|href)="([^"]+)"', text)
+            refs += re.findall(r'(?:import|export)[^"\';]*?from\s*["\']([^"\']+)["\']', text)
+            refs += re.findall(r'import\s*\(?\s*["\']([^"\']+\.js)["\']', text)
+            refs += re.findall(r'url\(["\']?([^)"\']+)["\']?\)', text)
+            for ref in refs:
+                if ref.startswith(("data:", "http:", "https:", "#")):
+                    continue
+                queue.append(urljoin(base + path, ref).removeprefix(base))
+    return {
+        "files": rows,
+        "wire_total": sum(r["wire"] for r in rows),
+        "raw_total": sum(r["raw"] for r in rows),
+    }
+
+
+# -- the report -----------------------------------------------------------------------------------
+def machine_line() -> str:
+    model = "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(
+            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")
+        )
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    import torch
+
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"uvicorn + uvloop, websockets {websockets.__version__} client"
+    )
+
+
+def write_section(markdown: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = "## Server\n"
+    start = text.find(section)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + markdown
+    else:
+        nxt = text.find("\n## ", start + len(section))
+        text = text[:start] + markdown + ("" if nxt < 0 else text[nxt + 1 :])
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+def report(results: dict, command: str) -> str:
+    c, f, p = results["configure"], results["frames"], results["page"]
+    lines = [
+        "## Server",
+        "",
+        f"Machine: {results['machine']}. Command: `{command}` ({time.strftime('%Y-%m-%d')}).",
+        "A real uvicorn on 127.0.0.1 started by the bench with `GATEFLOW_TORCH_THREADS=1`, pinned to core 0;",
+        "the load client is a separate process pinned to core 1 (`websockets` asyncio client; it negotiates",
+        "permessage-deflate, as a browser does, only in the rows where the server has it on). Other work on",
+        f"the machine during the run: load average {results['loadavg']}.",
+        "",
+        "**Configure -> ready** (WebSocket, cells rnn_tanh + lstm + gru, T=200, H=64, "
+        f"{c['runs']} runs, distinct seeds so every run is computed):",
+        "",
+        "| p50 | p95 | compute_ms p50 (server side) |",
+        "|---|---|---|",
+        f"| {c['p50']:.0f} ms | {c['p95']:.0f} ms | {c['compute_p50']:.0f} ms |",
+        "",
+        "**Frame latency** (client receive time minus the header's `sent_ms`), every session on the same "
+        f"3-cell T=500, H=64 run (computed once in {results['load_compute_ms'] / 1000:.1f} s, then cached), "
+        "all configured first, then playing together at 20 steps/s for "
+        f"{results['load'][0]['seconds']:.0f} s. "
+        "Competing load: `cpu` is a busy loop pinned to the server's core; `configure` is one more client "
+        "computing fresh 3-cell T=200 runs back to back on the same server.",
+        "",
+        "| sessions | deflate | competing load | frames received / expected | p50 | p95 | p99 | max "
+        "| server CPU | client CPU | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["load"]:
+        lines.append(
+            f"| {r['sessions']} | {'on' if r['deflate'] else 'off'} | {r['competing_load']} | "
+            f"{r['frames']} / {r['expected_frames']}"
+            f" | {r['p50']:.2f} ms | {r['p95']:.2f} ms | {r['p99']:.2f} ms | {r['max']:.1f} ms | "
+            f"{100 * r['server_cpu_s'] / r['wall_s']:.0f}% | {100 * r['client_cpu_s'] / r['wall_s']:.0f}% | "
+            f"{r['errors']} |"
+        )
+    broke = [
+        r["sessions"]
+        for r in results["load"]
+        if r["competing_load"] == "none" and not r["deflate"] and not r["p99"] < 20
+    ]
+    lines += [
+        "",
+        (
+            f"p99 first breaks 20 ms at {min(broke)} sessions."
+            if broke
+            else "p99 stayed under 20 ms at every session count tried."
+        ),
+        "CPU percentages are of one core over the whole step (connect, configure, play, close).",
+        "",
+        f"**Frame size**, one LSTM, H=128, 1 layer ({f['values']} float32 values per frame: "
+        "x, h, c, 4 gates, grad_h, grad_c, 5 norms):",
+        "",
+        "| form | bytes per frame | encode time per frame |",
+        "|---|---|---|",
+        f"| binary float32 (16-byte header) | {f['binary_bytes']} | {f['binary_us']:.1f} µs |",
+        f"| JSON (orjson, finite numbers) | {f['json_bytes']:.0f} | {f['json_us']:.1f} µs |",
+        "",
+        f"Bulk block for the same run (T=200): {f['bulk_bytes']} bytes; "
+        f"ready message {f['ready_bytes']} bytes.",
+        "",
+        f"**First page load**, gzip accepted: {p['wire_total'] / 1e6:.3f} MB on the wire "
+        f"({p['wire_total'] / 2**20:.3f} MiB; {p['raw_total'] / 1e6:.2f} MB uncompressed), "
+        f"{len(p['files'])} files:",
+        "",
+        "| file | status | on the wire | uncompressed | encoding |",
+        "|---|---|---|---|---|",
+    ]
+    for row in p["files"]:
+        lines.append(
+            f"| `{row['path']}` | {row['status']} | {row['wire']} | {row['raw']} | {row['encoding']} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run; writes nothing")
+    parser.add_argument("--sessions", type=int, nargs="*", default=[50, 100, 200, 400])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--configure-runs", type=int, default=30)
+    args = parser.parse_args()
+    if args.quick:
+        args.sessions, args.seconds, args.configure_runs = [10], 3.0, 3
+    two_cores = (os.cpu_count() or 1) >= 2
+    server_cpu, client_cpu = (0, 1) if two_cores else (None, None)
+    results = {"machine": machine_line(), "load": []}
+    for deflate in (False, True):
+        if deflate and args.quick:
+            break
+        port = free_port()
+        server = start_server(port, server_cpu, deflate=deflate)
+        uri, base = f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}"
+        try:
+            if not deflate:
+                results["page"] = page_weight(base)
+                print(f"page: {results['page']['wire_total']} bytes, {len(results['page']['files'])} files")
+                results["configure"] = asyncio.run(configure_latency(uri, args.configure_runs))
+                print("configure -> ready:", json.dumps(results["configure"]))
+            results["load_compute_ms"] = warm(uri)
+            plan = [(n, "none") for n in args.sessions] if not deflate else []
+            if not args.quick:
+                plan += (
+                    [(args.sessions[0], "cpu"), (args.sessions[0], "configure")]
+                    if not deflate
+                    else [(args.sessions[0], "none"), (args.sessions[0], "configure")]
+                )
+            for n, compete in plan:
+                r = run_load(uri, server.pid, n, 20.0, args.seconds, client_cpu, server_cpu, compete, deflate)
+                results["load"].append(r)
+                print(
+                    {k: v for k, v in r.items() if k != "error_samples"}, r["error_samples"][:1], flush=True
+                )
+        finally:
+            server.terminate()
+            server.wait(10)
+    results["loadavg"] = " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1 / 5 / 15 min, at the end)"
+    results["frames"] = frame_encoding(200 if args.quick else 5000)
+    print("frames:", json.dumps(results["frames"]))
+    text = report(results, ".venv/bin/python bench/server.py")
+    print(text)
+    if not args.quick:
+        write_section(text)
+        (ROOT / "bench" / "out").mkdir(exist_ok=True)
+        (ROOT / "bench" / "out" / "server.json").write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
