@@ -41,6 +41,9 @@ CHROMIUM_ARGS = [
 ]
 
 BUSY = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")  # CDP Performance metrics
+# What is on screen while it plays: the top of the page (strip, cell diagrams, gradient plots) and the
+# heatmaps (a dozen 128 x 500 heatmaps with their cursor lines and masks).
+VIEWS = {"top": "body", "heatmaps": "#heatmaps"}
 # rAF timestamps collected in the page, over `seconds`, while the player runs.
 MEASURE_JS = """
 (seconds) => new Promise((resolve) => {
@@ -132,22 +135,28 @@ def measure(cells: list[str], hidden: int, seq_len: int, rate: float, seconds: f
             ready = f"window.gateflow && window.gateflow.run && window.gateflow.run.H === {hidden}"
             page.wait_for_function(ready, timeout=120_000)
             first_view_s = time.perf_counter() - started
+            page.wait_for_selector('#heatmaps[data-pending="0"]', timeout=60_000)  # heatmaps drawn
             page.wait_for_timeout(1000)  # let the first render settle
             idle = page.evaluate(MEASURE_JS, 3)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
-            windows = []
-            for _ in range(repeat):
-                page.keyboard.press("Home")
-                page.wait_for_timeout(300)
-                before = metrics(cdp)
-                page.click("#btn-forward")
-                result = page.evaluate(MEASURE_JS, seconds)
-                after = metrics(cdp)
-                page.click("#btn-play")  # pause
-                result["main_thread"] = {k: round((after[k] - before[k]) / seconds * 100, 1) for k in BUSY}
-                windows.append(result)
-                page.wait_for_timeout(500)
+            windows: dict[str, list[dict]] = {}
+            for view, selector in VIEWS.items():
+                page.evaluate("sel => document.querySelector(sel).scrollIntoView()", selector)
+                windows[view] = []
+                for _ in range(repeat):
+                    page.keyboard.press("Home")
+                    page.wait_for_timeout(300)
+                    before = metrics(cdp)
+                    page.click("#btn-forward")
+                    result = page.evaluate(MEASURE_JS, seconds)
+                    after = metrics(cdp)
+                    page.click("#btn-play")  # pause
+                    result["main_thread"] = {
+                        k: round((after[k] - before[k]) / seconds * 100, 1) for k in BUSY
+                    }
+                    windows[view].append(result)
+                    page.wait_for_timeout(500)
             version = browser.version
             browser.close()
     finally:
@@ -155,15 +164,17 @@ def measure(cells: list[str], hidden: int, seq_len: int, rate: float, seconds: f
         server.wait(10)
     idle_stamps = idle["stamps"]
     idle_fps = (len(idle_stamps) - 1) / ((idle_stamps[-1] - idle_stamps[0]) / 1000)
-    per_window = [window_figures(w) for w in windows]
-    median = sorted(per_window, key=lambda w: w["fps"])[len(per_window) // 2]
+    views = {}
+    for view, results in windows.items():
+        per_window = [window_figures(w) for w in results]
+        median = sorted(per_window, key=lambda w: w["fps"])[len(per_window) // 2]
+        views[view] = {**median, "fps_all_windows": [w["fps"] for w in per_window]}
     return {
         "cells": cells,
         "hidden_size": hidden,
         "seq_len": seq_len,
         "rate": rate,
-        **median,
-        "fps_all_windows": [w["fps"] for w in per_window],
+        "views": views,
         "idle_fps": round(idle_fps, 1),
         "first_view_s": round(first_view_s, 2),
         "page_errors": errors,
@@ -193,31 +204,40 @@ def window_figures(result: dict) -> dict:
 
 
 def write_section(figures: dict, command: str) -> None:
+    views = figures["views"]
+    first = next(iter(views.values()))
+
+    def row(label: str, key, fmt=str) -> str:
+        return f"| {label} | " + " | ".join(fmt(v[key]) for v in views.values()) + " |"
+
     section = "\n".join(
         [
             "## Page",
             "",
             f"`{command}`: headless Chromium at 1280x800 plays {', '.join(figures['cells'])} side by side, "
             f"H = {figures['hidden_size']}, T = {figures['seq_len']}, at {figures['rate']:g} steps/s, "
-            f"and counts "
-            f"requestAnimationFrame callbacks over {len(figures['fps_all_windows'])} windows of "
-            f"{figures['seconds']} s of play.",
+            f"and counts requestAnimationFrame callbacks over {len(first['fps_all_windows'])} windows of "
+            f"{first['seconds']} s of play per view (the median window is shown). Views: the top of the "
+            "page (input strip, cell diagrams, gradient plots) and the heatmaps (12 heatmaps of 128 x 500 "
+            "with cursor and mask).",
             "",
-            "| figure | value |",
-            "|---|---|",
-            f"| fps (rAF callbacks per second; target >= 30), median window | **{figures['fps']}** "
-            f"(windows: {', '.join(map(str, figures['fps_all_windows']))}) |",
-            f"| fps while paused (the same page, nothing playing) | {figures['idle_fps']} |",
-            f"| long frames (gap > 50 ms) | {figures['long_frames_over_50ms']} |",
-            f"| worst frame | {figures['worst_frame_ms']} ms |",
-            f"| frames received from the server | {figures['frames_received']} "
-            f"({figures['frames_per_s']}/s) |",
-            f"| page renders (at most one per animation frame) | {figures['renders']} |",
-            f"| page load to first full view (configure + compute + bulk + first render) | "
-            f"{figures['first_view_s']} s |",
-            f"| main thread busy during play (task / script / layout / style, % of wall time) | "
-            f"{' / '.join(str(v) for v in figures['main_thread_busy_percent'].values())} |",
-            f"| page errors | {len(figures['page_errors'])} |",
+            "| figure | " + " | ".join(views) + " |",
+            "|---|" + "---|" * len(views),
+            row("fps (target >= 30)", "fps", lambda v: f"**{v}**"),
+            row("fps of each window", "fps_all_windows", lambda v: ", ".join(map(str, v))),
+            row("long frames (gap > 50 ms)", "long_frames_over_50ms"),
+            row("worst frame (ms)", "worst_frame_ms"),
+            row("frames received from the server (per s)", "frames_per_s"),
+            row("page renders in the window (at most one per animation frame)", "renders"),
+            row(
+                "main thread busy, % of wall time: task / script / layout / style",
+                "main_thread_busy_percent",
+                lambda v: " / ".join(str(x) for x in v.values()),
+            ),
+            "",
+            f"Paused, the same page runs at {figures['idle_fps']} fps. Page load to the first full view "
+            f"(configure, compute on the server, bulk, first render): {figures['first_view_s']} s. "
+            f"Page errors: {len(figures['page_errors'])}.",
             "",
             f"Machine: {figures['machine']}; load average at the end "
             f"{', '.join(f'{x:.1f}' for x in figures['load_average'])} (a shared box: other work ran too).",

@@ -403,6 +403,17 @@ document.addEventListener("keydown", (ev) => {
   command(action)();
 });
 
+// ---- a hash edited by hand (or a lesson link pasted into the same tab) --------------------------------
+
+window.addEventListener("hashchange", () => {
+  if (location.hash === state.toHash()) return;
+  const before = JSON.stringify(state.config());
+  state.fromHash(location.hash);
+  restoreT = state.get("t");
+  if (JSON.stringify(state.config()) !== before) configure();
+  else if (run) player.seek(state.get("t"));
+});
+
 // ---- read-only hooks for tests and the benchmark ----------------------------------------------------
 
 window.gateflow = Object.freeze({

@@ -141,11 +141,14 @@ export class State extends Emitter {
     return "#" + parts.join("&");
   }
 
-  /** Read the URL hash; unknown keys are ignored, unparsable values are kept raw (see above). */
+  /**
+   * Read the URL hash: a key it lacks takes its default (a link means what it says, whatever was on
+   * screen before); unknown keys are ignored, unparsable values are kept raw (see above).
+   */
   fromHash(hash) {
     const partial = {};
+    for (const p of PROPS) partial[p.key] = clone(p.def);
     const body = (hash || "").replace(/^#/, "");
-    if (!body) return partial;
     for (const pair of body.split("&")) {
       const eq = pair.indexOf("=");
       if (eq < 0) continue;

@@ -99,6 +99,10 @@ def test_copied_url_restores_the_view(context, page, recorder, server_url):
     assert other.locator("#equations").get_attribute("data-cell") == "lstm"
     assert "unit 5" in other.locator(".eq-title").inner_text()
     shot(other, "restored-from-url")
+    # a hash edited by hand moves the view without a reload
+    other.evaluate("() => { location.hash = location.hash.replace(/([#&])t=\\d+/, '$1t=3'); }")
+    wait_t(other, 3)
+    assert state(other)["large"] and state(other)["sel"] == 1
     other.close()
     recorder.check()
 

@@ -11,10 +11,10 @@ const sub = (base, index) => `${base}<tspan class="sub" dy="5">${index}</tspan>`
 
 function gateBox(name, cx, cy, fn) {
   return `<g class="gate" data-part="${name}" tabindex="0">
-    <rect x="${cx - 24}" y="${cy - 19}" width="48" height="38" rx="6"/>
-    <text class="gate-name" x="${cx}" y="${cy - 3}">${name}</text>
-    <text class="gate-value" x="${cx}" y="${cy + 13}"></text>
-    <text class="gate-fn" x="${cx}" y="${cy + 32}">${fn}</text>
+    <rect x="${cx - 27}" y="${cy - 21}" width="54" height="42" rx="6"/>
+    <text class="gate-name" x="${cx}" y="${cy - 4}">${name}</text>
+    <text class="gate-value" x="${cx}" y="${cy + 14}"></text>
+    <text class="gate-fn" x="${cx}" y="${cy + 33}">${fn}</text>
   </g>`;
 }
 
@@ -34,14 +34,14 @@ const wire = (d, cls = "wire") => `<path class="${cls}" d="${d}"/>`;
 function lstm() {
   return `
     <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
-    ${wire("M10,52 H109 M131,52 H209 M231,52 H410", "highway")}
-    ${wire("M120,111 V63")}
-    ${wire("M185,111 V92 H209 M250,111 V92 H231 M220,81 V63")}
-    ${wire("M350,52 V78 M350,102 V119 M324,130 H339 M361,130 H410")}
-    ${wire("M10,186 H300 M120,149 V186 M185,149 V186 M250,149 V186 M300,149 V186 M70,232 V186")}
-    ${op("×", 120, 52)}${op("+", 220, 52)}${op("×", 220, 92)}${op("×", 350, 130)}
-    <g class="op tanh"><ellipse cx="350" cy="90" rx="20" ry="11"/><text x="350" y="94">tanh</text></g>
-    ${gateBox("f", 120, 130, "σ")}${gateBox("i", 185, 130, "σ")}${gateBox("g", 250, 130, "tanh")}${gateBox("o", 300, 130, "σ")}
+    ${wire("M10,52 H109 M131,52 H202 M224,52 H410", "highway")}
+    ${wire("M120,109 V63")}
+    ${wire("M182,109 V92 H202 M244,109 V92 H224 M213,81 V63")}
+    ${wire("M360,52 V79 M360,101 V119 M333,130 H349 M371,130 H410")}
+    ${wire("M10,186 H306 M120,151 V186 M182,151 V186 M244,151 V186 M306,151 V186 M70,232 V186")}
+    ${op("×", 120, 52)}${op("+", 213, 52)}${op("×", 213, 92)}${op("×", 360, 130)}
+    <g class="op tanh"><ellipse cx="360" cy="90" rx="20" ry="11"/><text x="360" y="94">tanh</text></g>
+    ${gateBox("f", 120, 130, "σ")}${gateBox("i", 182, 130, "σ")}${gateBox("g", 244, 130, "tanh")}${gateBox("o", 306, 130, "σ")}
     ${stateLabel("c_prev", sub("c", "t−1"), 4, 26)}
     ${stateLabel("c", sub("c", "t"), 416, 26, "end")}
     ${stateLabel("h_prev", sub("h", "t−1"), 4, 162)}
@@ -54,9 +54,9 @@ function gru() {
     <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
     ${wire("M10,52 H99 M121,52 H269 M291,52 H410", "highway")}
     ${wire("M24,52 V186 H280 M60,232 V186")}
-    ${wire("M110,111 V63 M110,92 H224 M246,92 H269 M280,111 V103 M280,81 V63")}
-    ${wire("M224,130 H256", "wire arrow")}
-    ${wire("M200,149 V186 M110,149 V186 M280,149 V186")}
+    ${wire("M110,109 V63 M110,92 H224 M246,92 H269 M280,109 V103 M280,81 V63")}
+    ${wire("M227,130 H253", "wire arrow")}
+    ${wire("M200,151 V186 M110,151 V186 M280,151 V186")}
     ${op("×", 110, 52)}${op("+", 280, 52)}${op("×", 280, 92)}${op("1−", 235, 92)}
     ${gateBox("z", 110, 130, "σ")}${gateBox("r", 200, 130, "σ")}${gateBox("n", 280, 130, "tanh")}
     <text class="note" x="240" y="123" text-anchor="middle">r⊙</text>

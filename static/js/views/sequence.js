@@ -71,9 +71,16 @@ export class SequenceView extends Emitter {
     if (!col) return;
     col.classList.add("cursor");
     this.current = t;
-    // keep the cursor in view without scrolling the page
-    const left = col.offsetLeft - this.strip.clientWidth / 2 + col.offsetWidth / 2;
-    this.strip.scrollLeft = Math.max(0, left);
+    // Keep the cursor in view, turning the page only when it nears an edge: the text stands still
+    // to be read, and a still strip costs no repaint while playing.
+    const view = this.strip.clientWidth;
+    const x = col.offsetLeft - this.strip.scrollLeft;
+    const head = this.strip.firstElementChild?.offsetWidth || 0;
+    if (x < head + col.offsetWidth || x > view - 2 * col.offsetWidth) {
+      const forward = model.state.get("pass") !== "backward";
+      const anchor = forward ? head + 0.15 * (view - head) : 0.85 * view;
+      this.strip.scrollLeft = Math.max(0, col.offsetLeft - anchor);
+    }
   }
 }
 
