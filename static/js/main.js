@@ -41,6 +41,7 @@ let restoreTimer = null;
 let presets = [];
 const errors = []; // server errors, for the test hook
 let framesRendered = 0;
+let hoverUnit = null; // a unit under the pointer in a heatmap: shown until the pointer leaves
 const timings = { renders: 0, totalMs: 0, maxMs: 0, firstRunRenderMs: null, lastRunRenderMs: null, renderedRunId: null, views: {} };
 
 // ---- status line -------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ function render() {
   if (!run) return;
   const started = performance.now();
   const t = Math.max(0, Math.min(run.T - 1, state.get("t")));
-  const model = { run, state, t };
+  const model = { run, state, t, unit: hoverUnit };
   const newRun = timings.renderedRunId !== run.id;
   for (const [name, view] of Object.entries(views)) {
     const viewStarted = performance.now();
@@ -303,6 +304,10 @@ for (const view of Object.values(views)) {
     player.seek(t);
   });
   view.on("unit", ({ unit }) => state.set({ unit }));
+  view.on("hover-unit", ({ unit }) => {
+    hoverUnit = unit;
+    schedule();
+  });
   view.on("select", ({ cell }) => state.set({ sel: cell }));
   view.on("view", (partial) => state.set(partial));
 }

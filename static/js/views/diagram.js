@@ -70,7 +70,7 @@ export class DiagramView extends Emitter {
       this.build(run);
     }
     const ld = run.ld(state.get("layer"), state.get("dir"));
-    const unit = state.get("unit");
+    const unit = model.unit ?? state.get("unit");
     const sel = state.get("sel");
     const key = `${t}|${ld}|${unit}|${sel}`;
     if (key === this.key) return;

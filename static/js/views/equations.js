@@ -1,6 +1,6 @@
 /**
  * The selected cell's equations with the current step's numbers filled in, for the mean over units
- * or for one unit k (chosen by clicking a heatmap or typing it). Means of products are shown as
+ * or for one unit k (hover a heatmap to look, click it or type the number to keep it). Means of products are shown as
  * means of the products, so the numbers on each line add up exactly.
  *
  * Emits: "select" {cell}, "unit" {unit} from its own controls.
@@ -52,7 +52,8 @@ export class EquationsView extends Emitter {
     if (!run || !run.complete) return;
     const sel = Math.min(Math.max(0, state.get("sel")), run.cells.length - 1);
     const ld = run.ld(state.get("layer"), state.get("dir"));
-    const unit = state.get("unit") < run.H ? state.get("unit") : -1;
+    const chosen = model.unit ?? state.get("unit");
+    const unit = chosen < run.H ? chosen : -1;
     const key = `${run.id}|${sel}|${ld}|${unit}|${t}`;
     if (key === this.key) return;
     this.key = key;

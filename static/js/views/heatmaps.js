@@ -3,7 +3,8 @@
  * from the bulk block. The cursor is a line; during forward play the columns after it are dimmed
  * (the net has not seen them yet), during the backward pass the gradient columns before it are.
  *
- * Emits: "seek" {t}, "unit" {cell, unit} on click; "view" {fields} | {scale} from its own toggles.
+ * Emits: "seek" {t}, "unit" {cell, unit} on click; "hover-unit" {unit} (null when the pointer
+ * leaves); "view" {fields} | {scale} from its own toggles.
  */
 
 import { CELL_COLOR, CELL_LABEL, DIVERGING, GATE_LABEL, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES } from "../config.js";
@@ -189,6 +190,11 @@ export class HeatmapView extends Emitter {
       plot.drawn = true;
       plot.overlay = new CursorOverlay(plot.gd);
       plot.gd.on("plotly_afterplot", () => plot.overlay.measure());
+      plot.gd.on("plotly_hover", (ev) => {
+        const point = ev.points && ev.points[0];
+        if (point) this.emit("hover-unit", { unit: Math.round(point.y) });
+      });
+      plot.gd.on("plotly_unhover", () => this.emit("hover-unit", { unit: null }));
       plot.gd.on("plotly_click", (ev) => {
         const point = ev.points && ev.points[0];
         if (!point) return;
@@ -256,7 +262,7 @@ export class HeatmapView extends Emitter {
           zmax: range[1],
           zauto: false,
           colorscale: sigmoid ? SEQUENTIAL : DIVERGING,
-          colorbar: { thickness: 8, len: 1, outlinewidth: 0, tickfont: { size: font - 2 } },
+          colorbar: { thickness: 8, len: 1, outlinewidth: 0, exponentformat: "power", tickfont: { size: font - 2 } },
           hovertemplate: `t=%{x}, unit %{y}<br>${field} = %{z:.3g}<extra></extra>`,
           hoverongaps: true,
         },
