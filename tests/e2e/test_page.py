@@ -233,3 +233,35 @@ def test_lesson_view_for_the_docs(page, recorder, server_url):
     assert "t = 30" in page.locator("#t-readout").inner_text()
     shot(page, "lesson-rnn-vs-lstm")
     recorder.check()
+
+
+def test_view_controls_layers_directions_heatmap_rows_and_hover(page, recorder, server_url):
+    page.goto(server_url + "/#cells=lstm,gru&num_layers=2&bidirectional=1&hidden_size=8&seq_len=20&t=5")
+    r = wait_run(page, cells=["lstm", "gru"])
+    assert (r["L"], r["dirs"]) == (2, 2)
+    wait_t(page, 5)
+    page.wait_for_selector('#heatmaps[data-pending="0"]')
+    # layer and direction: default top layer, forward; switch to layer 1, reverse
+    assert page.locator("#layer-choice select.layer option").count() == 2
+    assert page.locator("#layer-choice select.layer").input_value() == "1"
+    page.select_option("#layer-choice select.layer", "0")
+    page.select_option("#layer-choice select.dir", "1")
+    page.wait_for_function("() => window.gateflow.state.layer === 0 && window.gateflow.state.dir === 1")
+    assert "layer 1, reverse direction" in page.locator(".eq-title").inner_text()
+    # heatmap rows: add the gradient, then colour range per plot; both land in the URL
+    rows = page.locator("#heatmaps .hm-plot").count()
+    page.click('#heatmaps .chip[data-field="grad_h"]')
+    page.wait_for_function(f"() => document.querySelectorAll('#heatmaps .hm-plot').length === {rows + 2}")
+    page.click("#heatmaps .scale-toggle")
+    page.wait_for_function("() => location.hash.includes('scale=local') && location.hash.includes('grad_h')")
+    # hovering a gate shows its numbers; the speed choice reaches the state
+    page.hover('.cell-card[data-cell="lstm"] [data-part="f"]')
+    tooltip = page.locator(".tooltip")
+    assert (
+        tooltip.is_visible()
+        and "forget gate" in tooltip.inner_text()
+        and "mean over 8 units" in tooltip.inner_text()
+    )
+    page.select_option("#speed", "30")
+    assert state(page)["rate"] == 30
+    recorder.check()
