@@ -61,6 +61,7 @@ function showEmpty(text) {
 // ---- rendering, coalesced into animation frames -------------------------------------------------
 
 let renderQueued = false;
+let controlsDirty = true; // the form shows config fields only: redraw it when one changes
 function schedule() {
   if (renderQueued) return;
   renderQueued = true;
@@ -69,7 +70,10 @@ function schedule() {
 
 function render() {
   renderQueued = false;
-  controls.render(state);
+  if (controlsDirty) {
+    controlsDirty = false;
+    controls.render(state);
+  }
   renderPlayer();
   if (!run) return;
   const started = performance.now();
@@ -99,29 +103,40 @@ function render() {
   }
 }
 
+// Write only what changed: replacing a text node, even with the same text, costs a re-layout.
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 function renderPlayer() {
   const t = state.get("t");
   const T = run ? run.T : 0;
   const scrub = $("#scrub");
-  scrub.max = String(Math.max(0, T - 1));
-  if (document.activeElement !== scrub || !scrub.matches(":active")) scrub.value = String(t);
+  const max = String(Math.max(0, T - 1));
+  if (scrub.max !== max) scrub.max = max;
+  if (!scrub.matches(":active") && scrub.value !== String(t)) scrub.value = String(t);
   const readout = $("#t-readout");
-  readout.textContent = T ? `t = ${t} / ${T - 1}` : "t = –";
+  setText(readout, T ? `t = ${t} / ${T - 1}` : "t = –");
   readout.dataset.t = String(t);
   const play = $("#btn-play");
-  play.textContent = player.playing ? "❚❚ Pause" : "▶ Play";
+  setText(play, player.playing ? "❚❚ Pause" : "▶ Play");
   play.setAttribute("aria-pressed", String(player.playing));
   const backward = state.get("pass") === "backward";
   $("#btn-backward").setAttribute("aria-pressed", String(backward));
   $("#btn-forward").setAttribute("aria-pressed", String(!backward));
-  $("#pass-note").textContent = backward
-    ? "Backward pass: the gradient travels from the loss back to t = 0; ahead of it, not computed yet."
-    : "Forward pass: the net reads one step at a time; dimmed steps are not seen yet.";
-  document.documentElement.classList.toggle("large", Boolean(state.get("large")));
-  document.body.classList.toggle("large", Boolean(state.get("large")));
+  setText(
+    $("#pass-note"),
+    backward
+      ? "Backward pass: the gradient travels from the loss back to t = 0; ahead of it, not computed yet."
+      : "Forward pass: the net reads one step at a time; dimmed steps are not seen yet.",
+  );
+  const large = Boolean(state.get("large"));
+  document.documentElement.classList.toggle("large", large);
+  document.body.classList.toggle("large", large);
   document.body.classList.toggle("side-hidden", !state.get("side"));
-  $("#btn-large").setAttribute("aria-pressed", String(Boolean(state.get("large"))));
-  $("#speed").value = String(state.get("rate"));
+  $("#btn-large").setAttribute("aria-pressed", String(large));
+  const speed = $("#speed");
+  if (speed.value !== String(state.get("rate"))) speed.value = String(state.get("rate"));
 }
 
 // ---- URL ---------------------------------------------------------------------------------------
@@ -134,7 +149,8 @@ function scheduleUrl() {
 
 state.on("change", (keys) => {
   scheduleUrl();
-  if (keys.includes("preset") || keys.some((k) => state.config()[k] !== undefined)) renderPreset();
+  if (keys.some((k) => k in state.config())) controlsDirty = true;
+  if (keys.includes("preset") || keys.some((k) => k in state.config())) renderPreset();
   if (keys.includes("large")) {
     // Plotly sizes its fonts from layout: the views re-render on the new key; then fit the width
     requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
