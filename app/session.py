@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import orjson
@@ -53,8 +53,7 @@ class Session:
         self.t = 0
         self.rate = 10.0
         self.direction = 1
-        self._player: asyncio.Task | None = None
-        self._stop = asyncio.Event()
+        self._player: Player | None = None
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_json(self, message: dict | bytes) -> None:
@@ -84,10 +83,10 @@ class Session:
                 if message["type"] == "websocket.disconnect":
                     break
                 await self.handle(message)
-        except WebSocketDisconnect:
-            pass
+        except (WebSocketDisconnect, OSError):
+            pass  # the client went away mid-send
         finally:
-            await self.stop_player(announce=False)
+            await self.stop_player()
 
     async def handle(self, message: dict) -> None:
         text, data = message.get("text"), message.get("bytes")
@@ -121,7 +120,7 @@ class Session:
             return await self._invalid(kind, err)
         try:
             await self.dispatch(msg)
-        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        except (WebSocketDisconnect, OSError):
             raise
         except Exception as err:  # a bug must not take the socket down
             log.exception("handling %s failed", kind)
@@ -143,14 +142,14 @@ class Session:
             return await self.send_error("not_configured", f"{msg.type}: send a configure message first")
         if isinstance(msg, Play):
             return await self.play(msg.rate, msg.direction)
-        if isinstance(msg, Pause):
-            return await self.stop_player(announce=True)
+        if isinstance(msg, Pause):  # always answered with a state, playing or not
+            await self.stop_player()
+            return await self.send_state()
         if isinstance(msg, Seek) and msg.t > self.run.T - 1:
             return await self.send_error(
                 "invalid_message", f"t: {msg.t} is outside the allowed range 0 .. {self.run.T - 1}", "t"
             )
-        was_playing = self.playing
-        await self.stop_player(announce=False)
+        was_playing = await self.stop_player()
         if isinstance(msg, Step):
             self.t = min(max(self.t + msg.delta, 0), self.run.T - 1)
         elif isinstance(msg, Seek):
@@ -163,7 +162,8 @@ class Session:
 
     # -- configure --------------------------------------------------------------------------------
     async def configure(self, msg: Configure) -> None:
-        await self.stop_player(announce=True)
+        if await self.stop_player():
+            await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
         loop = asyncio.get_running_loop()
         try:
@@ -182,50 +182,68 @@ class Session:
 
     # -- the player -------------------------------------------------------------------------------
     async def play(self, rate: float, direction: int) -> None:
-        await self.stop_player(announce=False)
+        await self.stop_player()
         self.rate, self.direction = float(rate), direction
         end = self.run.T - 1 if direction == 1 else 0
         if self.t == end:  # at the end already: start over from the other end
             self.t = self.run.T - 1 - end
             await self.send_frame()
-        self._stop = asyncio.Event()
-        self._player = asyncio.create_task(self._play(self._stop, self._send_tick))
+        self._player = Player(self)
         await self.send_state()
 
-    async def _send_tick(self) -> None:
-        await self.send_frame()
-
-    async def _play(self, stop: asyncio.Event, tick: Callable[[], Awaitable[None]]) -> None:
-        loop = asyncio.get_running_loop()
-        start, k = loop.time(), 0
-        end = self.run.T - 1 if self.direction == 1 else 0
-        while self.t != end:
-            k += 1
-            delay = start + k / self.rate - loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    return
-                except asyncio.TimeoutError:
-                    pass
-            if stop.is_set():
-                return
-            self.t += self.direction
-            await tick()
-        await self.send_json(
-            State(t=self.t, playing=False, rate=self.rate, direction=self.direction).model_dump()
-        )
-
-    async def stop_player(self, announce: bool) -> None:
+    async def stop_player(self) -> bool:
+        """Stop playing; True if it was playing (not yet stopped at an end)."""
         player, self._player = self._player, None
         if player is None:
-            return
-        if player.done():  # it stopped at an end and said so
-            return
-        self._stop.set()
+            return False
+        was_playing = not player.done()
+        await player.stop()
+        return was_playing
+
+
+class Player:
+    """Sends the session's frames at start + k / rate, k = 1, 2, ..., until an end or ``stop``.
+
+    Stopping cancels the task only while it sleeps; a send in progress is let finish, so a frame is
+    never cut and frames leave in tick order.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.stopped = False
+        self.sleeping = False
+        self.task = asyncio.create_task(self._run())
+
+    def done(self) -> bool:
+        return self.task.done()
+
+    async def _run(self) -> None:
+        s = self.session
+        loop = asyncio.get_running_loop()
+        start, k = loop.time(), 0
+        end = s.run.T - 1 if s.direction == 1 else 0
         try:
-            await player
-        except Exception:
-            log.exception("player failed")
-        if announce:
-            await self.send_state()
+            while s.t != end and not self.stopped:
+                k += 1
+                delay = start + k / s.rate - loop.time()
+                if delay > 0:
+                    self.sleeping = True
+                    await asyncio.sleep(delay)
+                    self.sleeping = False
+                if self.stopped:
+                    return
+                s.t += s.direction
+                await s.send_frame()
+            await s.send_json(State(t=s.t, playing=False, rate=s.rate, direction=s.direction).model_dump())
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass  # the client went away; the receive loop ends the session
+
+    async def stop(self) -> None:
+        self.stopped = True
+        if self.sleeping:
+            self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            if not self.task.cancelled():  # we ourselves are being cancelled
+                raise

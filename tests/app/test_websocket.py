@@ -167,6 +167,15 @@ def test_bad_input_gets_an_error_and_the_run_stays_usable(client, raw, code, fie
         assert receive_frame(ws)[0] == 5
 
 
+def test_pause_when_paused_still_answers_with_state(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        send(ws, {"type": "seek", "t": 4})
+        receive_frame(ws)
+        send(ws, {"type": "pause"})
+        assert receive_json(ws) == {"type": "state", "t": 4, "playing": False, "rate": 10.0, "direction": 1}
+
+
 def test_messages_before_configure_are_not_configured(client):
     with client.websocket_connect("/ws") as ws:
         for message in ({"type": "step"}, {"type": "seek", "t": 0}, {"type": "play"}, {"type": "reset"}):
