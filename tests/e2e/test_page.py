@@ -86,6 +86,11 @@ def test_copied_url_restores_the_view(context, page, recorder, server_url):
     page.wait_for_function("() => location.hash.includes('large=1') && location.hash.includes('sel=1')")
     url = page.url
     before = state(page)
+    # a reload of the same tab comes back to the same view
+    page.reload()
+    wait_run(page, cells=before["cells"])
+    wait_t(page, t)
+    assert state(page) == before
 
     other = context.new_page()
     recorder.attach(other)
