@@ -73,16 +73,22 @@ export const PROPS = [
   { key: "copy_len", kind: "config", codec: int, def: 5 },
   { key: "loss", kind: "config", codec: str, def: "last" },
   { key: "device", kind: "config", codec: str, def: "cpu" },
-  // the view
-  { key: "t", kind: "view", codec: int, def: 0 }, // cursor
-  { key: "sel", kind: "view", codec: int, def: 0 }, // selected cell (index into cells)
-  { key: "layer", kind: "view", codec: int, def: -1 }, // -1: the top layer
-  { key: "dir", kind: "view", codec: int, def: 0 }, // 0 forward, 1 reverse direction
-  { key: "unit", kind: "view", codec: int, def: -1 }, // -1: mean over units
-  { key: "pass", kind: "view", codec: str, def: "forward" }, // forward | backward play mode
-  { key: "rate", kind: "view", codec: float, def: 10 }, // steps per second
-  { key: "fields", kind: "view", codec: list, def: ["h", "c", "gates"] }, // heatmap rows
-  { key: "scale", kind: "view", codec: str, def: "shared" }, // colour range: shared | local
+  // the view: a value that makes no sense here falls back to the default (the server never sees it)
+  { key: "t", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // cursor
+  { key: "sel", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // selected cell
+  { key: "layer", kind: "view", codec: int, def: -1, valid: Number.isInteger }, // -1: the top layer
+  { key: "dir", kind: "view", codec: int, def: 0, valid: (v) => v === 0 || v === 1 }, // 1: reverse direction
+  { key: "unit", kind: "view", codec: int, def: -1, valid: Number.isInteger }, // -1: mean over units
+  { key: "pass", kind: "view", codec: str, def: "forward", valid: (v) => v === "forward" || v === "backward" },
+  { key: "rate", kind: "view", codec: float, def: 10, valid: (v) => Number.isFinite(v) && v >= 0.5 && v <= 60 },
+  {
+    key: "fields", // heatmap rows
+    kind: "view",
+    codec: list,
+    def: ["h", "c", "gates"],
+    valid: (v) => v.length > 0 && v.every((f) => ["h", "c", "gates", "grad_h", "grad_c"].includes(f)),
+  },
+  { key: "scale", kind: "view", codec: str, def: "shared", valid: (v) => v === "shared" || v === "local" },
   { key: "large", kind: "view", codec: bool, def: false }, // large type for projectors
   { key: "side", kind: "view", codec: bool, def: true }, // settings panel shown
   { key: "preset", kind: "view", codec: str, def: "" },
@@ -161,7 +167,8 @@ export class State extends Emitter {
       } catch {
         raw = pair.slice(eq + 1);
       }
-      partial[key] = prop.codec.parse(raw);
+      const value = prop.codec.parse(raw);
+      partial[key] = prop.valid && !prop.valid(value) ? clone(prop.def) : value;
     }
     this.set(partial);
     return partial;
