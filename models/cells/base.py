@@ -57,13 +57,14 @@ class Ops:
 
     On CPU the loops run on NumPy views of the tensors' memory: a NumPy op on a small array costs
     about a third of a torch op's dispatch, and these loops are dispatch-bound (see bench/RESULTS.md).
-    On a GPU they run on the tensors themselves.
+    On a GPU they run on the tensors themselves. ``matmul`` takes 2-D operands (np.dot: BLAS, and
+    half the cost of np.matmul on a 3-D array).
     """
 
     def __init__(self, like: Tensor):
         self.numpy = like.device.type == "cpu"
         if self.numpy:
-            self.mul, self.add, self.sub, self.matmul = np.multiply, np.add, np.subtract, np.matmul
+            self.mul, self.add, self.sub, self.matmul = np.multiply, np.add, np.subtract, np.dot
             self.tanh = np.tanh
         else:
             self.mul, self.add, self.sub, self.matmul = torch.mul, torch.add, torch.sub, torch.matmul
@@ -92,13 +93,15 @@ class Ops:
         return list(self.view(t))
 
 
-def sweep_buffers(T: int, shape: tuple[int, ...], like: Tensor, store: bool) -> tuple[Tensor | None, list]:
-    """Per-step output buffers of a sweep: one per step when kept, else one reused buffer."""
-    ops = Ops(like)
-    if store:
-        full = torch.empty(T, *shape, dtype=like.dtype, device=like.device)
-        return full, ops.steps(full)
-    return None, [ops.view(torch.empty(*shape, dtype=like.dtype, device=like.device))] * T
+def sweep_buffer(T: int, shape: tuple[int, ...], like: Tensor, store: bool) -> Tensor:
+    """A sweep's per-step output buffer (T, *shape) when kept, else one step's, reused (1, *shape)."""
+    return torch.empty(T if store else 1, *shape, dtype=like.dtype, device=like.device)
+
+
+def per_step(ops: Ops, buffer: Tensor, T: int) -> list:
+    """Per-step views of a sweep buffer; a one-step buffer is the same view at every step."""
+    views = ops.steps(buffer)
+    return views * T if len(views) == 1 and T > 1 else views
 
 
 def quiet():

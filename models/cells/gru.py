@@ -24,10 +24,11 @@ from .base import (
     Ops,
     Reverse,
     explicit_steps,
+    per_step,
     quiet,
     seed_last_step,
     sigmoid_grad,
-    sweep_buffers,
+    sweep_buffer,
 )
 
 GATES = ("r", "z", "n")
@@ -67,11 +68,11 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
         hh_n_all = hh[:, :, 2 * H :]
         dn = (1 - z) * (1 - n * n)  # dh_t/d(pre_n)
         coef = {
-            # dL/dhh_t = dL/dh_t * these, (T, B, 1, 3, H)
+            # dL/dhh_t = dL/dh_t * the first three, (T, B, 1, 4, H); the fourth, z, is the direct path
+            # h_t = ... + z h_{t-1}, which an identity block under W_hh adds in the same matmul
             "hh_from_dh": torch.stack(
-                [dn * hh_n_all * sigmoid_grad(r), (h_prev - n) * sigmoid_grad(z), dn * r], 2
+                [dn * hh_n_all * sigmoid_grad(r), (h_prev - n) * sigmoid_grad(z), dn * r, z], 2
             ).unsqueeze(2),
-            "keep": z.unsqueeze(2),  # (T, B, 1, H)
             "pre_n_from_dh": dn.unsqueeze(2),
         }
     return Forward(h, h_prev, None, None, {"r": r, "z": z, "n": n}, coef)
@@ -84,33 +85,32 @@ def reverse(
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
-    W = ops.view(w.weight_hh)  # (3H, H)
-    hh_from_dh, keep = ops.steps(fw.coef["hh_from_dh"]), ops.steps(fw.coef["keep"])
+    eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device)
+    W = ops.view(torch.cat([w.weight_hh, eye]))  # (4H, H): [W_hr; W_hz; W_hn; I]
+    hh_from_dh = ops.steps(fw.coef["hh_from_dh"])
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    gh, gh4 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3))
+    gh, gh4, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
     es = explicit_steps(ops, e, T)
-    dhh_full, dhh = sweep_buffers(T, (B, K, 3 * H), fw.h, store)
-    dhh3 = [d.reshape(B, K, 3, H) for d in dhh]
-    carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
+    full = sweep_buffer(T, (B, K, 4, H), fw.h, store)
+    dhh4, dhh2 = per_step(ops, full, T), per_step(ops, full.view(-1, B * K, 4 * H), T)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, 0, -1):
-            ops.mul(gh4[t], hh_from_dh[t], out=dhh3[t])
-            ops.matmul(dhh[t], W, out=gh[t - 1])
-            ops.add(gh[t - 1], ops.mul(gh[t], keep[t], out=carry), out=gh[t - 1])
+            ops.mul(gh4[t], hh_from_dh[t], out=dhh4[t])
+            ops.matmul(dhh2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t (+ e_{t-1})
             if es[t - 1] is not None:
                 ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
-        ops.mul(gh4[0], hh_from_dh[0], out=dhh3[0])
-    if dhh_full is None:
+        ops.mul(gh4[0], hh_from_dh[0], out=dhh4[0])
+    if not store:
         return Reverse(grad_h, None, None)
-    pre_ih = dhh_full  # (T, B, K, 3H): r and z as in hh; n without the factor r
+    pre_ih = full[..., :3, :].reshape(T, B, K, 3 * H)  # r and z as in hh; n without the factor r
     pre_ih[..., 2 * H :] = grad_h * fw.coef["pre_n_from_dh"]
     return Reverse(grad_h, None, pre_ih)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     """dh_t/dh_{t-1} = diag(z) + sum over gates of diag(coef) W_hh[gate], (T, B, H, H)."""
-    coef = fw.coef["hh_from_dh"].squeeze(2)  # (T, B, 3, H)
+    coef = fw.coef["hh_from_dh"].squeeze(2)  # (T, B, 4, H)
     H = coef.shape[-1]
-    jac = torch.einsum("tbgi,gij->tbij", coef, w.weight_hh.view(3, H, H))
-    return jac + torch.diag_embed(fw.coef["keep"].squeeze(2))
+    jac = torch.einsum("tbgi,gij->tbij", coef[:, :, :3], w.weight_hh.view(3, H, H))
+    return jac + torch.diag_embed(coef[:, :, 3])

@@ -26,10 +26,12 @@ from .base import (
     Reverse,
     explicit_steps,
     fused_args,
+    per_step,
     quiet,
     scan_linear,
     seed_last_step,
     sigmoid_grad,
+    sweep_buffer,
 )
 
 GATES = ("i", "f", "g", "o")
@@ -52,15 +54,14 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
         c = scan_linear(f, i * g, c0)  # (T, B, H)
         c_prev = torch.cat([c0.unsqueeze(0), c[:-1]])
         tanh_c = torch.tanh(c)
-        dc_from_dh = o * (1 - tanh_c * tanh_c)  # dc_t/dh_t's local part: h_t = o tanh(c_t)
         coef = {
-            # repeated for the three gates that read dL/dc_t, (T, 3, B, 1, H), a view without copies
-            "dc_from_dh": dc_from_dh[:, None, :, None].expand(T, 3, B, 1, -1),
+            "dc_from_dh": (o * (1 - tanh_c * tanh_c)).unsqueeze(2),  # (T, B, 1, H): h_t = o tanh(c_t)
             "forget": f.unsqueeze(2),  # (T, B, 1, H)
-            # dL/dpre_t = [dc, dc, dc, dh] * these, (T, 4, B, 1, H)
-            "pre": torch.stack(
-                [g * sigmoid_grad(i), c_prev * sigmoid_grad(f), i * (1 - g * g), tanh_c * sigmoid_grad(o)], 1
-            ).unsqueeze(3),
+            # dL/dpre_{i,f,g} = dL/dc_t * these, (T, B, 1, 3, H)
+            "pre_from_dc": torch.stack(
+                [g * sigmoid_grad(i), c_prev * sigmoid_grad(f), i * (1 - g * g)], 2
+            ).unsqueeze(2),
+            "pre_o_from_dh": (tanh_c * sigmoid_grad(o)).unsqueeze(2),  # (T, B, 1, H)
         }
     return Forward(h, h_prev, c, c_prev, {"i": i, "f": f, "g": g, "o": o}, coef)
 
@@ -70,46 +71,45 @@ def reverse(
 ) -> Reverse:
     """e: (T, B, K, H) explicit dL/dh_t or None; seed_h, seed_c: (B, K, H) added at the last step.
 
-    Each step's cotangents live in four slots [dc, dc, dc, dh] (T, 4, B, K, H), so one product with
-    [g i', c_{t-1} f', i g', tanh(c) o'] gives dL/dpre_t for all four gates: five ops a step.
+    Six NumPy ops a step, all but one on operands of one shape (broadcasting costs a NumPy op twice).
     """
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
     W = ops.view(w.weight_hh)  # (4H, H)
-    dc_from_dh, forget, pre = (ops.steps(fw.coef[k]) for k in ("dc_from_dh", "forget", "pre"))
-    slots = torch.empty(T, 4, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    v = ops.steps(slots)  # per step (4, B, K, H): dc in 0..2, dh in 3
+    dc_from_dh, forget = ops.steps(fw.coef["dc_from_dh"]), ops.steps(fw.coef["forget"])
+    pre_from_dc, pre_o_from_dh = ops.steps(fw.coef["pre_from_dc"]), ops.steps(fw.coef["pre_o_from_dh"])
+    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
+    grad_c = torch.empty_like(grad_h)
+    gh, gc = ops.steps(grad_h), ops.steps(grad_c)
+    gh2 = ops.steps(grad_h.view(T, B * K, H))  # 2-D views for the matmul
+    gc3 = ops.steps(grad_c.unsqueeze(3))  # (B, K, 1, H): dc for the three gates that read it
     es = explicit_steps(ops, e, T)
-    full = torch.empty(T if store else 1, B, K, 4, H, dtype=fw.h.dtype, device=fw.h.device)
-    dpre = ops.steps(full.view(-1, B, K, 4 * H))
-    by_gate = ops.steps(full.permute(0, 3, 1, 2, 4))  # the same memory as (4, B, K, H)
-    if not store:
-        dpre, by_gate = dpre * T, by_gate * T
+    full = sweep_buffer(T, (B, K, 4, H), fw.h, store)
+    dpre2 = per_step(ops, full.view(-1, B * K, 4 * H), T)
+    dpre_ifg, dpre_o = per_step(ops, full[:, :, :, :3], T), per_step(ops, full[:, :, :, 3], T)
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
     with quiet():
-        seed_last_step(ops, v[T - 1][3], es[T - 1], seed_h)
+        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
-            vt = v[t]
-            ops.mul(vt[3:], dc_from_dh[t], out=vt[:3])  # dc_t = dh_t o (1 - tanh^2 c_t) ...
+            ops.mul(gh[t], dc_from_dh[t], out=gc[t])  # dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}
             if t < T - 1:
-                ops.add(
-                    vt[:3], ops.mul(v[t + 1][0], forget[t + 1], out=carry), out=vt[:3]
-                )  # + dc_{t+1} f_{t+1}
+                ops.add(gc[t], ops.mul(gc[t + 1], forget[t + 1], out=carry), out=gc[t])
             elif seed_c is not None:
-                ops.add(vt[:3], ops.view(seed_c), out=vt[:3])
-            ops.mul(vt, pre[t], out=by_gate[t])
+                ops.add(gc[t], ops.view(seed_c), out=gc[t])
+            ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg[t])
+            ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o[t])
             if t > 0:
-                ops.matmul(dpre[t], W, out=v[t - 1][3])  # dh_{t-1} = W_hh^T dpre_t (+ e_{t-1})
+                ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t (+ e_{t-1})
                 if es[t - 1] is not None:
-                    ops.add(v[t - 1][3], es[t - 1], out=v[t - 1][3])
-    return Reverse(slots[:, 3], slots[:, 0], full.view(T, B, K, 4 * H) if store else None)
+                    ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
+    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) if store else None)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     """dh_t/dh_{t-1} with c_{t-1} held, (T, B, H, H): sum over gates of diag(coef) W_hh[gate]."""
-    pre = fw.coef["pre"].squeeze(3)  # (T, 4, B, H)
-    dc_from_dh = fw.coef["dc_from_dh"][:, 0, :, 0]  # (T, B, H)
-    coef = torch.cat([pre[:, :3] * dc_from_dh[:, None], pre[:, 3:]], 1)  # (T, 4, B, H)
+    coef = torch.cat(
+        [fw.coef["dc_from_dh"] * fw.coef["pre_from_dc"].squeeze(2), fw.coef["pre_o_from_dh"]], 2
+    )  # (T, B, 4, H)
     H = coef.shape[-1]
-    return torch.einsum("tgbi,gij->tbij", coef, w.weight_hh.view(4, H, H))
+    return torch.einsum("tbgi,gij->tbij", coef, w.weight_hh.view(4, H, H))

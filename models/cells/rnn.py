@@ -12,7 +12,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Forward, LayerWeights, Ops, Reverse, explicit_steps, quiet, seed_last_step, sweep_buffers
+from .base import (
+    Forward,
+    LayerWeights,
+    Ops,
+    Reverse,
+    explicit_steps,
+    per_step,
+    quiet,
+    seed_last_step,
+    sweep_buffer,
+)
 
 GATES = ("pre",)
 N_GATES = 1
@@ -46,18 +56,20 @@ def reverse(
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    gh, slope, W = ops.steps(grad_h), ops.steps(fw.coef["slope"]), ops.view(w.weight_hh)
+    slope, W = ops.steps(fw.coef["slope"]), ops.view(w.weight_hh)
+    gh, gh2 = ops.steps(grad_h), ops.steps(grad_h.view(T, B * K, H))  # 2-D views for the matmul
     es = explicit_steps(ops, e, T)
-    dpre_full, dpre = sweep_buffers(T, (B, K, H), fw.h, store)
+    dpre_full = sweep_buffer(T, (B, K, H), fw.h, store)
+    dpre, dpre2 = per_step(ops, dpre_full, T), per_step(ops, dpre_full.view(-1, B * K, H), T)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, 0, -1):
             ops.mul(gh[t], slope[t], out=dpre[t])
-            ops.matmul(dpre[t], W, out=gh[t - 1])
+            ops.matmul(dpre2[t], W, out=gh2[t - 1])
             if es[t - 1] is not None:
                 ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
         ops.mul(gh[0], slope[0], out=dpre[0])
-    return Reverse(grad_h, None, dpre_full)
+    return Reverse(grad_h, None, dpre_full if store else None)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
