@@ -99,7 +99,7 @@ function describe(task, run) {
     sequence: "your numbers; the target is the next number",
     sine: "a sine wave; the target is its next clean value",
     adding: "values with two marked (*) ones; the target is their sum, at the last step",
-    copy: "symbols to remember, then blanks and a cue (9); the target is to repeat the symbols",
+    copy: "symbols to remember, then blanks and a recall cue; the target is to repeat the symbols",
   }[task];
   return `${task} task, T = ${run.T}${what ? ": " + what : ""}`;
 }
