@@ -5,8 +5,6 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test lint unit e2e bench chromium clean docker-smoke
@@ -22,8 +20,9 @@ $(BIN)/.dev: $(BIN)/.base
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# Host, port and limits come from GATEFLOW_* variables, e.g. GATEFLOW_PORT=9000 make run
 run: $(BIN)/.base
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/python -m app
 
 # Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).
 chromium:
