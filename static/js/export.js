@@ -56,3 +56,24 @@ export function downloadSvg(svg, filename) {
   });
   saveBlob(new Blob([clone.outerHTML], { type: "image/svg+xml" }), filename);
 }
+
+/** Every `[data-export]` button: PNG of each Plotly graph in its target, or SVG of the cell diagrams. */
+export function installExportButtons(plotly, stamp) {
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("[data-export]");
+    if (!button) return;
+    const target = document.querySelector(button.dataset.export);
+    if (!target) return;
+    if (button.dataset.kind === "svg") {
+      for (const svg of target.querySelectorAll("svg.cell-svg")) {
+        const name = svg.closest("[data-cell]")?.dataset.cell || "cell";
+        downloadSvg(svg, `gateflow-${name}-${stamp()}.svg`);
+      }
+      return;
+    }
+    for (const gd of target.querySelectorAll(".js-plotly-plot")) {
+      const name = [gd.dataset.cell, gd.dataset.field, gd.dataset.name].filter(Boolean).join("-") || "plot";
+      downloadPlot(plotly, gd, `gateflow-${name}-${stamp()}`);
+    }
+  });
+}

@@ -5,9 +5,10 @@
  */
 
 import { Controls, renderLayerChoice } from "./controls.js";
-import { SPEEDS } from "./config.js";
-import { downloadPlot, downloadSvg, downloadTrace } from "./export.js";
+import { downloadTrace, installExportButtons } from "./export.js";
 import { Player } from "./player.js";
+import { PlayerBar } from "./playerbar.js";
+import { PresetBox } from "./presets.js";
 import { Run } from "./run.js";
 import { Socket } from "./socket.js";
 import { State } from "./state.js";
@@ -26,6 +27,8 @@ state.fromHash(location.hash);
 const socket = new Socket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 const player = new Player(socket, state);
 const controls = new Controls($("#config-form"));
+const presets = new PresetBox($("#preset"), $("#preset-desc"), state);
+const playerBar = new PlayerBar(player, state, () => (restoreT = null));
 const views = {
   diagram: new DiagramView($("#diagrams")),
   equations: new EquationsView($("#equations")),
@@ -38,7 +41,6 @@ let run = null; // the run on display
 let pendingRun = null; // `ready` received, bulk not yet
 let restoreT = state.get("t") > 0 ? state.get("t") : null; // a cursor to restore after the next ready
 let restoreTimer = null;
-let presets = [];
 const errors = []; // server errors, for the test hook
 let framesRendered = 0;
 let hoverUnit = null; // a unit under the pointer in a heatmap: shown until the pointer leaves
@@ -103,40 +105,13 @@ function render() {
   }
 }
 
-// Write only what changed: replacing a text node, even with the same text, costs a re-layout.
-function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
-}
-
 function renderPlayer() {
-  const t = state.get("t");
-  const T = run ? run.T : 0;
-  const scrub = $("#scrub");
-  const max = String(Math.max(0, T - 1));
-  if (scrub.max !== max) scrub.max = max;
-  if (!scrub.matches(":active") && scrub.value !== String(t)) scrub.value = String(t);
-  const readout = $("#t-readout");
-  setText(readout, T ? `t = ${t} / ${T - 1}` : "t = –");
-  readout.dataset.t = String(t);
-  const play = $("#btn-play");
-  setText(play, player.playing ? "❚❚ Pause" : "▶ Play");
-  play.setAttribute("aria-pressed", String(player.playing));
-  const backward = state.get("pass") === "backward";
-  $("#btn-backward").setAttribute("aria-pressed", String(backward));
-  $("#btn-forward").setAttribute("aria-pressed", String(!backward));
-  setText(
-    $("#pass-note"),
-    backward
-      ? "Backward pass: the gradient travels from the loss back to t = 0; ahead of it, not computed yet."
-      : "Forward pass: the net reads one step at a time; dimmed steps are not seen yet.",
-  );
+  playerBar.render(run ? run.T : 0);
   const large = Boolean(state.get("large"));
   document.documentElement.classList.toggle("large", large);
   document.body.classList.toggle("large", large);
   document.body.classList.toggle("side-hidden", !state.get("side"));
   $("#btn-large").setAttribute("aria-pressed", String(large));
-  const speed = $("#speed");
-  if (speed.value !== String(state.get("rate"))) speed.value = String(state.get("rate"));
 }
 
 // ---- URL ---------------------------------------------------------------------------------------
@@ -150,7 +125,7 @@ function scheduleUrl() {
 state.on("change", (keys) => {
   scheduleUrl();
   if (keys.some((k) => k in state.config())) controlsDirty = true;
-  if (keys.includes("preset") || keys.some((k) => k in state.config())) renderPreset();
+  if (keys.includes("preset") || keys.some((k) => k in state.config())) presets.render();
   if (keys.includes("large")) {
     // Plotly sizes its fonts from layout: the views re-render on the new key; then fit the width
     requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
@@ -252,29 +227,10 @@ function onServerError(msg) {
   schedule();
 }
 
-// ---- presets -------------------------------------------------------------------------------------
+// ---- presets and the descriptions of cells, choices and limits ------------------------------------
 
-function renderPreset() {
-  const name = state.get("preset");
-  const preset = presets.find((p) => p.name === name);
-  const select = $("#preset");
-  if (select.value !== name) select.value = preset ? name : "";
-  const desc = $("#preset-desc");
-  if (!preset) {
-    desc.textContent = "";
-    desc.hidden = true;
-    return;
-  }
-  const config = state.config();
-  const modified = Object.entries(preset.config).some(([k, v]) => k in config && JSON.stringify(config[k]) !== JSON.stringify(v));
-  desc.hidden = false;
-  desc.innerHTML = `<strong></strong> <span></span>${modified ? ' <em class="note">(settings changed since)</em>' : ""}`;
-  desc.querySelector("strong").textContent = preset.title;
-  desc.querySelector("span").textContent = preset.description;
-}
-
-function applyPreset(name) {
-  const preset = presets.find((p) => p.name === name);
+presets.on("apply", ({ name }) => {
+  const preset = presets.find(name);
   if (!preset) {
     state.set({ preset: "" });
     return;
@@ -283,24 +239,19 @@ function applyPreset(name) {
   state.setConfig(preset.config);
   restoreT = null;
   configure();
+});
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
 }
 
 async function loadDescriptions() {
   try {
-    const [cells, list] = await Promise.all([
-      fetch("/api/cells").then((r) => (r.ok ? r.json() : Promise.reject(new Error(`/api/cells: ${r.status}`)))),
-      fetch("/api/presets").then((r) => (r.ok ? r.json() : Promise.reject(new Error(`/api/presets: ${r.status}`)))),
-    ]);
+    const [cells, list] = await Promise.all([getJson("/api/cells"), getJson("/api/presets")]);
     controls.describe(cells);
-    presets = list;
-    const select = $("#preset");
-    for (const p of presets) {
-      const option = document.createElement("option");
-      option.value = p.name;
-      option.textContent = p.title;
-      select.append(option);
-    }
-    renderPreset();
+    presets.load(list);
     schedule();
   } catch (err) {
     setStatus(`could not load the cell descriptions (${err.message}); using built-in choices`, "warn");
@@ -328,32 +279,8 @@ for (const view of Object.values(views)) {
   view.on("view", (partial) => state.set(partial));
 }
 
-function command(fn) {
-  return () => {
-    restoreT = null;
-    fn();
-  };
-}
-
-$("#btn-play").addEventListener("click", command(() => player.toggle()));
-$("#btn-forward").addEventListener("click", command(() => player.play(1)));
-$("#btn-backward").addEventListener("click", command(() => player.play(-1)));
-$("#btn-step").addEventListener("click", command(() => player.step(1)));
-$("#btn-back").addEventListener("click", command(() => player.step(-1)));
-$("#btn-home").addEventListener("click", command(() => player.home()));
-$("#btn-end").addEventListener("click", command(() => player.end()));
-$("#scrub").addEventListener("input", (ev) => {
-  restoreT = null;
-  const t = Number(ev.target.value);
-  state.set({ t });
-  player.seek(t);
-});
-const speed = $("#speed");
-for (const s of SPEEDS) speed.append(new Option(`${s} steps/s`, String(s)));
-speed.addEventListener("change", () => player.setRate(Number(speed.value)));
 player.on("change", () => schedule());
 
-$("#preset").addEventListener("change", (ev) => applyPreset(ev.target.value));
 $("#btn-large").addEventListener("click", () => state.set({ large: !state.get("large") }));
 $("#btn-side").addEventListener("click", () => state.set({ side: !state.get("side") }));
 $("#btn-run").addEventListener("click", () => configure());
@@ -380,49 +307,7 @@ async function exportTrace(format) {
 $("#btn-json").addEventListener("click", () => exportTrace("json"));
 $("#btn-csv").addEventListener("click", () => exportTrace("csv"));
 
-document.addEventListener("click", (ev) => {
-  const button = ev.target.closest("[data-export]");
-  if (!button) return;
-  const target = document.querySelector(button.dataset.export);
-  if (!target) return;
-  const stamp = `t${state.get("t")}`;
-  if (button.dataset.kind === "svg") {
-    for (const svg of target.querySelectorAll("svg.cell-svg")) {
-      const name = svg.closest("[data-cell]")?.dataset.cell || "cell";
-      downloadSvg(svg, `gateflow-${name}-${stamp}.svg`);
-    }
-    return;
-  }
-  for (const gd of target.querySelectorAll(".js-plotly-plot")) {
-    const name = [gd.dataset.cell, gd.dataset.field, gd.dataset.name].filter(Boolean).join("-") || "plot";
-    downloadPlot(Plotly, gd, `gateflow-${name}-${stamp}`);
-  }
-});
-
-// ---- keyboard: space play/pause, arrows step (shift: 10), Home/End ------------------------------------
-
-document.addEventListener("keydown", (ev) => {
-  const tag = ev.target.tagName;
-  if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || ev.target.isContentEditable) {
-    if (ev.key === "Escape") ev.target.blur();
-    return;
-  }
-  if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
-  const n = ev.shiftKey ? 10 : 1;
-  const actions = {
-    " ": () => player.toggle(),
-    ArrowRight: () => player.step(n),
-    ArrowLeft: () => player.step(-n),
-    Home: () => player.home(),
-    End: () => player.end(),
-  };
-  const action = actions[ev.key];
-  if (!action) return;
-  ev.preventDefault();
-  // a focused button would also "click" on the space's keyup: play, then toggle straight back
-  if (ev.key === " " && ev.target.tagName === "BUTTON") ev.target.blur();
-  command(action)();
-});
+installExportButtons(Plotly, () => `t${state.get("t")}`);
 
 // ---- a hash edited by hand (or a lesson link pasted into the same tab) --------------------------------
 
@@ -460,7 +345,7 @@ window.gateflow = Object.freeze({
     return errors.slice();
   },
   get presets() {
-    return presets.map((p) => p.name);
+    return presets.names;
   },
 });
 
