@@ -163,13 +163,14 @@ export class GradientView extends Emitter {
         x: these.map((m) => m.t),
         y: these.map(() => (kind === "0" ? bottom : top)),
         text,
-        textposition: kind === "0" ? "top center" : "bottom center",
-        textfont: { color: "#b00020", size: 13 },
+        // labels to the right of the first mark of a run, so none is cut at the plot's left edge
+        textposition: kind === "0" ? "top right" : "bottom right",
+        textfont: { color: "#b00020", size: 14 },
         marker: {
           symbol: kind === "0" ? "line-ew-open" : "x-thin-open",
-          size: 9,
+          size: 7,
           color: these.map((m) => CELL_COLOR[run.cells[m.cell].name]),
-          line: { width: 2 },
+          line: { width: 1.5 },
         },
         name: kind === "0" ? "exactly 0 (off the log axis)" : `${kind}: not a finite number`,
         meta: { nonfinite: kind },
