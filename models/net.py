@@ -338,8 +338,8 @@ class RecurrentNet:
             grad_output=grad_output,
             grad_h=grad_h,
             grad_c=grad_c,
-            grad_h_norm=torch.linalg.vector_norm(grad_h, dim=-1),
-            grad_c_norm=None if grad_c is None else torch.linalg.vector_norm(grad_c, dim=-1),
+            grad_h_norm=_norm(grad_h),
+            grad_c_norm=None if grad_c is None else _norm(grad_c),
             jacobian_norm=jac,
             jacobian_norm_c=jac_c,
             step_jacobian_norm=step_jac,
@@ -359,6 +359,11 @@ class RecurrentNet:
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
         return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:])
+
+
+def _norm(values: Tensor) -> Tensor:
+    """||v||_2 over units, summed in float64: float32's sum of squares overflows at |v| ~ 1e19."""
+    return torch.linalg.vector_norm(values, dim=-1, dtype=torch.float64).to(values.dtype)
 
 
 def _in_order(values: Tensor, direction: int) -> Tensor:

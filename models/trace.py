@@ -46,6 +46,8 @@ class Trace:
 
     def flag_nonfinite(self) -> None:
         for name in (
+            "grad_h_norm",
+            "grad_c_norm",
             "output",
             "h",
             "c",

@@ -82,6 +82,12 @@ def test_exploding_run_keeps_inf_and_nan_as_data():
     assert torch.isinf(tr.grad_h).any() and torch.isinf(tr.jacobian_norm).any()
     assert tr.nonfinite["grad_h"] and not tr.finite
     assert torch.isfinite(tr.grad_h[0, -5:]).all()  # the last steps are still finite: no silent zeros
+    # norms of finite vectors stay finite where float32 can hold them (no sum-of-squares overflow)
+    expected = torch.linalg.vector_norm(tr.grad_h.double(), dim=-1).float()
+    torch.testing.assert_close(tr.grad_h_norm, expected, equal_nan=True)
+    big = torch.isfinite(tr.grad_h).all(-1).squeeze() & (tr.grad_h.abs().amax(-1).squeeze() > 1e20)
+    assert big.any() and torch.isfinite(tr.grad_h_norm[0, big]).all()
+    assert tr.nonfinite["grad_h_norm"] == (not bool(torch.isfinite(tr.grad_h_norm).all()))
     x_nan = torch.randn(10, 1, 1)
     x_nan[3] = float("nan")
     tr = models.build("lstm", 1, 3).trace(x_nan, jacobian=True)
