@@ -26,10 +26,10 @@ PRESETS: list[Preset] = [
         name="exploding",
         title="Exploding gradient: spectral radius above 1",
         description=(
-            "Both RNNs get orthogonal recurrent weights scaled to a spectral radius of 2, so every step back "
-            "can double the gradient. The tanh RNN's gradient grows about tenfold every 20 steps back, held "
-            "down only where tanh saturates; the ReLU RNN's grows so fast it overflows float32 to infinity "
-            "before reaching the first step."
+            "Both RNNs get orthogonal recurrent weights scaled to a spectral radius of 2.5, so every step "
+            "back can multiply the gradient by up to 2.5. The tanh RNN's gradient grows about tenfold "
+            "every 14 steps back, held down only where tanh saturates. The ReLU RNN's grows tenfold every "
+            "few steps until it overflows float32: infinity, then NaN, near the first steps."
         ),
         config=RunConfig(
             cells=["rnn_tanh", "rnn_relu"],
@@ -37,7 +37,7 @@ PRESETS: list[Preset] = [
             seq_len=100,
             hidden_size=32,
             init="orthogonal",
-            spectral_radius=2.0,
+            spectral_radius=2.5,
         ),
     ),
     Preset(

@@ -48,11 +48,13 @@ def test_exploding_the_gradient_grows_going_back_and_relu_overflows():
     cells = run_of("exploding")
     tanh, relu = cells["rnn_tanh"], cells["rnn_relu"]
     assert tanh.decay["grad_h"]["direction"] == relu.decay["grad_h"]["direction"] == "grows"
-    assert 10 <= tanh.decay["grad_h"]["steps_per_decade"] <= 30  # "about tenfold every 20 steps"
+    assert 10 <= tanh.decay["grad_h"]["steps_per_decade"] <= 18  # "about tenfold every 14 steps"
+    assert relu.decay["grad_h"]["steps_per_decade"] < 6  # "tenfold every few steps"
     g = top(tanh, "grad_h_norm")
-    assert g[0] > 1e4 * g[-1]
-    assert np.isposinf(top(relu, "grad_h_norm")[0])  # "overflows float32 to infinity"
-    assert np.isfinite(top(relu, "grad_h_norm")[-1])
+    assert np.isfinite(g).all() and g[0] > 1e5 * g[-1]
+    r = top(relu, "grad_h_norm")
+    assert np.isfinite(r[-1]) and np.isinf(r[:10]).any() and np.isnan(r[:10]).any()  # "infinity, then NaN"
+    assert relu.nonfinite["grad_h"]
 
 
 def test_forget_bias_keeps_the_lstm_gradient():

@@ -167,6 +167,28 @@ def test_bad_input_gets_an_error_and_the_run_stays_usable(client, raw, code, fie
         assert receive_frame(ws)[0] == 5
 
 
+def test_pause_stops_a_slow_player_between_ticks(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        send(ws, {"type": "play", "rate": 0.5})  # first tick 2 s away
+        assert receive_json(ws)["playing"] is True
+        send(ws, {"type": "pause"})
+        assert receive_json(ws) == {"type": "state", "t": 0, "playing": False, "rate": 0.5, "direction": 1}
+
+
+def test_configure_while_playing_stops_the_player_first(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        send(ws, {"type": "play", "rate": 0.5})
+        assert receive_json(ws)["playing"] is True
+        send(ws, {"type": "configure", "config": {**SMALL, "seed": 5}})
+        assert receive_json(ws)["playing"] is False
+        assert receive_json(ws)["type"] == "progress"
+        assert receive_json(ws)["config"]["seed"] == 5
+        ws.receive_bytes()
+        assert receive_frame(ws)[0] == 0
+
+
 def test_pause_when_paused_still_answers_with_state(client):
     with client.websocket_connect("/ws") as ws:
         configure(ws, SMALL)
