@@ -31,14 +31,22 @@ CELL_CLASSES = {"rnn_tanh": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": 
 
 
 def median_ms(fn, budget_s: float, max_reps: int = 15) -> float:
-    fn()  # warm-up
-    times = []
+    return paired_median_ms([fn], budget_s, max_reps)[0]
+
+
+def paired_median_ms(fns, budget_s: float, max_reps: int = 15) -> list[float]:
+    """Median time of each function, the functions interleaved in every repeat, so a slow spell of
+    this shared machine lands on all of them alike (a ratio of medians taken apart drifts)."""
+    for fn in fns:
+        fn()  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
-    while len(times) < max_reps and (len(times) < 3 or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    while len(times[0]) < max_reps and (len(times[0]) < 5 or time.perf_counter() - start < budget_s):
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) * 1e3 for ts in times]
 
 
 def naive_loop(cell_name: str, module: torch.nn.Module, x: torch.Tensor):
@@ -120,8 +128,9 @@ def main() -> None:
                 out, _ = module(x)
                 out[-1].sum().backward()
 
-            trace_ms = median_ms(lambda net=net, x=x: net.trace(x, jacobian=False), args.budget)
-            fused_ms = median_ms(fused, args.budget)
+            trace_ms, fused_ms = paired_median_ms(
+                [lambda net=net, x=x: net.trace(x, jacobian=False), fused], args.budget
+            )
             naive = "-"
             if args.naive:
                 naive_ms = median_ms(naive_loop(cell, module, x), args.budget, max_reps=5)
@@ -150,8 +159,14 @@ def main() -> None:
         for T, H in ((200, 64), (1000, 32), (1000, 128)):
             net = models.build(cell, H, H, seed=0)
             x = torch.randn(T, 1, H)
-            with_j = median_ms(lambda net=net, x=x: net.trace(x, jacobian=True), args.budget, max_reps=3)
-            without = median_ms(lambda net=net, x=x: net.trace(x, jacobian=False), args.budget)
+            with_j, without = paired_median_ms(
+                [
+                    lambda net=net, x=x: net.trace(x, jacobian=True),
+                    lambda net=net, x=x: net.trace(x, jacobian=False),
+                ],
+                args.budget,
+                max_reps=5,
+            )
             print(f"{cell:9} T={T:5d} H={H:4d} {with_j - without:9.1f}", flush=True)
             md.append(f"| {cell} | {T} | {H} | {with_j - without:.1f} |")
     if args.markdown:

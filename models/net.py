@@ -293,7 +293,7 @@ class RecurrentNet:
                 grads_h[layer * dirs + d] = _in_order(rev.grad_h[:, :, 0], d)
                 grads_c[layer * dirs + d] = None if rev.grad_c is None else _in_order(rev.grad_c[:, :, 0], d)
                 if layer > 0:
-                    dx = _in_order(rev.grad_pre_ih[:, :, 0] @ w.weight_ih, d)
+                    dx = _in_order(rev.grad_x[:, :, 0], d)
                     below = dx if below is None else below + dx
             explicit = below
 

@@ -105,7 +105,7 @@ def reverse(
         return Reverse(grad_h, None, None)
     pre_ih = full[..., :3, :].reshape(T, B, K, 3 * H)  # r and z as in hh; n without the factor r
     pre_ih[..., 2 * H :] = grad_h * fw.coef["pre_n_from_dh"]
-    return Reverse(grad_h, None, pre_ih)
+    return Reverse(grad_h, None, pre_ih @ w.weight_ih)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

@@ -25,7 +25,6 @@ from .base import (
     Ops,
     Reverse,
     explicit_steps,
-    fused_args,
     per_step,
     quiet,
     scan_linear,
@@ -43,7 +42,7 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
     T, B, _ = x.shape
     with torch.no_grad():
         h, _, _ = torch._VF.lstm(
-            x, (h0.unsqueeze(0), c0.unsqueeze(0)), fused_args(w), True, 1, 0.0, False, False, False
+            x, (h0.unsqueeze(0), c0.unsqueeze(0)), list(w), True, 1, 0.0, False, False, False
         )
         h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
         pre = torch.addmm(w.bias_ih + w.bias_hh, x.flatten(0, 1), w.weight_ih.t())
@@ -103,7 +102,7 @@ def reverse(
                 ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t (+ e_{t-1})
                 if es[t - 1] is not None:
                     ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
-    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) if store else None)
+    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) @ w.weight_ih if store else None)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

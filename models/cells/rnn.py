@@ -69,7 +69,7 @@ def reverse(
             if es[t - 1] is not None:
                 ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
         ops.mul(gh[0], slope[0], out=dpre[0])
-    return Reverse(grad_h, None, dpre_full if store else None)
+    return Reverse(grad_h, None, dpre_full @ w.weight_ih if store else None)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
