@@ -15,12 +15,9 @@ import itertools
 import json
 import os
 import platform
-import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -28,17 +25,10 @@ from urllib.parse import quote
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
-CHROMIUM = os.environ.get("GATEFLOW_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(ROOT))
+from bench import common  # noqa: E402
+
+CHROMIUM, CHROMIUM_ARGS = common.CHROMIUM, common.CHROMIUM_ARGS
 
 BUSY = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")  # CDP Performance metrics
 # What is on screen while it plays: the top of the page (strip, cell diagrams, gradient plots) and the
@@ -62,54 +52,19 @@ MEASURE_JS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "GATEFLOW_MAX_HIDDEN_SIZE": os.environ.get("GATEFLOW_MAX_HIDDEN_SIZE", "128"),
-        "GATEFLOW_MAX_SEQ_LEN": os.environ.get("GATEFLOW_MAX_SEQ_LEN", "500"),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
+    return common.start_server(
+        port,
+        env={
+            "GATEFLOW_MAX_HIDDEN_SIZE": os.environ.get("GATEFLOW_MAX_HIDDEN_SIZE", "128"),
+            "GATEFLOW_MAX_SEQ_LEN": os.environ.get("GATEFLOW_MAX_SEQ_LEN", "500"),
+        },
+        args=["--log-level", "warning"],
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def machine(browser_version: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = common.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} cores, no GPU for the page (--disable-gpu), Chromium {browser_version} "
         f"headless, Python {platform.python_version()}, {date.today().isoformat()}"
@@ -117,7 +72,7 @@ def machine(browser_version: str) -> str:
 
 
 def measure(cells: list[str], hidden: int, seq_len: int, rate: float, seconds: float, repeat: int) -> dict:
-    port = free_port()
+    port = common.free_port()
     server = start_server(port)
     try:
         with sync_playwright() as p:
@@ -244,13 +199,7 @@ def write_section(figures: dict, command: str) -> None:
             "",
         ]
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Page\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text.rstrip("\n") + "\n")
+    common.write_section("Page", section)
 
 
 def main() -> None:

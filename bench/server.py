@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import common  # noqa: E402
+
 HEADER = 16  # uint32 kind, uint32 t, float64 sent_ms
 THREE_CELLS = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 200, "hidden_size": 64}
 LOAD_CONFIG = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 500, "hidden_size": 64}
@@ -47,40 +48,13 @@ def pct(values, q) -> float:
 
 
 # -- the server -----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(port: int, cpu: int | None, deflate: bool = False) -> subprocess.Popen:
-    env = {**os.environ, "GATEFLOW_TORCH_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--ws-per-message-deflate",
-        str(deflate).lower(),
-    ]
-    if cpu is not None:
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start in 60 s")
+    return common.start_server(
+        port,
+        env={"GATEFLOW_TORCH_THREADS": "1"},
+        args=["--log-level", "warning", "--ws-per-message-deflate", str(deflate).lower()],
+        prefix=["taskset", "-c", str(cpu)] if cpu is not None else (),
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -362,33 +336,16 @@ def page_weight(base: str) -> dict:
 
 # -- the report -----------------------------------------------------------------------------------
 def machine_line() -> str:
-    model = "unknown CPU"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        pass
     import torch
 
     return (
-        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
-        f"uvicorn + uvloop, websockets {websockets.__version__} client"
+        f"{common.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, uvicorn + uvloop, websockets {websockets.__version__} client"
     )
 
 
 def write_section(markdown: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = "## Server\n"
-    start = text.find(section)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + markdown
-    else:
-        nxt = text.find("\n## ", start + len(section))
-        text = text[:start] + markdown + ("" if nxt < 0 else text[nxt + 1 :])
-    path.write_text(text.rstrip("\n") + "\n")
+    common.write_section("Server", markdown)
 
 
 def report(results: dict, command: str) -> str:
@@ -523,7 +480,7 @@ def main() -> None:
     if args.add_sessions:  # more rows for the ladder, next to the saved results
         saved = ROOT / "bench" / "out" / "server.json"
         results = json.loads(saved.read_text())
-        port = free_port()
+        port = common.free_port()
         server = start_server(port, 0 if (os.cpu_count() or 1) >= 2 else None)
         uri = f"ws://127.0.0.1:{port}/ws"
         try:
@@ -552,7 +509,7 @@ def main() -> None:
     for deflate in (False, True):
         if deflate and args.quick:
             break
-        port = free_port()
+        port = common.free_port()
         server = start_server(port, server_cpu, deflate=deflate)
         uri, base = f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}"
         try:

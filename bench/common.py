@@ -1,0 +1,89 @@
+"""What the benchmarks and the browser tests share: a real uvicorn on a free 127.0.0.1 port, Debian's
+Chromium and its flags for this machine, the machine line, and the sections of bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+CHROMIUM = os.environ.get("GATEFLOW_CHROMIUM", "/usr/bin/chromium")
+# No background networking: the machine's closed network refuses Chromium's own connections.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(
+    port: int, env=None, args=(), prefix=(), stdout=None, timeout_s: float = 60
+) -> subprocess.Popen:
+    """``uvicorn app.main:app`` on 127.0.0.1:port (``prefix`` e.g. taskset), once /healthz answers."""
+    cmd = [
+        *prefix,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        [*cmd, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not None else None,
+    )
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the server did not start in {timeout_s:.0f} s (exit {proc.returncode})")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_section(title: str, markdown: str) -> None:
+    """Replace the section headed ``## {title}`` of bench/RESULTS.md with ``markdown`` (or append it)."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    heading = f"## {title}\n"
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + markdown
+    else:
+        nxt = text.find("\n## ", start + len(heading))
+        text = text[:start] + markdown + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
+    RESULTS.write_text(text.rstrip("\n") + "\n")
