@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models
+from bench import common
 
 CELLS = ("rnn_tanh", "lstm", "gru")
 TORCH = {"rnn_tanh": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -73,16 +74,8 @@ def naive_loop(cell_name: str, module: torch.nn.Module, x: torch.Tensor):
 
 
 def machine_line(threads: int) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} cores"
+        f"{common.cpu_model()}, {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} cores"
         f" (--threads {threads}), Python {platform.python_version()}, torch {torch.__version__}"
     )
 
