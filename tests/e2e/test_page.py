@@ -153,6 +153,11 @@ def test_exploding_preset_shows_nan_and_inf(page, recorder, server_url):
     wait_run(page)
     r = choose_preset(page, "exploding")
     assert "rnn_relu" in r["cells"]
+    # the default's LSTM column had six heatmaps; the ReLU RNN in its place has two (h, pre), no stale hosts
+    page.wait_for_selector('#heatmaps[data-pending="0"]')
+    hosts = page.locator("#heatmaps .hm-plot")
+    assert hosts.count() == 4
+    assert page.locator("#heatmaps .hm-plot .js-plotly-plot").count() == 4
     traces = plot_data(page, GRAD_PLOT)
     marks = [tr for tr in traces if tr["meta"] and tr["meta"].get("nonfinite")]
     assert marks, "the exploding preset should mark non-finite gradient points"

@@ -157,7 +157,9 @@ export class HeatmapView extends Emitter {
     this.grid.replaceChildren(...columns);
     this.grid.style.setProperty("--columns", String(run.cells.length));
     for (const [id, plot] of existing) {
-      if (!keep.has(id) && plot.drawn) this.plotly.purge(plot.gd);
+      if (keep.has(id)) continue;
+      if (plot.drawn) this.plotly.purge(plot.gd);
+      plot.host.remove(); // a reused column keeps its children: a quantity the new cell lacks goes
     }
     this.plots = queue;
     this.root.dataset.pending = String(queue.length);
