@@ -261,67 +261,30 @@ class RecurrentNet:
         if jacobian is None:
             jacobian = T * B * H * H <= limits.JACOBIAN_AUTO_ELEMENTS
 
-        # forward, layer by layer
-        forwards: list[list[Forward]] = []
-        weights: list[list[LayerWeights]] = []
-        layer_input = x
-        for layer in range(L):
-            fws, ws = [], []
-            for d in range(dirs):
-                w = self.layer_weights(layer, d)
-                idx = layer * dirs + d
-                xs = layer_input.flip(0) if d else layer_input
-                fws.append(self._forward_layer(xs, h0[idx], None if c0 is None else c0[idx], w))
-                ws.append(w)
-            forwards.append(fws)
-            weights.append(ws)
-            layer_input = torch.cat([_in_order(fw.h, d) for d, fw in enumerate(fws)], -1)
-        output = layer_input  # (T, B, dirs*H)
-
+        forwards, weights, output = self._forward_all(x, h0, c0)  # [layer][direction], (T, B, dirs*H)
         loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)
+        grads_h, grads_c = self._reverse_all(forwards, weights, grad_output)
 
-        # reverse sweeps, top layer first
-        grads_h: list[Tensor] = [None] * (L * dirs)  # type: ignore[list-item]
-        grads_c: list[Tensor | None] = [None] * (L * dirs)
-        explicit = grad_output
-        for layer in reversed(range(L)):
-            below = None
-            for d in range(dirs):
-                fw, w = forwards[layer][d], weights[layer][d]
-                e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
-                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0)
-                grads_h[layer * dirs + d] = _in_order(rev.grad_h[:, :, 0], d)
-                grads_c[layer * dirs + d] = None if rev.grad_c is None else _in_order(rev.grad_c[:, :, 0], d)
-                if layer > 0:
-                    dx = _in_order(rev.grad_x[:, :, 0], d)
-                    below = dx if below is None else below + dx
-            explicit = below
-
-        flat = [fw for fws in forwards for fw in fws]
+        flat = [fw for fws in forwards for fw in fws]  # torch's h_n order: layer-major, direction-minor
         flat_w = [w for ws in weights for w in ws]
-        stack = torch.stack
 
-        def in_order(values, i):
-            return _in_order(values, i % dirs)
+        def stack(values):
+            return torch.stack([_in_order(v, i % dirs) for i, v in enumerate(values)])
 
-        h = stack([in_order(fw.h, i) for i, fw in enumerate(flat)])
-        c = stack([in_order(fw.c, i) for i, fw in enumerate(flat)]) if self.cell == "lstm" else None
-        gates = {g: stack([in_order(fw.gates[g], i) for i, fw in enumerate(flat)]) for g in self.gate_names}
-        h_n = stack([fw.h[-1] for fw in flat])
-        c_n = stack([fw.c[-1] for fw in flat]) if c is not None else None
+        h = stack([fw.h for fw in flat])
+        c = stack([fw.c for fw in flat]) if self.cell == "lstm" else None
+        gates = {g: stack([fw.gates[g] for fw in flat]) for g in self.gate_names}
+        h_n = torch.stack([fw.h[-1] for fw in flat])
+        c_n = torch.stack([fw.c[-1] for fw in flat]) if c is not None else None
         grad_h = stack(grads_h)
-        grad_c = stack(grads_c) if c is not None else None  # type: ignore[arg-type]
+        grad_c = stack(grads_c) if c is not None else None
 
         jac = jac_c = step_jac = None
         if jacobian:
-            jac_list, jac_c_list, step_list = [], [], []
-            for i, (fw, w) in enumerate(zip(flat, flat_w, strict=True)):
-                jh, jc = self._jacobian_norms(fw, w)
-                jac_list.append(in_order(jh, i))
-                jac_c_list.append(None if jc is None else in_order(jc, i))
-                step_list.append(in_order(spectral_norm(self._module.step_jacobian(fw, w)), i))
-            jac, step_jac = stack(jac_list), stack(step_list)
-            jac_c = stack(jac_c_list) if c is not None else None  # type: ignore[arg-type]
+            norms = [self._jacobian_norms(fw, w) for fw, w in zip(flat, flat_w, strict=True)]
+            jac = stack([jh for jh, _, _ in norms])
+            jac_c = stack([jc for _, jc, _ in norms]) if c is not None else None
+            step_jac = stack([js for _, _, js in norms])
 
         tr = Trace(
             cell=self.cell,
@@ -347,18 +310,62 @@ class RecurrentNet:
         tr.flag_nonfinite()
         return tr
 
-    def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None]:
-        """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I."""
+    def _forward_all(self, x: Tensor, h0: Tensor, c0: Tensor | None):
+        """Every layer and direction forward; a layer's input is the one below's [forward, reverse] h.
+        Returns the Forward records, the layers' weights and the top layer's output."""
+        forwards: list[list[Forward]] = []
+        weights: list[list[LayerWeights]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            fws, ws = [], []
+            for d in range(self.num_directions):
+                w = self.layer_weights(layer, d)
+                idx = layer * self.num_directions + d
+                xs = layer_input.flip(0) if d else layer_input
+                fws.append(self._forward_layer(xs, h0[idx], None if c0 is None else c0[idx], w))
+                ws.append(w)
+            forwards.append(fws)
+            weights.append(ws)
+            layer_input = torch.cat([_in_order(fw.h, d) for d, fw in enumerate(fws)], -1)
+        return forwards, weights, layer_input
+
+    def _reverse_all(
+        self, forwards, weights, grad_output: Tensor
+    ) -> tuple[list[Tensor], list[Tensor | None]]:
+        """The reverse sweeps, top layer first: a layer's explicit gradient is dL/dx of the layer above.
+        Returns dL/dh_t and dL/dc_t per layer-direction, in processing order."""
+        H, dirs = self.hidden_size, self.num_directions
+        grads_h: list[Tensor] = [None] * (self.num_layers * dirs)  # type: ignore[list-item]
+        grads_c: list[Tensor | None] = [None] * (self.num_layers * dirs)
+        explicit = grad_output
+        for layer in reversed(range(self.num_layers)):
+            below = None
+            for d in range(dirs):
+                fw, w = forwards[layer][d], weights[layer][d]
+                e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
+                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0)
+                grads_h[layer * dirs + d] = rev.grad_h[:, :, 0]
+                grads_c[layer * dirs + d] = None if rev.grad_c is None else rev.grad_c[:, :, 0]
+                if layer > 0:
+                    dx = _in_order(rev.grad_x[:, :, 0], d)
+                    below = dx if below is None else below + dx
+            explicit = below
+        return grads_h, grads_c
+
+    def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None, Tensor]:
+        """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I,
+        and ||dh_t/dh_{t-1}||_2, all in processing order."""
         _, B, H = fw.h.shape
+        step = spectral_norm(self._module.step_jacobian(fw, w))
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
         if self.cell != "lstm":
             rev = self._module.reverse(fw, w, None, eye, None, store=False)
-            return spectral_norm(rev.grad_h), None
+            return spectral_norm(rev.grad_h), None, step
         zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
         rev = self._module.reverse(
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
-        return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:])
+        return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:]), step
 
 
 def _norm(values: Tensor) -> Tensor:
