@@ -11,7 +11,7 @@ import { PlayerBar } from "./playerbar.js";
 import { PresetBox } from "./presets.js";
 import { Run } from "./run.js";
 import { Socket } from "./socket.js";
-import { State } from "./state.js";
+import { State, lessonInHash } from "./state.js";
 import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
@@ -23,6 +23,8 @@ const $ = (sel) => document.querySelector(sel);
 
 const state = new State();
 state.fromHash(location.hash);
+// a lesson link (#preset=NAME and no settings) is configured once the presets have arrived
+let lessonFromLink = lessonInHash(location.hash);
 
 const socket = new Socket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 const player = new Player(socket, state);
@@ -153,7 +155,7 @@ function configure() {
 
 socket.on("open", () => {
   setStatus("connected", "info");
-  configure();
+  if (!lessonFromLink) configure();
 });
 socket.on("close", () => {
   setStatus("connection lost — reconnecting…", "error");
@@ -256,6 +258,18 @@ async function loadDescriptions() {
   } catch (err) {
     setStatus(`could not load the cell descriptions (${err.message}); using built-in choices`, "warn");
   }
+  if (lessonFromLink) {
+    applyLesson(lessonFromLink);
+    lessonFromLink = null;
+    if (socket.isOpen) configure(); // else the socket's "open" does it
+  }
+}
+
+/** The settings of the preset a lesson link names (an unknown name keeps the defaults). */
+function applyLesson(name) {
+  const preset = presets.find(name);
+  if (preset) state.setConfig(preset.config);
+  else setStatus(`no lesson called "${name}": showing the defaults`, "warn");
 }
 
 // ---- the page's own controls -----------------------------------------------------------------------
@@ -315,6 +329,8 @@ window.addEventListener("hashchange", () => {
   if (location.hash === state.toHash()) return;
   const before = JSON.stringify(state.config());
   state.fromHash(location.hash);
+  const lesson = lessonInHash(location.hash);
+  if (lesson) applyLesson(lesson);
   restoreT = state.get("t");
   if (JSON.stringify(state.config()) !== before) configure();
   else if (run) player.seek(state.get("t"));

@@ -98,6 +98,21 @@ const BY_KEY = new Map(PROPS.map((p) => [p.key, p]));
 const clone = (v) => (v && typeof v === "object" ? JSON.parse(JSON.stringify(v)) : v);
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
+/**
+ * The preset a lesson link names when it names no settings (`#preset=forget-bias`, view keys allowed):
+ * its settings are the preset's. A copied link carries every setting and is read as it stands.
+ */
+export function lessonInHash(hash) {
+  const keys = new Map();
+  for (const pair of (hash || "").replace(/^#/, "").split("&")) {
+    const eq = pair.indexOf("=");
+    if (eq > 0) keys.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  if (!keys.get("preset")) return null;
+  const setsConfig = PROPS.some((p) => p.kind === "config" && keys.has(p.key));
+  return setsConfig ? null : decodeURIComponent(keys.get("preset"));
+}
+
 export class State extends Emitter {
   constructor() {
     super();

@@ -135,6 +135,21 @@ def test_invalid_field_explains_itself_and_keeps_the_run(page, recorder, server_
     recorder.check()
 
 
+def test_lesson_link_names_only_the_preset(page, recorder, server_url):
+    """A teacher's short link, #preset=NAME (plus view keys), opens that lesson's settings."""
+    page.goto(server_url + "/#preset=forget-bias&large=1")
+    r = wait_run(page, cells=["rnn_tanh", "lstm"])
+    s = state(page)
+    assert (s["forget_bias"], s["seq_len"], s["preset"], s["large"]) == (4.0, 100, "forget-bias", True)
+    assert r["T"] == 100
+    assert "settings changed" not in page.locator("#preset-desc").inner_text()
+    # pasted into the same tab
+    page.evaluate("location.hash = '#preset=gru-update-gate'")
+    page.wait_for_function("() => window.gateflow.run && window.gateflow.run.cells.includes('gru')")
+    assert state(page)["update_bias"] is not None
+    recorder.check()
+
+
 def test_invalid_value_in_url_does_not_blank_the_page(page, recorder, server_url):
     page.goto(server_url + "/#cells=rnn_tanh,lstm&hidden_size=100000&seq_len=60")
     page.wait_for_selector('.field[data-field="hidden_size"].has-error')
