@@ -240,9 +240,9 @@ def test_exports(page, recorder, server_url):
 def test_lesson_view_for_the_docs(page, recorder, server_url):
     """The RNN-vs-LSTM lesson mid-sequence, settings hidden, scrolled to the cells and the gradient flow:
     the view docs/screenshot.png shows (copy it from tests/e2e/screenshots/lesson-rnn-vs-lstm.png)."""
-    page.goto(server_url + "/#preset=rnn-vs-lstm&side=0&t=30")
-    wait_run(page)
-    choose_preset(page, "rnn-vs-lstm")
+    page.goto(server_url + "/#preset=rnn-vs-lstm&side=0")  # a lesson link: the preset's settings
+    wait_run(page, cells=["rnn_tanh", "lstm"])
+    assert state(page)["preset"] == "rnn-vs-lstm" and state(page)["t"] == 0
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowRight")
