@@ -1,7 +1,8 @@
 """A multi-layer, optionally bidirectional recurrent net that records everything: ``RecurrentNet.trace``.
 
 How a trace is computed, per layer and direction (see bench/RESULTS.md for what it costs):
-  1. torch's fused module runs the layer forward (no autograd graph);
+  1. the layer runs forward without an autograd graph: torch's fused LSTM, or for the RNN and GRU
+     (whose fused CPU kernels are slower) one batched input matmul and a NumPy loop;
   2. every gate for every t is recomputed from (x_t, h_{t-1}) in one batched matmul, c_t rebuilt;
   3. the loss puts an explicit gradient on the top layer's output (autograd on the output alone);
   4. a hand-written reverse sweep per layer, top to bottom, gives dL/dh_t (and dL/dc_t), checked
@@ -30,6 +31,11 @@ _TORCH_MODULES = {
     "lstm": torch.nn.LSTM,
     "gru": torch.nn.GRU,
 }
+
+
+def _suffix(layer: int, direction: int) -> str:
+    """torch's parameter-name suffix: weight_ih_l0, weight_ih_l0_reverse, ..."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -123,16 +129,13 @@ class RecurrentNet:
     def dtype(self) -> torch.dtype:
         return next(iter(self.weights.values())).dtype
 
-    def _suffix(self, layer: int, direction: int) -> str:
-        return f"_l{layer}" + ("_reverse" if direction else "")
-
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         G, H = self.n_gates, self.hidden_size
         shapes = {}
         for layer in range(self.num_layers):
             D = self.input_size if layer == 0 else self.output_size
             for d in range(self.num_directions):
-                s = self._suffix(layer, d)
+                s = _suffix(layer, d)
                 shapes |= {
                     f"weight_ih{s}": (G * H, D),
                     f"weight_hh{s}": (G * H, H),
@@ -142,7 +145,7 @@ class RecurrentNet:
         return shapes
 
     def layer_weights(self, layer: int, direction: int, clamped: bool = True) -> LayerWeights:
-        s = self._suffix(layer, direction)
+        s = _suffix(layer, direction)
         w = LayerWeights(*(self.weights[f"{n}{s}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
         return self._apply_clamp(w) if clamped else w
 
@@ -446,7 +449,7 @@ def build(
                 w = set_gate_bias(w, 1, 4, forget_bias)
             if update_bias is not None:
                 w = set_gate_bias(w, 1, 3, update_bias)
-            s = f"_l{layer}" + ("_reverse" if d else "")
+            s = _suffix(layer, d)
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w, strict=True):
                 weights[name + s] = value.to(device=dev, dtype=dt)
     return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp or {})

@@ -3,7 +3,7 @@
 A cell module (rnn.py, lstm.py, gru.py) provides four functions over a whole sequence, all in
 processing order (a reverse direction is flipped before and after by the net):
 
-    forward(x, h0, c0, w)            -> Forward      fused torch forward, then every gate recomputed
+    forward(x, h0, c0, w)            -> Forward      h_t, c_t and every gate, with the sweeps' coefficients
     reverse(fw, w, e, gh_T, gc_T)    -> Reverse      dL/dh_t (dL/dc_t), dL/dx_t by a backward sweep
     step_jacobian(fw, w)             -> (T, B, H, H) dh_t/dh_{t-1}
 
@@ -36,13 +36,17 @@ class Forward(NamedTuple):
     c_prev: Tensor | None  # (T, B, H)   c_{t-1} (LSTM)
     gates: dict[str, Tensor]  # name -> (T, B, H)
     coef: dict[str, Tensor]  # local derivatives the sweeps need, cell-specific
-    graph: tuple[Tensor, Tensor] | None = None  # (input, output) of a fused forward kept for autograd
 
 
 class Reverse(NamedTuple):
     grad_h: Tensor  # (T, B, K, H)  dL/dh_t, total through all later steps
     grad_c: Tensor | None  # (T, B, K, H)  dL/dc_t (LSTM)
     grad_x: Tensor | None  # (T, B, K, D)  dL/dx_t, the explicit gradient of the layer below
+
+
+def previous(seq: Tensor, first: Tensor) -> Tensor:
+    """The sequence one step back: [first, seq_0, ..., seq_{T-2}] (h_{t-1} from h_t and h0)."""
+    return torch.cat([first.unsqueeze(0), seq[:-1]])
 
 
 def sigmoid_grad(s: Tensor) -> Tensor:

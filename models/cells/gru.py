@@ -25,6 +25,7 @@ from .base import (
     Reverse,
     explicit_steps,
     per_step,
+    previous,
     quiet,
     seed_last_step,
     sigmoid_grad,
@@ -63,7 +64,7 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
                 ops.mul(hs[t], zs[t], out=hs[t])
                 ops.add(hs[t], ns[t], out=hs[t])
                 prev = hs[t]
-        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
+        h_prev = previous(h, h0)
         r, z = rz[:, :, :H], rz[:, :, H:]
         hh_n_all = hh[:, :, 2 * H :]
         dn = (1 - z) * (1 - n * n)  # dh_t/d(pre_n)

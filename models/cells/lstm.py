@@ -26,6 +26,7 @@ from .base import (
     Reverse,
     explicit_steps,
     per_step,
+    previous,
     quiet,
     scan_linear,
     seed_last_step,
@@ -44,14 +45,14 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
         h, _, _ = torch._VF.lstm(
             x, (h0.unsqueeze(0), c0.unsqueeze(0)), list(w), True, 1, 0.0, False, False, False
         )
-        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
+        h_prev = previous(h, h0)
         pre = torch.addmm(w.bias_ih + w.bias_hh, x.flatten(0, 1), w.weight_ih.t())
         pre = pre.addmm_(h_prev.flatten(0, 1), w.weight_hh.t()).view(T, B, -1)  # (T, B, 4H)
         i, f, g, o = pre.chunk(4, 2)
         i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
         g = torch.tanh(g)
         c = scan_linear(f, i * g, c0)  # (T, B, H)
-        c_prev = torch.cat([c0.unsqueeze(0), c[:-1]])
+        c_prev = previous(c, c0)
         tanh_c = torch.tanh(c)
         coef = {
             "dc_from_dh": (o * (1 - tanh_c * tanh_c)).unsqueeze(2),  # (T, B, 1, H): h_t = o tanh(c_t)

@@ -19,6 +19,7 @@ from .base import (
     Reverse,
     explicit_steps,
     per_step,
+    previous,
     quiet,
     seed_last_step,
     sweep_buffer,
@@ -43,7 +44,7 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights, nonlinear
                 ops.add(pres[t], ops.matmul(prev, W), out=pres[t])
                 act(pres[t], out=hs[t])
                 prev = hs[t]
-        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
+        h_prev = previous(h, h0)
         slope = 1 - h * h if nonlinearity == "tanh" else (pre > 0).to(h.dtype)
     return Forward(h, h_prev, None, None, {"pre": pre}, {"slope": slope.unsqueeze(2)})  # (T, B, 1, H)
 
