@@ -214,7 +214,8 @@ def trace_cell(config: RunConfig, cell: str, task):
     readout = models.tasks.make_readout(
         net.output_size, task.output_size, seed=config.seed, device=net.device
     )
-    return net, net.trace(task.x, loss=task.loss_fn(readout, config.loss))
+    jacobian = {"auto": None, "on": True, "off": False}[config.jacobian]
+    return net, net.trace(task.x, loss=task.loss_fn(readout, config.loss), jacobian=jacobian)
 
 
 def _engine_error(err: ValueError) -> EngineError:

@@ -38,6 +38,7 @@ INITS = ("torch", "xavier", "orthogonal", "identity")
 TASKS = ("text", "sequence", "sine", "adding", "copy")
 LOSSES = ("last", "sum", "task")
 DEVICES = ("cpu", "cuda", "auto")
+JACOBIAN_MODES = ("auto", "on", "off")
 ADDING_FORMS = ("le", "hochreiter")
 SEED_MAX = 2**31 - 1
 
@@ -102,6 +103,8 @@ class RunConfig(BaseModel):
     copy_len: int = Field(5, ge=1, le=20)
     loss: Literal["last", "sum", "task"] = "last"
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # ||dh_T/dh_t||: "auto" computes it when T * H^2 <= models.limits.JACOBIAN_AUTO_ELEMENTS
+    jacobian: Literal["auto", "on", "off"] = "auto"
 
     @field_validator("cells")
     @classmethod

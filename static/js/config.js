@@ -98,6 +98,22 @@ export const FALLBACK_GATES = { rnn_tanh: ["pre"], rnn_relu: ["pre"], lstm: ["i"
 
 export const SPEEDS = [0.5, 1, 2, 5, 10, 20, 30, 60];
 
+/**
+ * The one Plotly config every view passes to newPlot / react. Nothing may leave the machine:
+ * Plotly's "Share chart" button uploads the figure to Plotly's cloud (showSendToCloud and
+ * plotlyServerURL default to it), so both are off and the button removed; a plot is exported
+ * with its section's export button (one composed image), so the per-plot camera goes too.
+ */
+export const PLOTLY_CONFIG = {
+  displaylogo: false,
+  responsive: true,
+  showSendToCloud: false,
+  showEditInChartStudio: false,
+  showLink: false,
+  plotlyServerURL: "",
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "sendChartToCloud", "sendDataToCloud", "editInChartStudio", "toImage"],
+};
+
 function hexToRgb(hex) {
   const n = parseInt(hex.slice(1), 16);
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];

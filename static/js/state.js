@@ -73,6 +73,7 @@ export const PROPS = [
   { key: "copy_len", kind: "config", codec: int, def: 5 },
   { key: "loss", kind: "config", codec: str, def: "last" },
   { key: "device", kind: "config", codec: str, def: "cpu" },
+  { key: "jacobian", kind: "config", codec: str, def: "auto" }, // ||dh_T/dh_t||: auto (small runs), on, off
   // the view: a value that makes no sense here falls back to the default (the server never sees it)
   { key: "t", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // cursor
   { key: "sel", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // selected cell
@@ -89,6 +90,8 @@ export const PROPS = [
     valid: (v) => v.length > 0 && v.every((f) => ["h", "c", "gates", "grad_h", "grad_c"].includes(f)),
   },
   { key: "scale", kind: "view", codec: str, def: "shared", valid: (v) => v === "shared" || v === "local" },
+  // gradient heatmaps: log10 of the magnitude (a vanishing gradient stays visible) or linear
+  { key: "gscale", kind: "view", codec: str, def: "log", valid: (v) => v === "log" || v === "linear" },
   { key: "large", kind: "view", codec: bool, def: false }, // large type for projectors
   { key: "side", kind: "view", codec: bool, def: true }, // settings panel shown
   { key: "preset", kind: "view", codec: str, def: "" },

@@ -10,7 +10,7 @@
  * Emits: "seek" {t} on click.
  */
 
-import { CELL_COLOR, CELL_LABEL, fmt } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG, fmt } from "../config.js";
 import { Emitter } from "../events.js";
 import { CursorOverlay } from "./cursor_overlay.js";
 
@@ -118,7 +118,7 @@ export class GradientView extends Emitter {
       xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
       yaxis: { type: "log", title: { text: spec.yTitle }, exponentformat: "power", gridcolor: "#e4e4e4" },
     };
-    const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    const config = PLOTLY_CONFIG;
     if (!plot.drawn) {
       this.plotly.newPlot(plot.gd, traces, layout, config);
       plot.drawn = true;

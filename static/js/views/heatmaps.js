@@ -7,7 +7,7 @@
  * leaves); "view" {fields} | {scale} from its own toggles.
  */
 
-import { CELL_COLOR, CELL_LABEL, DIVERGING, GATE_LABEL, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG, DIVERGING, GATE_LABEL, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES } from "../config.js";
 import { Emitter } from "../events.js";
 import { maxAbs } from "../run.js";
 import { CursorOverlay } from "./cursor_overlay.js";
@@ -186,7 +186,7 @@ export class HeatmapView extends Emitter {
 
   draw(plot) {
     const { data, layout } = plot.figure;
-    const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    const config = PLOTLY_CONFIG;
     if (!plot.drawn) {
       this.plotly.newPlot(plot.gd, data, layout, config);
       plot.drawn = true;

@@ -1,0 +1,76 @@
+/**
+ * Tick values and labels that we choose ourselves for log scales, because Plotly's own on a narrow
+ * log range label 0.2 as "2" (its minor-digit labels) and crowd "1" against "9".
+ *
+ *   logTicks(lo, hi)       a log axis from lo to hi (> 0): {tickvals, ticktext} in data units;
+ *   exponentTicks(lo, hi)  a colour bar whose values are log10 exponents: {tickvals, ticktext}.
+ *
+ * Wide ranges get one tick per decade (or per few decades), 10ⁿ; one to three decades get 1, 2, 5
+ * per decade; under a decade, evenly spaced round values. Labels are the numbers themselves
+ * (0.2, 0.5, 1, 20) where short, else 2×10⁻⁵.
+ */
+
+const SUPERSCRIPT = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+const sup = (n) => String(n).replace(/[-0-9]/g, (c) => SUPERSCRIPT[c]);
+
+/** "10⁻⁵", "2×10⁻⁵", or plain "0.2" / "50" where that is short and exact. */
+export function powerLabel(value) {
+  if (!Number.isFinite(value) || value <= 0) return String(value);
+  const k = Math.floor(Math.log10(value) + 1e-9);
+  const m = Number((value / 10 ** k).toPrecision(3));
+  if (k >= -3 && k <= 4) return String(Number(value.toPrecision(3)));
+  return m === 1 ? `10${sup(k)}` : `${m}×10${sup(k)}`;
+}
+
+function niceStep(raw) {
+  const k = Math.floor(Math.log10(raw));
+  const f = raw / 10 ** k;
+  const nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+  return nice * 10 ** k;
+}
+
+export function logTicks(lo, hi, maxTicks = 8) {
+  if (!(lo > 0) || !(hi > 0) || !Number.isFinite(lo) || !Number.isFinite(hi)) return null;
+  if (hi < lo) [lo, hi] = [hi, lo];
+  const a = Math.log10(lo);
+  const b = Math.log10(hi);
+  let values = [];
+  if (b - a >= 3) {
+    const decades = decadeTicks(a, b, maxTicks);
+    return { tickvals: decades.map((k) => 10 ** k), ticktext: decades.map(decadeLabel) };
+  } else if (b - a >= 1) {
+    for (let k = Math.floor(a) - 1; k <= Math.ceil(b); k++) {
+      for (const m of [1, 2, 5]) {
+        const v = m * 10 ** k;
+        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) values.push(v);
+      }
+    }
+  } else {
+    const step = niceStep((hi - lo) / Math.max(2, maxTicks - 3));
+    if (!(step > 0)) values = [lo];
+    else for (let v = Math.ceil(lo / step) * step; v <= hi * (1 + 1e-9); v += step) values.push(Number(v.toPrecision(12)));
+  }
+  if (!values.length) values = [lo, hi];
+  return { tickvals: values, ticktext: values.map(powerLabel) };
+}
+
+/** Ticks for a colour bar of log10 values from lo to hi (exponents): 10ⁿ at integers. */
+export function exponentTicks(lo, hi, maxTicks = 6) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return null;
+  if (hi < lo) [lo, hi] = [hi, lo];
+  const tickvals = decadeTicks(lo, hi, maxTicks);
+  if (!tickvals.length) return { tickvals: [lo, hi], ticktext: [powerLabel(10 ** lo), powerLabel(10 ** hi)] };
+  return { tickvals, ticktext: tickvals.map(decadeLabel) };
+}
+
+const decadeLabel = (k) => (k === 0 ? "1" : `10${sup(k)}`);
+
+/** Integer exponents in [a, b], every 1, 2, 5, 10, 20 or 50 decades, at multiples of that step. */
+function decadeTicks(a, b, maxTicks) {
+  const k0 = Math.ceil(a - 1e-9);
+  const k1 = Math.floor(b + 1e-9);
+  const every = [1, 2, 5, 10, 20, 50, 100].find((e) => Math.floor(k1 / e) - Math.ceil(k0 / e) + 1 <= maxTicks) || 100;
+  const out = [];
+  for (let k = Math.ceil(k0 / every) * every; k <= k1; k += every) out.push(k);
+  return out;
+}
