@@ -8,10 +8,12 @@ import { Controls, renderLayerChoice } from "./controls.js";
 import { downloadTrace, installExportButtons } from "./export.js";
 import { Player } from "./player.js";
 import { PlayerBar } from "./playerbar.js";
-import { PresetBox } from "./presets.js";
+import { PROJECTOR_FOLDED, Panels } from "./panels.js";
+import { PresetBox, START_LESSON } from "./presets.js";
 import { Run } from "./run.js";
+import { ShareBox } from "./share.js";
 import { Socket } from "./socket.js";
-import { State, lessonInHash } from "./state.js";
+import { State, isColdHash, lessonInHash } from "./state.js";
 import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
@@ -23,14 +25,19 @@ const $ = (sel) => document.querySelector(sel);
 
 const state = new State();
 state.fromHash(location.hash);
-// a lesson link (#preset=NAME and no settings) is configured once the presets have arrived
-let lessonFromLink = lessonInHash(location.hash);
+// A lesson link (#preset=NAME, perhaps with settings on top) is configured once the presets have
+// arrived. A cold start (no lesson, no settings) opens the start lesson: the first screen teaches.
+let lessonFromLink = isColdHash(location.hash)
+  ? { name: START_LESSON, config: {}, cold: true }
+  : lessonInHash(location.hash);
 
 const socket = new Socket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 const player = new Player(socket, state);
 const controls = new Controls($("#config-form"));
 const presets = new PresetBox($("#preset"), $("#preset-desc"), state);
 const playerBar = new PlayerBar(player, state, () => (restoreT = null));
+const panels = new Panels($(".views"), $("#folded"), (partial) => state.set(partial));
+const share = new ShareBox($("#share-box"), $("#btn-share"), () => state.toHash());
 const views = {
   diagram: new DiagramView($("#diagrams")),
   equations: new EquationsView($("#equations")),
@@ -114,6 +121,8 @@ function renderPlayer() {
   document.body.classList.toggle("large", large);
   document.body.classList.toggle("side-hidden", !state.get("side"));
   $("#btn-large").setAttribute("aria-pressed", String(large));
+  // a panel shown again was measured while hidden: let Plotly fit it to its width
+  if (panels.render(state.get("hide"))) requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
 }
 
 // ---- URL ---------------------------------------------------------------------------------------
@@ -128,7 +137,7 @@ state.on("change", (keys) => {
   scheduleUrl();
   if (keys.some((k) => k in state.config())) controlsDirty = true;
   if (keys.includes("preset") || keys.some((k) => k in state.config())) presets.render();
-  if (keys.includes("large")) {
+  if (keys.includes("large") || keys.includes("side")) {
     // Plotly sizes its fonts from layout: the views re-render on the new key; then fit the width
     requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
   }
@@ -265,11 +274,17 @@ async function loadDescriptions() {
   }
 }
 
-/** The settings of the preset a lesson link names (an unknown name keeps the defaults). */
-function applyLesson(name) {
+/**
+ * A lesson link: the preset's settings, then the settings the link sets on top of them (a copied
+ * link sets them all). An unknown name keeps the link's settings and says so.
+ */
+function applyLesson({ name, config, cold }) {
   const preset = presets.find(name);
-  if (preset) state.setConfig(preset.config);
-  else setStatus(`no lesson called "${name}": showing the defaults`, "warn");
+  if (preset) {
+    state.setConfig(preset.config);
+    state.set({ preset: name });
+  } else if (!cold) setStatus(`no lesson called "${name}": showing the link's settings`, "warn");
+  state.setConfig(config);
 }
 
 // ---- the page's own controls -----------------------------------------------------------------------
@@ -295,17 +310,27 @@ for (const view of Object.values(views)) {
 
 player.on("change", () => schedule());
 
-$("#btn-large").addEventListener("click", () => state.set({ large: !state.get("large") }));
+// Projector mode: big type, settings hidden, the equations and heatmaps folded away; off undoes it.
+$("#btn-large").addEventListener("click", () => {
+  const on = !state.get("large");
+  const hide = on ? [...new Set([...state.get("hide"), ...PROJECTOR_FOLDED])] : state.get("hide").filter((id) => !PROJECTOR_FOLDED.includes(id));
+  state.set({ large: on, side: !on, hide });
+});
+$("#preset-desc").addEventListener("click", () => $("#preset-desc").classList.toggle("open"));
 $("#btn-side").addEventListener("click", () => state.set({ side: !state.get("side") }));
 $("#btn-run").addEventListener("click", () => configure());
 $("#btn-link").addEventListener("click", async () => {
   history.replaceState(null, "", state.toHash());
+  // opened as 127.0.0.1, the page copies the address students can reach when the server has one
+  const { href, local } = await share.linkToCopy();
+  const where = local ? " (this address works on this computer only: see Share with class)" : "";
   try {
-    await navigator.clipboard.writeText(location.href);
-    setStatus("link copied: it opens this exact view", "info");
+    await navigator.clipboard.writeText(href);
+    setStatus(`link copied: ${href}${where}`, local ? "warn" : "info");
   } catch {
-    setStatus(`copy this link: ${location.href}`, "info");
+    setStatus(`copy this link: ${href}${where}`, local ? "warn" : "info");
   }
+  document.body.dataset.copiedLink = href;
 });
 
 async function exportTrace(format) {

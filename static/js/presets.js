@@ -7,6 +7,10 @@
 
 import { Emitter } from "./events.js";
 
+// The lesson a cold start opens (no preset, no settings in the URL): its first screen shows the
+// vanishing gradient next to an LSTM whose forget gate is open, and says why that matters.
+export const START_LESSON = "rnn-vs-lstm";
+
 export class PresetBox extends Emitter {
   constructor(select, description, state) {
     super();

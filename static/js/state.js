@@ -92,8 +92,15 @@ export const PROPS = [
   { key: "scale", kind: "view", codec: str, def: "shared", valid: (v) => v === "shared" || v === "local" },
   // gradient heatmaps: log10 of the magnitude (a vanishing gradient stays visible) or linear
   { key: "gscale", kind: "view", codec: str, def: "log", valid: (v) => v === "log" || v === "linear" },
-  { key: "large", kind: "view", codec: bool, def: false }, // large type for projectors
+  { key: "large", kind: "view", codec: bool, def: false }, // projector mode: big type, compact chrome
   { key: "side", kind: "view", codec: bool, def: true }, // settings panel shown
+  {
+    key: "hide", // panels folded away (projector mode folds the equations and the heatmaps)
+    kind: "view",
+    codec: list,
+    def: [],
+    valid: (v) => Array.isArray(v) && v.every((id) => /^[a-z]+$/.test(id)),
+  },
   { key: "preset", kind: "view", codec: str, def: "" },
 ];
 
@@ -101,19 +108,46 @@ const BY_KEY = new Map(PROPS.map((p) => [p.key, p]));
 const clone = (v) => (v && typeof v === "object" ? JSON.parse(JSON.stringify(v)) : v);
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-/**
- * The preset a lesson link names when it names no settings (`#preset=forget-bias`, view keys allowed):
- * its settings are the preset's. A copied link carries every setting and is read as it stands.
- */
-export function lessonInHash(hash) {
-  const keys = new Map();
+/** The URL hash as a Map of key -> raw (still encoded) value; pairs without "=" are skipped. */
+function hashPairs(hash) {
+  const pairs = new Map();
   for (const pair of (hash || "").replace(/^#/, "").split("&")) {
     const eq = pair.indexOf("=");
-    if (eq > 0) keys.set(pair.slice(0, eq), pair.slice(eq + 1));
+    if (eq > 0) pairs.set(safeDecode(pair.slice(0, eq)), pair.slice(eq + 1));
   }
-  if (!keys.get("preset")) return null;
-  const setsConfig = PROPS.some((p) => p.kind === "config" && keys.has(p.key));
-  return setsConfig ? null : decodeURIComponent(keys.get("preset"));
+  return pairs;
+}
+
+function safeDecode(raw) {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * The lesson a link names, `#preset=NAME`, and the settings the link adds on top of it:
+ * `{name, config}` where `config` holds only the config keys the link sets (parsed), or null when
+ * the link names no preset. A short lesson link (`#preset=exploding`) opens the preset as it is;
+ * `#preset=exploding&cells=rnn_tanh,rnn_relu,lstm` opens the preset with the extra cell; a copied
+ * link carries every setting, so it reads as it stands whatever the preset says today.
+ */
+export function lessonInHash(hash) {
+  const pairs = hashPairs(hash);
+  const name = pairs.get("preset");
+  if (!name) return null;
+  const config = {};
+  for (const p of PROPS) {
+    if (p.kind === "config" && pairs.has(p.key)) config[p.key] = p.codec.parse(safeDecode(pairs.get(p.key)));
+  }
+  return { name: safeDecode(name), config };
+}
+
+/** True when the hash sets nothing at all that is config or a lesson: the cold start. */
+export function isColdHash(hash) {
+  const pairs = hashPairs(hash);
+  return !pairs.has("preset") && !PROPS.some((p) => p.kind === "config" && pairs.has(p.key));
 }
 
 export class State extends Emitter {
@@ -172,20 +206,10 @@ export class State extends Emitter {
   fromHash(hash) {
     const partial = {};
     for (const p of PROPS) partial[p.key] = clone(p.def);
-    const body = (hash || "").replace(/^#/, "");
-    for (const pair of body.split("&")) {
-      const eq = pair.indexOf("=");
-      if (eq < 0) continue;
-      const key = decodeURIComponent(pair.slice(0, eq));
+    for (const [key, encoded] of hashPairs(hash)) {
       const prop = BY_KEY.get(key);
       if (!prop) continue;
-      let raw;
-      try {
-        raw = decodeURIComponent(pair.slice(eq + 1));
-      } catch {
-        raw = pair.slice(eq + 1);
-      }
-      const value = prop.codec.parse(raw);
+      const value = prop.codec.parse(safeDecode(encoded));
       partial[key] = prop.valid && !prop.valid(value) ? clone(prop.def) : value;
     }
     this.set(partial);

@@ -33,7 +33,7 @@ def test_loads_and_shows_a_run(page, recorder, server_url):
 
 
 def test_preset_step_and_gradient_curves(page, recorder, server_url):
-    page.goto(server_url + "/")
+    page.goto(server_url + "/#preset=forget-bias")  # the cold page opens rnn-vs-lstm already
     wait_run(page)
     r = choose_preset(page, "rnn-vs-lstm")
     assert r["cells"] == ["rnn_tanh", "lstm"]

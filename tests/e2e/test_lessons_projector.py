@@ -1,0 +1,182 @@
+"""The first screen teaches, lesson links keep their extra settings, projector mode gives the views
+the room, and the teacher can hand students an address they can open."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from helpers import SCREENSHOTS, choose_preset, shot, state, wait_run
+
+from bench.common import free_port, start_server
+
+GRAD_DECAY = '[data-plot="grad"] .decay li'
+
+
+def steps_per_decade(page) -> dict[str, float]:
+    items = page.locator(GRAD_DECAY)
+    page.wait_for_function(f"() => document.querySelectorAll('{GRAD_DECAY}[data-steps-per-decade]').length")
+    out = {}
+    for k in range(items.count()):
+        li = items.nth(k)
+        value = li.get_attribute("data-steps-per-decade")
+        if value is not None:
+            out[li.get_attribute("data-cell")] = float(value)
+    return out
+
+
+def test_cold_page_opens_the_lesson(page, recorder, server_url):
+    """No lesson and no settings in the URL: the page opens the RNN-vs-LSTM lesson, whose LSTM keeps
+    its gradient several times longer than the RNN (untrained with no forget bias it would not)."""
+    page.goto(server_url + "/")
+    r = wait_run(page, cells=["rnn_tanh", "lstm"])
+    s = state(page)
+    assert s["preset"] == "rnn-vs-lstm" and s["forget_bias"] == 1.0 and r["T"] == 60
+    desc = page.locator("#preset-desc")
+    assert desc.is_visible() and "forget" in desc.inner_text().lower()
+    rate = steps_per_decade(page)
+    assert rate["lstm"] > 2 * rate["rnn_tanh"], rate
+    page.wait_for_function("() => location.hash.includes('preset=rnn-vs-lstm')")
+    shot(page, "cold-start")
+    recorder.check()
+
+
+def test_lesson_link_with_extra_settings_keeps_the_lesson(page, recorder, server_url):
+    """#preset=exploding&cells=... is the exploding lesson with three cells, not the defaults."""
+    page.goto(server_url + "/#preset=exploding&cells=rnn_tanh,rnn_relu,lstm")
+    r = wait_run(page, cells=["rnn_tanh", "rnn_relu", "lstm"])
+    s = state(page)
+    assert (s["seq_len"], s["init"], s["spectral_radius"], s["preset"]) == (100, "orthogonal", 2.5, "exploding")
+    assert r["T"] == 100
+    desc = page.locator("#preset-desc").inner_text()
+    assert "Exploding" in desc and "settings changed" in desc  # honest: the lesson was extended
+    rate = steps_per_decade(page)
+    assert rate["rnn_tanh"] < 30, rate  # the tanh RNN's gradient grows back in time, as the lesson says
+    tanh_words = page.locator(f'{GRAD_DECAY}[data-cell="rnn_tanh"]').inner_text()
+    assert "larger" in tanh_words, tanh_words
+    recorder.check()
+
+
+def chrome_height(page) -> float:
+    return page.evaluate(
+        """() => ['.topbar', '#preset-desc', '.playerbar']
+            .map((s) => document.querySelector(s))
+            .filter((e) => e && !e.hidden)
+            .reduce((sum, e) => sum + e.getBoundingClientRect().height, 0)"""
+    )
+
+
+def test_projector_mode(browser, recorder, server_url):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    recorder.attach(page)
+    page.goto(server_url + "/#preset=rnn-vs-lstm")
+    wait_run(page)
+    normal = chrome_height(page)
+    page.click("#btn-large")
+    s = state(page)
+    assert s["large"] and not s["side"] and {"equations", "heatmaps"} <= set(s["hide"])
+    page.wait_for_timeout(300)
+    projector = chrome_height(page)
+    assert projector <= 0.2 * 768 < normal, (projector, normal)  # header, lesson and player
+    assert not page.locator(".sidebar").is_visible()
+    assert not page.locator("#equations").is_visible() and not page.locator("#heatmaps").is_visible()
+    assert page.locator("#btn-large").get_attribute("aria-pressed") == "true"
+    # a diagram's gate letters and the small sigma labels read from the back of the room
+    sizes = page.evaluate(
+        """() => Object.fromEntries(['.gate-name', '.gate-fn', '.state-name'].map((s) =>
+            [s, document.querySelector('.cell-svg ' + s).getBoundingClientRect().height]))"""
+    )
+    assert sizes[".gate-name"] >= 20 and sizes[".gate-fn"] >= 13 and sizes[".state-name"] >= 20, sizes
+    shot(page, "projector-1366")
+    # a folded view comes back from the bar above the views; the state (and so the link) says so
+    page.click('#folded [data-unfold="equations"]')
+    page.locator("#equations").wait_for(state="visible")
+    assert "equations" not in state(page)["hide"]
+    page.wait_for_function("() => !location.hash.includes('equations')")
+    assert "large=1" in page.evaluate("location.hash")
+    # and off again: the settings and the views come back
+    page.click("#btn-large")
+    s = state(page)
+    assert not s["large"] and s["side"] and s["hide"] == []
+    page.locator("#heatmaps").wait_for(state="visible")
+    assert page.locator(".sidebar").is_visible()
+    recorder.check()
+    ctx.close()
+
+
+def test_projector_mode_at_1920(browser, recorder, server_url):
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = ctx.new_page()
+    recorder.attach(page)
+    page.goto(server_url + "/#preset=forget-bias&large=1&side=0&hide=equations,heatmaps")
+    wait_run(page)
+    page.wait_for_timeout(300)
+    size = page.evaluate("() => document.querySelector('.cell-svg .gate-name').getBoundingClientRect().height")
+    assert size >= 24, size
+    shot(page, "projector-1920")
+    recorder.check()
+    ctx.close()
+
+
+def test_share_on_a_loopback_server_says_how_to_open_it(page, recorder, server_url):
+    """The test server listens on 127.0.0.1: the page must say students cannot reach it, and how."""
+    page.goto(server_url + "/#preset=rnn-vs-lstm")
+    wait_run(page)
+    page.click("#btn-share")
+    box = page.locator("#share-box")
+    box.wait_for(state="visible")
+    page.wait_for_function("() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')")
+    assert "GATEFLOW_HOST=0.0.0.0" in box.inner_text()
+    assert page.locator("#share-box .share-link").count() == 0
+    page.keyboard.press("Escape")
+    assert not box.is_visible()
+    page.click("#btn-link")
+    page.wait_for_function("() => document.body.dataset.copiedLink")
+    assert page.evaluate("document.body.dataset.copiedLink").startswith(server_url)
+    assert "this computer only" in page.locator("#status").inner_text()
+    recorder.check()
+
+
+@pytest.fixture(scope="module")
+def lan_server_url():
+    """A server whose settings say it listens on every interface (GATEFLOW_HOST=0.0.0.0), though uvicorn
+    binds it to 127.0.0.1 here: the page's logic is the same, and nothing listens beyond loopback."""
+    port = free_port()
+    log = open(SCREENSHOTS / "server-lan.log", "w")  # noqa: SIM115 (open for the server's whole life)
+    proc = start_server(port, env={"GATEFLOW_HOST": "0.0.0.0"}, stdout=log)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_share_lists_the_addresses_students_can_open(page, recorder, lan_server_url):
+    page.goto(lan_server_url + "/#preset=gru-update-gate")
+    wait_run(page)
+    info = page.evaluate("fetch('/api/share').then((r) => r.json())")
+    assert info["reachable"] and info["host"] == "0.0.0.0"
+    page.click("#btn-share")
+    page.wait_for_function("() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')")
+    shown = [page.locator("#share-box .share-link code").nth(k).inner_text() for k in range(len(info["urls"]))]
+    hash_ = page.evaluate("location.hash")
+    assert shown == [u.rstrip("/") + "/" + hash_ for u in info["urls"]]
+    assert all("127.0.0.1" not in u for u in info["urls"])  # addresses of this machine on the network
+    shot(page, "share-with-class")
+    page.click("#share-box .share-close")
+    page.click("#btn-link")
+    page.wait_for_function("() => document.body.dataset.copiedLink")
+    copied = page.evaluate("document.body.dataset.copiedLink")
+    assert copied == (shown[0] if shown else page.evaluate("location.href"))
+    recorder.check()
+
+
+def test_choosing_a_lesson_from_the_cold_page(page, recorder, server_url):
+    page.goto(server_url + "/")
+    wait_run(page)
+    r = choose_preset(page, "clamp-f1")
+    assert r["T"] == 100 and state(page)["clamp"] == {"f": 1.0}
+    recorder.check()
