@@ -24,6 +24,7 @@ import torch
 
 import models
 
+from . import notes
 from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig
 from .settings import Settings
 
@@ -74,47 +75,21 @@ def dumps(obj) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _format_steps(k: float) -> str:
-    return f"{k:.0f}" if k >= 100 else f"{k:.3g}"
+def decay_wire(fit: models.decay.DecayFit, explanation: str | None = None) -> dict:
+    """A fit as the wire's Decay (see schemas.Decay)."""
+    return {
+        "steps_per_decade": fit.steps_per_decade,
+        "direction": fit.direction,
+        "span": fit.span,
+        "factor": fit.factor if fit.factor is not None and math.isfinite(fit.factor) else None,
+        "text": fit.text,
+        "explanation": explanation if explanation is not None else fit.explanation,
+    }
 
 
 def fit_decay(norm: np.ndarray) -> dict:
-    """Fit log10(norm_t) = a + b t by least squares over the finite, positive values.
-
-    b > 0: the norm shrinks going back in time, by 10x every 1/b steps; b < 0: it grows. A change of
-    less than 0.1 decade over the fitted span counts as flat.
-    """
-    norm = np.asarray(norm, dtype=np.float64)
-    t = np.arange(norm.shape[0], dtype=np.float64)
-    ok = np.isfinite(norm) & (norm > 0)
-    if ok.sum() < 2:
-        return {
-            "steps_per_decade": None,
-            "direction": "flat",
-            "text": "too few finite, nonzero values to fit a rate",
-        }
-    t, y = t[ok], np.log10(norm[ok])
-    tc = t - t.mean()
-    slope = float((tc * (y - y.mean())).sum() / (tc * tc).sum())
-    span = float(t[-1] - t[0])
-    if abs(slope) * span < 0.1:
-        return {
-            "steps_per_decade": None,
-            "direction": "flat",
-            "text": f"about the same size all the way back (under 1.26x change over {span:.0f} steps)",
-        }
-    k = 1.0 / abs(slope)
-    if slope > 0:
-        return {
-            "steps_per_decade": k,
-            "direction": "decays",
-            "text": f"10x smaller every {_format_steps(k)} steps back",
-        }
-    return {
-        "steps_per_decade": k,
-        "direction": "grows",
-        "text": f"10x larger every {_format_steps(k)} steps back",
-    }
+    """models.decay.fit_decay on one curve (processing order), as the wire's Decay."""
+    return decay_wire(models.decay.fit_decay(norm))
 
 
 # -- a run ----------------------------------------------------------------------------------------
@@ -131,7 +106,9 @@ class CellRun:
     grad_h: np.ndarray
     grad_c: np.ndarray | None
     norms: dict[str, np.ndarray | None]  # NORMS -> (L*dirs, T) or None
-    decay: dict
+    decay: dict  # the top layer's forward direction: {"grad_h", "jacobian"}
+    decays: list[dict]  # per layer-direction: {"grad_h", "grad_c", "jacobian", "jacobian_c"}
+    notes: list[str]
     nonfinite: dict[str, bool]
 
     def per_unit(self) -> list[tuple[str, np.ndarray]]:
@@ -155,6 +132,8 @@ class Run:
     input: dict
     cells: list[CellRun]
     compute_ms: float
+    jacobian: dict = field(default_factory=dict)  # {"mode", "computed", "reason"}
+    notes: list[dict] = field(default_factory=list)  # [{"field", "text"}]
     frame_layout: list[dict] = field(default_factory=list)
     bulk_layout: list[dict] = field(default_factory=list)
     frames: np.ndarray = field(default=None)  # (T, F) little-endian float32, frame_layout order
@@ -226,33 +205,84 @@ def _engine_error(err: ValueError) -> EngineError:
     return EngineError(name, message)
 
 
+# Decay fits per layer-direction: wire name -> the norm curve it fits.
+_DECAY_CURVES = {
+    "grad_h": "grad_h_norm",
+    "grad_c": "grad_c_norm",
+    "jacobian": "jacobian_norm",
+    "jacobian_c": "jacobian_norm_c",
+}
+
+
+def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_steps) -> list[dict]:
+    """The fits of every layer-direction's curves, each in its own processing order (a reverse
+    direction's curve flipped, so "back" is toward higher t), with a sentence of why where needed."""
+    dirs, T = config.num_directions, norms["grad_h_norm"].shape[1]
+    out = []
+    for ld in range(config.num_layers * dirs):
+        layer, direction = divmod(ld, dirs)
+        w_hh = net.layer_weights(layer, direction).weight_hh.to(torch.float64)
+        # the RNN's growth is explained by W_hh's largest singular value when no step Jacobian was computed
+        w_hh_norm = float(torch.linalg.matrix_norm(w_hh, ord=2)) if cell.startswith("rnn") else math.nan
+        context = dict(
+            cell=cell,
+            config=config,
+            layer=layer,
+            direction=direction,
+            T=T,
+            target_steps=target_steps,
+            gates={g: v[ld] for g, v in gates.items()},
+            step_norm=None if norms["step_jacobian_norm"] is None else norms["step_jacobian_norm"][ld],
+            weight_hh_norm=w_hh_norm,
+        )
+        entry = {}
+        for name, curve in _DECAY_CURVES.items():
+            values = norms[curve]
+            if values is None:
+                entry[name] = None
+                continue
+            fit = models.decay.fit_decay(values[ld][::-1] if direction else values[ld])
+            why = notes.explain_decay(fit, quantity=name, **context)
+            wire = decay_wire(fit, why)
+            if direction and fit.direction in ("decays", "grows"):
+                wire["text"] += " (back in this reverse direction's own order: toward higher t)"
+            entry[name] = wire
+        out.append(entry)
+    return out
+
+
 def compute_run(config: RunConfig) -> Run:
     """Compute every cell's trace and its wire forms. Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         with torch.no_grad():
             task = _make_task(config)
+        target_steps = np.flatnonzero(task.mask[:, 0].numpy())
         cells = []
         for cell in config.cells:
-            _, tr = trace_cell(config, cell, task)
-            top = tr.index(-1, 0)
+            net, tr = trace_cell(config, cell, task)
             norms = {name: _numpy(getattr(tr, name), 2) for name in NORMS}
-            jac = norms["jacobian_norm"]
+            gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
+            decays = _decays(config, net, cell, norms, gates, target_steps)
+            top = tr.index(-1, 0)
+            h = _numpy(tr.h, 2)
+            cell_notes = notes.cell_notes(
+                cell, config, gates, float(tr.loss), h, norms["grad_h_norm"], target_steps
+            )
             cells.append(
                 CellRun(
                     cell=cell,
                     loss=float(tr.loss),
                     output=_numpy(tr.output, 1),
-                    h=_numpy(tr.h, 2),
+                    h=h,
                     c=_numpy(tr.c, 2),
-                    gates={g: _numpy(v, 2) for g, v in tr.gates.items()},
+                    gates=gates,
                     grad_h=_numpy(tr.grad_h, 2),
                     grad_c=_numpy(tr.grad_c, 2),
                     norms=norms,
-                    decay={
-                        "grad_h": fit_decay(norms["grad_h_norm"][top]),
-                        "jacobian": None if jac is None else fit_decay(jac[top]),
-                    },
+                    decay={"grad_h": decays[top]["grad_h"], "jacobian": decays[top]["jacobian"]},
+                    decays=decays,
+                    notes=cell_notes,
                     nonfinite=dict(tr.nonfinite),
                 )
             )
@@ -275,6 +305,10 @@ def compute_run(config: RunConfig) -> Run:
         },
         cells=cells,
         compute_ms=(time.perf_counter() - start) * 1000.0,
+        jacobian=notes.jacobian_info(
+            config, int(x.shape[0]), computed=cells[0].norms["jacobian_norm"] is not None
+        ),
+        notes=notes.run_notes(config, target_steps),
     )
     _pack(run)
     return run
@@ -322,10 +356,14 @@ def ready_message(run: Run) -> dict:
                 "loss": wire_float(cr.loss),
                 "curves": {name: None if v is None else json_safe(v) for name, v in cr.norms.items()},
                 "decay": cr.decay,
+                "decays": cr.decays,
+                "notes": cr.notes,
                 "nonfinite": cr.nonfinite,
             }
             for cr in run.cells
         ],
+        "jacobian": run.jacobian,
+        "notes": run.notes,
         "frame_layout": run.frame_layout,
         "bulk_layout": run.bulk_layout,
     }
@@ -354,10 +392,14 @@ def trace_json(run: Run) -> bytes:
                     "grad_c": opt(cr.grad_c),
                     **{name: opt(v) for name, v in cr.norms.items()},
                     "decay": cr.decay,
+                    "decays": cr.decays,
+                    "notes": cr.notes,
                     "nonfinite": cr.nonfinite,
                 }
                 for cr in run.cells
             ],
+            "jacobian": run.jacobian,
+            "notes": run.notes,
         }
     )
 

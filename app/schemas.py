@@ -41,6 +41,7 @@ DEVICES = ("cpu", "cuda", "auto")
 JACOBIAN_MODES = ("auto", "on", "off")
 ADDING_FORMS = ("le", "hochreiter")
 SEED_MAX = 2**31 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # a larger |value| becomes inf in the float32 engine
 
 # Binary messages: uint32 kind, uint32 t, float64 sent_ms, then little-endian float32 values.
 BINARY_HEADER = struct.Struct("<IId")
@@ -128,6 +129,17 @@ class RunConfig(BaseModel):
         if not 2 <= len(value) <= hi:
             raise ValueError(f"{info.field_name}: length {len(value)} is outside the allowed range 2 .. {hi}")
         return value
+
+    @field_validator("values")
+    @classmethod
+    def _fits_float32(cls, values: list[float]) -> list[float]:
+        for i, v in enumerate(values):
+            if abs(v) > FLOAT32_MAX:
+                raise ValueError(
+                    f"values: values[{i}] = {v:g} is outside the allowed range -3.4028235e38 .. "
+                    "3.4028235e38 (the largest float32; the engine computes in float32)"
+                )
+        return values
 
     @property
     def steps(self) -> int:
@@ -309,11 +321,18 @@ class Error(BaseModel):
 
 
 class Decay(BaseModel):
-    """How fast a norm changes going back in time: a least-squares fit of log10(norm) on t."""
+    """How a norm changes going back in time (models/decay.py): a fit of log10(norm) on the step.
+
+    direction "zero": exactly 0 at every step but at most one, nothing flows back. factor: the fitted
+    norm at the earliest fitted step over the latest (1e-8 vanishing, > 1 growing); span: steps fitted.
+    """
 
     steps_per_decade: float | None
-    direction: Literal["decays", "grows", "flat"]
+    direction: Literal["decays", "grows", "flat", "zero"]
+    span: int
+    factor: float | None
     text: str
+    explanation: str | None = None
 
 
 class InputInfo(BaseModel):
@@ -334,8 +353,34 @@ class Curves(BaseModel):
 
 
 class CellDecay(BaseModel):
+    """The top layer's forward direction (kept for older pages; ``decays`` has every layer)."""
+
     grad_h: Decay
     jacobian: Decay | None
+
+
+class LayerDecay(BaseModel):
+    """One layer-direction's fits, in the order of the curves' first axis (torch's h_n order)."""
+
+    grad_h: Decay
+    grad_c: Decay | None = None
+    jacobian: Decay | None = None
+    jacobian_c: Decay | None = None
+
+
+class JacobianInfo(BaseModel):
+    """Whether ||dh_T/dh_t|| was computed for this run, and if not, why, in words."""
+
+    mode: Literal["auto", "on", "off"]
+    computed: bool
+    reason: str | None = None
+
+
+class RunNote(BaseModel):
+    """A setting that changes nothing, or that the user must know about; ``field`` is RunConfig's."""
+
+    field: str | None = None
+    text: str
 
 
 class ReadyCell(BaseModel):
@@ -345,6 +390,8 @@ class ReadyCell(BaseModel):
     loss: WireFloat
     curves: Curves
     decay: CellDecay
+    decays: list[LayerDecay]  # one per layer-direction, (L*dirs,)
+    notes: list[str]
     nonfinite: dict[str, bool]
 
 
@@ -371,6 +418,8 @@ class Ready(BaseModel):
     compute_ms: float
     input: InputInfo
     cells: list[ReadyCell]
+    jacobian: JacobianInfo
+    notes: list[RunNote]
     frame_layout: list[FrameEntry]
     bulk_layout: list[BulkEntry]
 
@@ -380,6 +429,16 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     device: str
+
+
+class Share(BaseModel):
+    """GET /api/share: the addresses other machines on the network can open."""
+
+    host: str  # what the server is bound to (GATEFLOW_HOST)
+    port: int
+    urls: list[str]
+    reachable: bool  # false when bound to loopback only
+    hint: str
 
 
 class CellInfo(BaseModel):
@@ -426,6 +485,8 @@ class TraceCell(BaseModel):
     jacobian_norm_c: list[list[WireFloat]] | None
     step_jacobian_norm: list[list[WireFloat]] | None
     decay: CellDecay
+    decays: list[LayerDecay]
+    notes: list[str]
     nonfinite: dict[str, bool]
 
 
@@ -438,3 +499,5 @@ class TraceResponse(BaseModel):
     T: int
     input: TraceInput
     cells: list[TraceCell]
+    jacobian: JacobianInfo
+    notes: list[RunNote]

@@ -8,7 +8,7 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import limits, tasks
+from . import decay, limits, tasks
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .trace import Trace
 
@@ -16,6 +16,7 @@ __all__ = [
     "RecurrentNet",
     "Trace",
     "build",
+    "decay",
     "from_torch",
     "limits",
     "resolve_device",

@@ -47,6 +47,12 @@ LIMITS: dict[str, tuple[float, float]] = {
 JACOBIAN_AUTO_ELEMENTS = 2**22
 
 
+def jacobian_auto(T: int, B: int, H: int) -> bool:
+    """The automatic rule: compute ||dh_T/dh_t|| when the (T, B, H, H) sweep has at most
+    JACOBIAN_AUTO_ELEMENTS elements."""
+    return T * B * H * H <= JACOBIAN_AUTO_ELEMENTS
+
+
 def check_choice(field: str, value: Any, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:

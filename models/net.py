@@ -262,7 +262,7 @@ class RecurrentNet:
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
         h0, c0 = self._initial_state(hx, B)
         if jacobian is None:
-            jacobian = T * B * H * H <= limits.JACOBIAN_AUTO_ELEMENTS
+            jacobian = limits.jacobian_auto(T, B, H)
 
         forwards, weights, output = self._forward_all(x, h0, c0)  # [layer][direction], (T, B, dirs*H)
         loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)

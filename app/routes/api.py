@@ -1,4 +1,4 @@
-"""REST: the cells and their options, the presets, and a whole trace as JSON or CSV."""
+"""REST: the cells and their options, the presets, a whole trace as JSON or CSV, the share links."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ from ..schemas import (
     Limit,
     Preset,
     RunConfig,
+    Share,
     TraceResponse,
     settings_limits,
 )
+from ..share import share_info
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -54,6 +56,13 @@ def cells(request: Request) -> CellsResponse:
 @router.get("/presets", response_model=list[Preset])
 def presets() -> list[Preset]:
     return PRESETS
+
+
+@router.get("/share", response_model=Share)
+def share(request: Request) -> Share:
+    """The addresses students on the same network can open; the port the request came in on."""
+    settings = request.app.state.settings
+    return Share(**share_info(settings.host, request.url.port or settings.port))
 
 
 @router.post(

@@ -15,36 +15,25 @@ from wire_helpers import decode_binary, reference_trace, split_bulk, split_frame
 
 import models
 from app import engine
-from app.schemas import RunConfig
+from app.schemas import Decay, RunConfig
 
 
-# -- the decay fit --------------------------------------------------------------------------------
-@pytest.mark.parametrize("k", [2.0, 7.5, 12.5, 40.0])
-def test_decay_fit_recovers_an_exact_geometric_decay(k):
-    T = 60
-    norm = 10.0 ** ((np.arange(T) - (T - 1)) / k)  # 10x smaller every k steps back from t = T-1
-    fit = engine.fit_decay(norm)
-    assert fit["direction"] == "decays"
-    assert fit["steps_per_decade"] == pytest.approx(k, rel=1e-9)
-    assert fit["text"] == f"10x smaller every {k:.3g} steps back"
-
-
-def test_decay_fit_recovers_growth_and_skips_nonfinite_and_zero():
-    T = 50
-    norm = 10.0 ** (-np.arange(T) / 5.0)  # grows going back
-    norm[0], norm[1], norm[2] = np.inf, np.nan, 0.0
-    fit = engine.fit_decay(norm)
-    assert fit["direction"] == "grows"
-    assert fit["steps_per_decade"] == pytest.approx(5.0, rel=1e-9)
-    assert fit["text"] == "10x larger every 5 steps back"
-
-
-def test_decay_fit_flat_and_degenerate():
-    assert engine.fit_decay(np.full(40, 0.3))["direction"] == "flat"
-    assert engine.fit_decay(np.full(40, 0.3))["steps_per_decade"] is None
-    few = engine.fit_decay(np.array([np.nan, np.inf, 1.0]))
-    assert few["direction"] == "flat" and few["steps_per_decade"] is None
-    assert engine.fit_decay(10.0 ** (np.arange(300) / 250))["text"] == "10x smaller every 250 steps back"
+# -- the decay fit on the wire (the fit itself: tests/models/test_decay.py) -------------------------
+def test_decay_wire_form_has_exactly_the_schema_fields():
+    norm = 10.0 ** ((np.arange(60) - 59) / 12.5)
+    wire = engine.fit_decay(norm)
+    assert Decay.model_validate(wire).model_dump() == wire
+    assert wire == {
+        "steps_per_decade": pytest.approx(12.5),
+        "direction": "decays",
+        "span": 60,
+        "factor": pytest.approx(10 ** (-59 / 12.5)),
+        "text": "10x smaller every 12.5 steps back",
+        "explanation": None,
+    }
+    assert engine.fit_decay(np.zeros(10))["factor"] is None
+    huge = engine.fit_decay(10.0 ** np.linspace(300, -300, 100))  # a change of 1e600: no inf on the wire
+    assert huge["direction"] == "grows" and huge["factor"] is None and orjson.dumps(huge)
 
 
 # -- JSON numbers ---------------------------------------------------------------------------------

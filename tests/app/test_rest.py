@@ -59,6 +59,9 @@ def test_trace_json_matches_the_engine(client):
     np.testing.assert_allclose(lstm["grad_c_norm"], tr.grad_c_norm[:, :, 0].numpy(), rtol=1e-6)
     assert body["cells"][0]["c"] is None and body["cells"][0]["grad_c"] is None
     assert np.asarray(body["input"]["x"]).shape == (8, 2)
+    assert body["jacobian"] == {"mode": "auto", "computed": True, "reason": None} and body["notes"] == []
+    assert len(lstm["decays"]) == 2 and lstm["decay"]["grad_h"] == lstm["decays"][1]["grad_h"]
+    assert lstm["notes"] and "mean f = " in lstm["notes"][0]
 
 
 def test_trace_csv(client):
@@ -79,6 +82,11 @@ def test_trace_csv(client):
         ({"seq_len": 500, "hidden_size": 128, "num_layers": 3}, "seq_len", "131072"),
         ({"cells": ["lstm", "lstm"]}, "cells", "each cell at most once"),
         ({"task": "chess"}, "task", "adding"),
+        (
+            {"task": "sequence", "values": [0, 1e40]},
+            "values",
+            "values[1] = 1e+40 is outside the allowed range",
+        ),
     ],
 )
 def test_trace_422_names_the_field(client, config, field, words):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -93,6 +94,20 @@ def test_bound_errors_name_field_and_range(config, field, allowed):
 )
 def test_invalid_choices_name_the_field(config, field):
     assert fields_of(config)[0][0] == field
+
+
+def test_values_must_fit_float32():
+    """1e40 is a finite float64 but inf in the float32 engine: refused, naming the value's index."""
+    errors = fields_of({"task": "sequence", "values": [0.0, 2.0, -1e40]})
+    assert errors == [
+        (
+            "values",
+            "values: values[2] = -1e+40 is outside the allowed range -3.4028235e38 .. 3.4028235e38 "
+            "(the largest float32; the engine computes in float32)",
+        )
+    ]
+    edge = RunConfig(task="sequence", values=[3.4028234663852886e38, -3.4028234663852886e38, 0.0])
+    assert edge.values[0] == float(np.float32(3.4028235e38))  # float32's largest itself is allowed
 
 
 def test_run_size_error_names_seq_len_and_the_product():

@@ -1,0 +1,310 @@
+"""Sentences a teacher needs, made from a run's own numbers.
+
+Why a curve grows or is exactly zero (``explain_decay``), what an untrained cell's gates are doing
+(``cell_notes``), which settings change nothing (``run_notes``), and why the Jacobian was not
+computed (``jacobian_info``). NumPy arrays and the RunConfig in, words out: app/engine.py calls these
+and puts the words on the wire; the fit itself is models/decay.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from models import limits
+from models.decay import DecayFit
+
+from .schemas import RunConfig
+
+# An untrained gate "sits near 0.5" when its mean is within this of sigma(0) = 0.5.
+HALF_OPEN = 0.15
+
+
+def _g(x: float) -> str:
+    """Two significant digits; powers of ten as 2e7 rather than 2e+07."""
+    text = f"{x:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+# -- the Jacobian ---------------------------------------------------------------------------------
+def jacobian_info(config: RunConfig, T: int, computed: bool) -> dict:
+    """{"mode", "computed", "reason"}: the reason in words when the Jacobian norms are missing."""
+    mode, H = config.jacobian, config.hidden_size
+    reason = None
+    if not computed and mode == "off":
+        reason = "Turned off in the settings (Jacobian: off)."
+    elif not computed:
+        size, limit = T * H * H, limits.JACOBIAN_AUTO_ELEMENTS
+        reason = (
+            f"Not computed automatically: T·H² = {T}·{H}² = {size / 1e6:.1f} million is above the "
+            f"automatic limit of {limit / 1e6:.1f} million (the sweep would then take a second or more "
+            "for each cell, layer and direction). "
+            "Choose 'Compute' to compute it for this run."
+        )
+    return {"mode": mode, "computed": computed, "reason": reason}
+
+
+# -- run-level notes ------------------------------------------------------------------------------
+def run_notes(config: RunConfig, target_steps: np.ndarray) -> list[dict]:
+    """Settings that change nothing here, or that the user must know about.
+
+    target_steps: the input positions that have a target (the task's mask, batch element 0)."""
+    notes: list[dict] = []
+    T = config.steps
+    last = int(target_steps[-1]) if len(target_steps) else T - 1
+    if config.loss != "last" and len(target_steps) == 1:
+        what = {"sum": "'every step'", "task": "the task's own loss (its mean over target steps)"}
+        notes.append(
+            {
+                "field": "loss",
+                "text": f"Only step t = {last} has a target in the {config.task} task, so "
+                f"{what[config.loss]} gives exactly the same loss and gradients as 'last step'.",
+            }
+        )
+    if config.bidirectional and (config.loss == "last" or len(target_steps) == 1) and last == T - 1:
+        notes.append(
+            {
+                "field": "bidirectional",
+                "text": "The loss reads the top layer's reverse direction only at t = T−1, its first "
+                "step, so that direction's gradient is exactly 0 at every other step. A loss on every "
+                "step, with a task that has a target at every step, lets it flow back.",
+            }
+        )
+    cells = set(config.cells)
+    if config.forget_bias is not None and "lstm" not in cells:
+        notes.append(
+            {
+                "field": "forget_bias",
+                "text": "The forget-gate bias applies to an LSTM only, "
+                "and this run has none: it changes nothing.",
+            }
+        )
+    if config.update_bias is not None and "gru" not in cells:
+        notes.append(
+            {
+                "field": "update_bias",
+                "text": "The update-gate bias applies to a GRU only, "
+                "and this run has none: it changes nothing.",
+            }
+        )
+    owners = {"i": "lstm", "f": "lstm", "g": "lstm", "o": "lstm", "r": "gru", "z": "gru", "n": "gru"}
+    for gate, value in config.clamp.items():
+        owner = owners[gate]
+        if owner not in cells:
+            notes.append(
+                {
+                    "field": f"clamp.{gate}",
+                    "text": f"Gate {gate} belongs to the "
+                    f"{owner.upper()}, which is not in this run: its clamp changes nothing.",
+                }
+            )
+        elif gate == "f" and config.forget_bias is not None:
+            notes.append(
+                {
+                    "field": "forget_bias",
+                    "text": f"The forget gate is clamped to {value:g}, so its bias changes nothing.",
+                }
+            )
+        elif gate == "z" and config.update_bias is not None:
+            notes.append(
+                {
+                    "field": "update_bias",
+                    "text": f"The update gate is clamped to {value:g}, so its bias changes nothing.",
+                }
+            )
+    return notes
+
+
+# -- per-cell notes -------------------------------------------------------------------------------
+def cell_notes(
+    cell: str,
+    config: RunConfig,
+    gates: dict[str, np.ndarray],
+    loss: float,
+    h: np.ndarray,
+    grad_h_norm: np.ndarray,
+    target_steps: np.ndarray,
+) -> list[str]:
+    """What an untrained cell's gates do in this run, and a loss that overflowed.
+
+    gates, h: name -> (L*dirs, T, H); grad_h_norm: (L*dirs, T)."""
+    layers = {
+        (False, False): "all steps",
+        (True, False): "all layers and steps",
+        (False, True): "both directions and all steps",
+        (True, True): "all layers, both directions and all steps",
+    }[(config.num_layers > 1, config.bidirectional)]
+    notes = []
+    if not np.isfinite(loss):
+        finite_h = np.abs(h[np.isfinite(h)])
+        peak = float(finite_h.max()) if finite_h.size else math.inf
+        text = (
+            f"The loss is {'NaN' if np.isnan(loss) else 'inf'}: it overflows float32 (largest number 3.4e38)"
+        )
+        # an untrained tanh or gated cell keeps |h| <= 1: far above that, the forward pass has exploded
+        text += f" (the forward pass explodes too: |h| reaches {_g(peak)})." if peak > 1e6 else "."
+        at_loss = float(grad_h_norm[-config.num_directions, int(target_steps[-1])])
+        if np.isfinite(at_loss):
+            text += f" The gradient at the loss's step is still finite, ‖∂L/∂h‖ = {_g(at_loss)} there."
+        notes.append(text)
+    if cell == "lstm" and "f" not in config.clamp:
+        f = float(np.mean(gates["f"], dtype=np.float64))
+        if abs(f - 0.5) <= HALF_OPEN:
+            notes.append(
+                f"Untrained, this LSTM's forget gate sits near σ(0) = 0.5 (mean f = {f:.2f} here, over "
+                f"{layers}): its cell state loses about half of itself every step, so it forgets almost "
+                "as fast as the RNN. A forget-gate bias of 1 or more (the rnn-vs-lstm and forget-bias "
+                "lessons), or training, opens it."
+            )
+    if cell == "gru" and "z" not in config.clamp:
+        z = float(np.mean(gates["z"], dtype=np.float64))
+        if abs(z - 0.5) <= HALF_OPEN:
+            notes.append(
+                f"Untrained, this GRU's update gate sits near σ(0) = 0.5 (mean z = {z:.2f} here, over "
+                f"{layers}): each step keeps only about half of h_(t−1), so its memory fades within a "
+                "few steps. An update-gate bias of 2 to 3 (the gru-update-gate lesson), or training, "
+                "keeps more of the past."
+            )
+    return notes
+
+
+# -- why a curve grows or is zero -----------------------------------------------------------------
+def _rate(fit: DecayFit) -> str:
+    """The fitted change per step back, and over the span, in words."""
+    steps = max(fit.width, 1)
+    per_step = 10.0 ** (-(fit.slope or 0.0))
+    return f"{per_step:.3g}x per step back ({_g(fit.factor)}x over {steps} steps)"
+
+
+def explain_decay(
+    fit: DecayFit,
+    *,
+    quantity: str,
+    cell: str,
+    config: RunConfig,
+    layer: int,
+    direction: int,
+    T: int,
+    target_steps: np.ndarray,
+    gates: dict[str, np.ndarray],
+    step_norm: np.ndarray | None,
+    weight_hh_norm: float,
+) -> str | None:
+    """One sentence of why, for a curve that grows or is exactly zero; None when the text says it all.
+
+    gates: this layer-direction's gates, name -> (T, H); step_norm: its ||dh_t/dh_(t-1)||, (T,)."""
+    if fit.direction == "zero":
+        return _explain_zero(quantity, cell, config, layer, direction, T, target_steps, fit)
+    if fit.direction != "grows":
+        return None
+    top = layer == config.num_layers - 1
+    reads = 1 if config.loss == "last" else int(np.asarray(target_steps).size)
+    if quantity.startswith("grad") and not (top and reads == 1):
+        # ||dL/dh_t|| is one gradient carried back through the steps only when it enters at one step
+        # of the top layer; otherwise it is a sum of gradients entering at many steps
+        return _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm)
+    if cell.startswith("rnn"):
+        slope = "1 − h_t²" if cell == "rnn_tanh" else "relu′(pre_t): 1 where the pre-activation is positive"
+        step = np.asarray(step_norm, dtype=np.float64) if step_norm is not None else None
+        step = None if step is None else step[1:][np.isfinite(step[1:]) & (step[1:] > 0)]
+        if step is not None and step.size:
+            size = f"{_g(float(np.exp(np.log(step).mean())))} here (geometric mean over the steps)"
+        else:
+            size = f"at most {_g(weight_hh_norm)} here (W_hh's largest singular value)"
+        return (
+            f"Each step back multiplies this by the step Jacobian ∂h_t/∂h_(t−1) = diag({slope})·W_hh, "
+            f"whose norm, the most one step can multiply by, is {size}. Above 1 the product can grow, "
+            f"and here it grows {_rate(fit)}."
+        )
+    through = "Going back, this flows through the cell state. " if quantity != "jacobian_c" else ""
+    if cell == "lstm":
+        clamped = config.clamp.get("f")
+        f = float(np.mean(gates["f"], dtype=np.float64))
+        if clamped == 1.0:
+            diagonal = (
+                "With f clamped to 1 the diagonal alone is the identity and would keep the size exactly"
+            )
+        elif f >= 0.9:
+            diagonal = f"With f near 1 (mean f = {f:.2f}) the diagonal alone would shrink it only slowly"
+        else:
+            diagonal = f"The diagonal alone (mean f = {f:.2f}) would shrink it"
+        return (
+            f"{through}∂c_t/∂c_(t−1) = diag(f) + feedback: c_(t−1) also reaches c_t through h_(t−1) = "
+            f"o·tanh(c_(t−1)) and the recurrent weights into i and g. {diagonal}; the feedback tips the "
+            f"product of these steps above 1, and here it grows {_rate(fit)}. With the recurrent weights "
+            "at 0 there is no feedback and it would not grow."
+        )
+    z = float(np.mean(gates["z"], dtype=np.float64))
+    return (
+        f"∂h_t/∂h_(t−1) = diag(z) + terms through the recurrent weights (via r, z and n). With mean "
+        f"z = {z:.2f} the diagonal alone would shrink it, and those terms tip the product of these "
+        f"steps above 1: here it grows {_rate(fit)}."
+    )
+
+
+def _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm) -> str:
+    """Why a gradient that enters at many steps (from the layer above, or a loss on several steps)
+    rises going back. For the RNN and the GRU, whose step Jacobian ||dh_t/dh_(t-1)|| is the whole
+    state's, the bound ||J_1...J_k|| <= ||J_1||...||J_k|| decides between the two causes: a rise faster
+    than the steps' geometric mean cannot come from the recurrence alone; a slower one may."""
+    per_step = 10.0 ** (-(fit.slope or 0.0))
+    steps = np.asarray(target_steps)
+    if top:
+        text = (
+            f"The loss reads the output at {reads} steps, so gradient enters at each of them and this "
+            "curve is their sum, not one gradient carried back."
+        )
+    else:
+        near = f", near the loss at t = {int(steps[-1])}" if steps.size else ""
+        text = (
+            f"Layer {layer + 1} gets its gradient from the layer above at every step, not only back "
+            f"through its own recurrence, so it is largest where the layer above's is{near}."
+        )
+        if direction:
+            text += (
+                " This direction reads the sequence from the end, so going back in its own order (toward "
+                "higher t) runs toward that end, where the gradient comes in."
+            )
+    step = None if step_norm is None or cell == "lstm" else np.asarray(step_norm, dtype=np.float64)
+    if step is None:  # the LSTM's h-to-h step holds c fixed: it bounds nothing about the whole state
+        return text
+    step = step[np.isfinite(step) & (step > 0)]
+    mean = float(np.exp(np.log(step).mean())) if step.size else math.nan
+    if not math.isfinite(mean):
+        return text
+    if per_step > mean:
+        return text + (
+            f" One step of its own recurrence multiplies by {mean:.3g} here (geometric mean of "
+            f"‖∂h_t/∂h_(t−1)‖), less than the {per_step:.3g}x per step the curve shows: the rise comes "
+            "from where the gradient enters, not from steps multiplying it up."
+        )
+    return text + (
+        f" Each step back can also multiply it by up to {mean:.3g} here (geometric mean of "
+        f"‖∂h_t/∂h_(t−1)‖), so the recurrence may add to the {per_step:.3g}x per step the curve shows."
+    )
+
+
+def _explain_zero(quantity, cell, config, layer, direction, T, target_steps, fit) -> str:
+    top = layer == config.num_layers - 1
+    first_read = int(target_steps[0]) if config.loss != "last" else int(target_steps[-1])
+    if quantity.startswith("grad") and top and direction == 1 and first_read == T - 1:
+        return (
+            f"The loss reads this reverse direction only at t = T−1 = {T - 1}, which is its first step; "
+            "its states at t < T−1 come later in its processing and never reach the loss, so the "
+            "gradient is exactly 0 there."
+        )
+    if cell == "lstm" and config.clamp.get("o") == 0.0:
+        return (
+            "The output gate is clamped to 0, so h_t = o·tanh(c_t) is 0 whatever the cell state: "
+            "nothing flows back through h."
+        )
+    what = "the loss" if quantity.startswith("grad") else ("c_T" if quantity == "jacobian_c" else "h_T")
+    return (
+        f"Exactly 0 at {fit.zeros} of {T} steps: to first order {what} does not change with the states "
+        "there, because something on every path back passes nothing (a tanh at exactly ±1, a ReLU "
+        "that is off, a gate at 0)."
+    )
