@@ -22,9 +22,13 @@ export class Run {
       loss: Number(c.loss),
       curves: c.curves || {},
       decay: c.decay || {},
+      decays: Array.isArray(c.decays) ? c.decays : null, // per layer-direction, when the server sends them
+      notes: Array.isArray(c.notes) ? c.notes : [],
       nonfinite: c.nonfinite || {},
       bulk: {},
     }));
+    // ||dh/dh|| Jacobians: {mode, computed, reason}; an older server says nothing (null)
+    this.jacobian = ready.jacobian || null;
     this.complete = false;
   }
 
@@ -77,6 +81,31 @@ export class Run {
     if (!data || t < 0 || t >= this.T) return null;
     const start = (ld * this.T + t) * this.H;
     return data.subarray(start, start + this.H);
+  }
+
+  /**
+   * The fitted decay of `kind` ("grad_h", "grad_c", "jacobian", "jacobian_c") for one layer-direction:
+   * from `decays[ld]`; a server without them sent the top layer's forward fit only (`decay`), so any
+   * other layer-direction has none (undefined: not sent; null: sent as "no such curve").
+   */
+  decay(cellIndex, ld, kind) {
+    const cell = this.cells[cellIndex];
+    if (!cell) return undefined;
+    if (cell.decays) return cell.decays[ld] ? cell.decays[ld][kind] ?? null : undefined;
+    return ld === this.ld(-1, 0) ? cell.decay[kind] : undefined;
+  }
+
+  /** True when layer-direction ld reads the sequence from the end. */
+  isReverse(ld) {
+    return this.dirs > 1 && ld % this.dirs === 1;
+  }
+
+  /** "layer 2, reverse ←" (or "layer 1" for a one-direction net); `top` marks the top layer. */
+  where(ld, { top = false } = {}) {
+    const layer = Math.floor(ld / this.dirs);
+    const name = `layer ${layer + 1}${top && this.L > 1 && layer === this.L - 1 ? " (top)" : ""}`;
+    if (this.dirs < 2) return name;
+    return `${name}, ${this.isReverse(ld) ? "reverse ←" : "forward →"}`;
   }
 
   /** The state a step starts from: t-1 going forward, t+1 in the reverse direction, zeros outside. */

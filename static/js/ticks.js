@@ -6,8 +6,8 @@
  *   exponentTicks(lo, hi)  a colour bar whose values are log10 exponents: {tickvals, ticktext}.
  *
  * Wide ranges get one tick per decade (or per few decades), 10ⁿ; one to three decades get 1, 2, 5
- * per decade; under a decade, evenly spaced round values. Labels are the numbers themselves
- * (0.2, 0.5, 1, 20) where short, else 2×10⁻⁵.
+ * per decade (1, 3 or 1 alone where fewer fit); under a decade, evenly spaced round values. Labels
+ * are the numbers themselves (0.2, 0.5, 1, 20) where short, else 2×10⁻⁵.
  */
 
 const SUPERSCRIPT = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
@@ -25,7 +25,7 @@ export function powerLabel(value) {
 function niceStep(raw) {
   const k = Math.floor(Math.log10(raw));
   const f = raw / 10 ** k;
-  const nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+  const nice = f <= 1 + 1e-9 ? 1 : f <= 2 + 1e-9 ? 2 : f <= 5 + 1e-9 ? 5 : 10; // 0.1 / 5 is 0.0200…02
   return nice * 10 ** k;
 }
 
@@ -39,11 +39,16 @@ export function logTicks(lo, hi, maxTicks = 8) {
     const decades = decadeTicks(a, b, maxTicks);
     return { tickvals: decades.map((k) => 10 ** k), ticktext: decades.map(decadeLabel) };
   } else if (b - a >= 1) {
-    for (let k = Math.floor(a) - 1; k <= Math.ceil(b); k++) {
-      for (const m of [1, 2, 5]) {
-        const v = m * 10 ** k;
-        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) values.push(v);
+    // 1, 2, 5 per decade; where that is more than fits, 1 and 3; then the decades alone
+    for (const mantissas of [[1, 2, 5], [1, 3], [1]]) {
+      values = [];
+      for (let k = Math.floor(a) - 1; k <= Math.ceil(b); k++) {
+        for (const m of mantissas) {
+          const v = m * 10 ** k;
+          if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) values.push(v);
+        }
       }
+      if (values.length <= maxTicks) break;
     }
   } else {
     const step = niceStep((hi - lo) / Math.max(2, maxTicks - 3));

@@ -1,7 +1,8 @@
 /**
  * The selected cell's equations with the current step's numbers filled in, for the mean over units
  * or for one unit k (hover a heatmap to look, click it or type the number to keep it). Means of products are shown as
- * means of the products, so the numbers on each line add up exactly.
+ * means of the products, so the numbers on each line add up exactly. In a reverse direction the state
+ * fed in is h_{t+1} (c_{t+1}), and the equations say so.
  *
  * Emits: "select" {cell}, "unit" {unit} from its own controls.
  */
@@ -11,7 +12,6 @@ import { Emitter } from "../events.js";
 
 const sub = (base, index) => `<var>${base}</var><sub>${index}</sub>`;
 const T_ = (b) => sub(b, "t");
-const P_ = (b) => sub(b, "t−1");
 
 function num(value) {
   const bad = !Number.isFinite(value);
@@ -93,6 +93,10 @@ export class EquationsView extends Emitter {
   lines(run, k, cell, ld, t, unit) {
     const get = (field) => run.at(k, field, ld, t);
     const prev = (field) => run.previous(k, field, ld, t);
+    // the state a step starts from: h_{t−1} going forward; a reverse direction reads the sequence
+    // from the end, so there it is h_{t+1} (run.previous picks the same step)
+    const reverse = run.isReverse(ld);
+    const P_ = (b) => sub(b, reverse ? "t+1" : "t−1");
     // one unit's value, or the mean over units of an array (or of an element-wise product)
     const pick = (arr) => (arr ? (unit >= 0 ? arr[unit] : mean(arr)) : NaN);
     const clamp = run.config?.clamp || {};
@@ -145,6 +149,13 @@ export class EquationsView extends Emitter {
       if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
     }
     out.push(this.gradientLine(run, k, cell, ld, t, unit));
+    if (reverse) {
+      const from = cell.hasC ? `${P_("h")}, ${P_("c")}` : P_("h");
+      const initial = t === run.T - 1 ? " (the initial state, zeros, at t = T−1)" : "";
+      out.unshift(
+        `<span class="note eq-reverse">reverse direction: reads the sequence from the end, so the state fed in is ${from}${initial}</span>`,
+      );
+    }
     return out;
   }
 

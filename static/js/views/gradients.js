@@ -1,37 +1,56 @@
 /**
- * Gradient flow through time, every compared cell in one plot on a log y axis:
+ * Gradient flow through time for the chosen layer and direction, every compared cell in one plot on
+ * a log y axis:
  *   - ||dL/dh_t|| (solid) and ||dL/dc_t|| (LSTM, dashed) against t, from ready.cells[i].curves;
- *   - ||dh_T/dh_t||_2 (jacobian_norm, solid) and ||dc_T/dc_t|| (dashed) in a second plot.
- * Under each plot the fitted decay per cell, in words. Non-finite points are gaps on the line with
- * a marker and its label ("inf", "NaN") at the top of the plot; exact zeros, which a log axis
- * cannot draw, get a "0" marker at the bottom. In backward-pass play the curves are revealed right
- * to left: what backpropagation has not reached yet is masked.
+ *   - ||dh_last/dh_t||_2 (jacobian_norm, solid) and ||dc_last/dc_t|| (dashed) in a second plot, where
+ *     "last" is that direction's last state: h_{T−1} going forward, h_0 in a reverse direction.
+ * Under each plot the fitted decay per cell for that same layer-direction, in words, and a text
+ * summary; under both, the server's notes on each cell. inf, NaN and exact zeros sit on labelled
+ * rows beside the log axis (gradient_marks.js). A run without Jacobians says why, and offers to
+ * compute them. In backward-pass play the curves are revealed from where backpropagation starts.
  *
- * Emits: "seek" {t} on click.
+ * Emits: "seek" {t} on click; "config" {jacobian: "on"} from the Jacobian panel's button.
  */
 
-import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG, fmt } from "../config.js";
+import { CELL_COLOR, PLOTLY_CONFIG } from "../config.js";
 import { Emitter } from "../events.js";
+import { logTicks } from "../ticks.js";
 import { CursorOverlay } from "./cursor_overlay.js";
+import { markKind, markRows, markTraces, withStrips } from "./gradient_marks.js";
+import { cellLabel, decayList, plotSummary, summaryBox, swatch } from "./gradient_words.js";
 
 const PLOTS = [
   {
     id: "grad",
-    caption: "How much the loss still feels each step",
-    title: "‖∂L/∂h_t‖ (solid), ‖∂L/∂c_t‖ (dashed)",
+    caption: () => "How much the loss still feels each step",
+    title: () => "‖∂L/∂h<sub>t</sub>‖ (solid), ‖∂L/∂c<sub>t</sub>‖ (dashed)",
     yTitle: "gradient norm",
     solid: "grad_h_norm",
     dashed: "grad_c_norm",
+    labels: () => ["‖∂L/∂h_t‖", "‖∂L/∂c_t‖"],
     decay: "grad_h",
+    decayC: "grad_c",
   },
   {
     id: "jacobian",
-    caption: "How much the last state depends on each step",
-    title: "‖∂h_T/∂h_t‖₂ (solid), ‖∂c_T/∂c_t‖₂ (dashed)",
+    // a direction's last state: t = T−1 going forward, t = 0 reading the sequence from the end
+    caption: (run, ld) =>
+      run.isReverse(ld)
+        ? "How much this direction's last state, h₀ (it reads the sequence from the end), depends on each step"
+        : `How much the last state, h at t = ${run.T - 1}, depends on each step`,
+    title: (run, ld) => {
+      const last = run.isReverse(ld) ? "0" : "T−1";
+      return `‖∂h<sub>${last}</sub>/∂h<sub>t</sub>‖₂ (solid), ‖∂c<sub>${last}</sub>/∂c<sub>t</sub>‖₂ (dashed)`;
+    },
+    labels: (run, ld) => {
+      const last = run.isReverse(ld) ? "0" : "T−1";
+      return [`‖∂h_${last}/∂h_t‖`, `‖∂c_${last}/∂c_t‖`];
+    },
     yTitle: "Jacobian norm",
     solid: "jacobian_norm",
     dashed: "jacobian_norm_c",
     decay: "jacobian",
+    decayC: "jacobian_c",
   },
 ];
 
@@ -43,15 +62,41 @@ export class GradientView extends Emitter {
     this.key = null;
     this.plots = PLOTS.map((spec) => {
       const box = root.querySelector(`[data-plot="${spec.id}"]`);
-      box.querySelector("figcaption").textContent = spec.caption;
-      return {
-        spec,
-        gd: box.querySelector(".plot"),
-        decay: box.querySelector(".decay"),
-        drawn: false,
-        overlay: null,
-      };
+      const gd = box.querySelector(".plot");
+      const decay = box.querySelector(".decay");
+      const where = document.createElement("p");
+      where.className = "decay-where";
+      decay.before(where);
+      const summary = summaryBox(`summary-${spec.id}`);
+      decay.after(summary.details);
+      gd.setAttribute("role", "img");
+      gd.setAttribute("aria-describedby", summary.body.id);
+      return { spec, box, gd, host: box.querySelector(".plot-host"), decay, where, summary, drawn: false, overlay: null };
     });
+    this.missing = this.buildMissing(this.plots[1]);
+    this.notes = document.createElement("ul");
+    this.notes.className = "cell-notes";
+    root.querySelector(".grad-plots").after(this.notes);
+  }
+
+  /** The Jacobian panel of a run without Jacobians: why, and a button to compute them. */
+  buildMissing(plot) {
+    const box = document.createElement("div");
+    box.className = "plot-missing";
+    box.hidden = true;
+    const reason = document.createElement("p");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "primary";
+    button.textContent = "Compute ‖∂h/∂h‖ for this run";
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      button.textContent = "computing ‖∂h/∂h‖…";
+      this.emit("config", { jacobian: "on" });
+    });
+    box.append(reason, button);
+    plot.host.after(box);
+    return { box, reason, button };
   }
 
   update(model) {
@@ -63,64 +108,35 @@ export class GradientView extends Emitter {
     if (key !== this.key) {
       this.key = key;
       for (const plot of this.plots) this.render(plot, run, ld, large);
+      this.renderNotes(run);
     }
     // backpropagation reaches a reverse direction's steps from t = 0 upwards
-    const reverse = run.dirs > 1 && ld % 2 === 1;
-    const side = state.get("pass") === "backward" ? (reverse ? "after" : "before") : null;
-    for (const plot of this.plots) if (plot.overlay) plot.overlay.draw(model.t, side);
+    const side = state.get("pass") === "backward" ? (run.isReverse(ld) ? "after" : "before") : null;
+    for (const plot of this.plots) if (plot.overlay && !plot.host.hidden) plot.overlay.draw(model.t, side);
   }
 
   render(plot, run, ld, large) {
     const { spec } = plot;
-    const traces = [];
-    const positives = [];
-    const marks = []; // {cell, t, kind: "inf"|"NaN"|"0"}
-    const x = Array.from({ length: run.T }, (_, t) => t);
-    run.cells.forEach((cell, k) => {
-      for (const [quantity, dash] of [
-        [spec.solid, "solid"],
-        [spec.dashed, "dash"],
-      ]) {
-        const curve = run.curve(k, quantity, ld);
-        if (!curve) continue;
-        const y = curve.map((v, t) => {
-          if (Number.isFinite(v) && v > 0) {
-            positives.push(v);
-            return v;
-          }
-          marks.push({ cell: k, t, kind: Number.isNaN(v) ? "NaN" : v === 0 ? "0" : v > 0 ? "inf" : "-inf" });
-          return null;
-        });
-        traces.push({
-          type: "scatter",
-          mode: "lines",
-          x,
-          y,
-          name: `${CELL_LABEL[cell.name] || cell.name} ${quantity.includes("_c") ? "(c)" : "(h)"}`,
-          meta: { cell: cell.name, quantity },
-          line: { color: CELL_COLOR[cell.name], dash, width: dash === "solid" ? 3 : 2 },
-          hovertemplate: `${CELL_LABEL[cell.name] || cell.name} t=%{x}: %{y:.3g}<extra>${quantity}</extra>`,
-        });
-      }
-    });
-    traces.push(...this.markTraces(run, marks, positives));
-    const font = large ? 17 : 13;
-    const layout = {
-      uirevision: spec.id,
-      height: large ? 340 : 250,
-      margin: { l: 64, r: 12, t: 30, b: large ? 84 : 64 },
-      font: { size: font },
-      title: { text: spec.title, x: 0, xanchor: "left", font: { size: font } },
-      showlegend: true,
-      legend: { orientation: "h", x: 0, y: large ? -0.22 : -0.25, yanchor: "top", font: { size: font - 1 } },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "#ffffff",
-      xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
-      yaxis: { type: "log", title: { text: spec.yTitle }, exponentformat: "power", gridcolor: "#e4e4e4" },
-    };
-    const config = PLOTLY_CONFIG;
+    plot.box.querySelector("figcaption").textContent = spec.caption(run, ld);
+    plot.box.dataset.ld = String(ld);
+    plot.box.dataset.reverse = String(run.isReverse(ld));
+    const fits = decayList(run, ld, spec.decay, { kind: spec.decayC, label: "c" });
+    const where = document.createElement("span");
+    where.className = "where";
+    where.textContent = run.where(ld, { top: true });
+    const shared = document.createElement("span");
+    shared.className = "decay-shared";
+    shared.textContent = fits.shared ? ` (${fits.shared})` : "";
+    plot.where.replaceChildren("Fits for ", where, shared, ":");
+    plot.decay.replaceChildren(...fits.items);
+    plot.summary.body.textContent = plotSummary(run, ld, spec);
+    const absent = run.cells.every((_, k) => !run.curve(k, spec.solid, ld));
+    if (spec.id === "jacobian") this.showMissing(run, absent);
+    if (absent) return; // no empty axes: the message stands in the plot's place
+    const figure = this.figure(spec, run, ld, large);
+    const { traces, layout } = figure;
     if (!plot.drawn) {
-      this.plotly.newPlot(plot.gd, traces, layout, config);
+      this.plotly.newPlot(plot.gd, traces, layout, PLOTLY_CONFIG);
       plot.drawn = true;
       plot.overlay = new CursorOverlay(plot.gd, "not reached by the backward pass yet");
       plot.gd.on("plotly_afterplot", () => plot.overlay.measure());
@@ -129,77 +145,135 @@ export class GradientView extends Emitter {
         if (point) this.emit("seek", { t: Math.round(point.x) });
       });
     } else {
-      this.plotly.react(plot.gd, traces, layout, config);
+      this.plotly.react(plot.gd, traces, layout, PLOTLY_CONFIG);
     }
     plot.overlay.measure();
     plot.gd.dataset.traces = String(traces.length);
-    this.renderDecay(plot, run);
   }
 
-  /** One marker trace per kind of non-plottable point, at the top (inf, NaN) or bottom (0). */
-  markTraces(run, marks, positives) {
-    if (!marks.length) return [];
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const v of positives) {
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    if (!Number.isFinite(lo)) {
-      lo = 1e-3;
-      hi = 1;
-    }
-    const top = hi * 10;
-    const bottom = lo / 10;
-    const out = [];
-    for (const kind of ["inf", "-inf", "NaN", "0"]) {
-      const these = marks.filter((m) => m.kind === kind);
-      if (!these.length) continue;
-      // Label only where a run of marks starts, so a long inf stretch reads as one label.
-      const text = these.map((m, j) => (j === 0 || these[j - 1].t !== m.t - 1 || these[j - 1].cell !== m.cell ? kind : ""));
-      out.push({
+  /** The traces and layout of one plot: curves on the log axis, unplottable points on strips. */
+  figure(spec, run, ld, large) {
+    const { traces, positives, marks } = curveTraces(run, ld, spec);
+    const rows = markRows(marks);
+    traces.push(...markTraces(run, marks, rows));
+    const font = large ? 17 : 13;
+    const margin = { l: 68, r: 12, t: 30, b: large ? 96 : 76 };
+    const height = large ? 340 : 250;
+    const { range, ticks } = logAxis(positives, height - margin.t - margin.b, font);
+    const layout = {
+      uirevision: spec.id,
+      height,
+      margin,
+      font: { size: font },
+      title: { text: spec.title(run, ld), x: 0, xanchor: "left", font: { size: font } },
+      showlegend: true,
+      legend: { orientation: "h", x: 0, xref: "paper", y: 0, yref: "container", yanchor: "bottom", font: { size: font - 1 } },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "#ffffff",
+      xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
+      yaxis: {
+        type: "log",
+        title: { text: spec.yTitle },
+        range,
+        autorange: false,
+        tickmode: "array",
+        tickvals: ticks.tickvals,
+        ticktext: ticks.ticktext,
+        gridcolor: "#e4e4e4",
+      },
+    };
+    return { traces, layout: withStrips(layout, rows, font + 9) };
+  }
+
+  showMissing(run, absent) {
+    const plot = this.plots[1];
+    plot.host.hidden = absent;
+    plot.decay.hidden = absent;
+    plot.where.hidden = absent;
+    this.missing.box.hidden = !absent;
+    if (!absent) return;
+    const info = run.jacobian;
+    const reason =
+      info?.reason ||
+      (info?.mode === "off"
+        ? "The Jacobian norms are switched off for this run."
+        : "The Jacobian norms were not computed for this run.");
+    this.missing.reason.textContent = reason;
+    plot.summary.body.textContent = `The Jacobian norms were not computed for this run. ${reason}`;
+    const offer = !info || info.mode !== "on";
+    this.missing.button.hidden = !offer;
+    this.missing.button.disabled = false;
+    this.missing.button.textContent = "Compute ‖∂h/∂h‖ for this run";
+  }
+
+  renderNotes(run) {
+    const items = [];
+    run.cells.forEach((cell) => {
+      for (const note of cell.notes || []) {
+        const li = document.createElement("li");
+        li.dataset.cell = cell.name;
+        const name = document.createElement("strong");
+        name.textContent = `${cellLabel(cell)}: `;
+        li.append(swatch(CELL_COLOR[cell.name]), name, note);
+        items.push(li);
+      }
+    });
+    this.notes.replaceChildren(...items);
+    this.notes.hidden = items.length === 0;
+  }
+}
+
+/** Curves of one plot (solid and dashed per cell) and the points a log axis cannot show. */
+function curveTraces(run, ld, spec) {
+  const traces = [];
+  const positives = [];
+  const marks = []; // {cell, t, kind, dashed}
+  const x = Array.from({ length: run.T }, (_, t) => t);
+  run.cells.forEach((cell, k) => {
+    for (const [quantity, dash] of [
+      [spec.solid, "solid"],
+      [spec.dashed, "dash"],
+    ]) {
+      const curve = run.curve(k, quantity, ld);
+      if (!curve) continue;
+      const y = Array.from(curve, (raw, t) => {
+        const v = Number(raw);
+        const kind = markKind(v);
+        if (!kind) {
+          positives.push(v);
+          return v;
+        }
+        marks.push({ cell: k, t, kind, dashed: dash === "dash" });
+        return null;
+      });
+      traces.push({
         type: "scatter",
-        mode: "markers+text",
-        x: these.map((m) => m.t),
-        y: these.map(() => (kind === "0" ? bottom : top)),
-        text,
-        // labels to the right of the first mark of a run, so none is cut at the plot's left edge
-        textposition: kind === "0" ? "top right" : "bottom right",
-        textfont: { color: "#b00020", size: 14 },
-        marker: {
-          symbol: kind === "0" ? "line-ew-open" : "x-thin-open",
-          size: 7,
-          color: these.map((m) => CELL_COLOR[run.cells[m.cell].name]),
-          line: { width: 1.5 },
-        },
-        name: kind === "0" ? "exactly 0 (off the log axis)" : `${kind}: not a finite number`,
-        meta: { nonfinite: kind },
-        hovertemplate: `t=%{x}: ${kind}<extra></extra>`,
+        mode: "lines",
+        x,
+        y,
+        name: `${cellLabel(cell)} ${dash === "dash" ? "(c)" : "(h)"}`,
+        meta: { cell: cell.name, quantity },
+        line: { color: CELL_COLOR[cell.name], dash, width: dash === "solid" ? 3 : 2 },
+        hovertemplate: `${cellLabel(cell)} t=%{x}: %{y:.3g}<extra>${quantity}</extra>`,
       });
     }
-    return out;
-  }
+  });
+  return { traces, positives, marks };
+}
 
-  renderDecay(plot, run) {
-    const items = run.cells.map((cell) => {
-      const decay = cell.decay?.[plot.spec.decay];
-      const text = decay ? decay.text : "no fit for this cell";
-      const li = document.createElement("li");
-      const swatch = document.createElement("span");
-      swatch.className = "swatch";
-      swatch.style.background = CELL_COLOR[cell.name];
-      const name = document.createElement("strong");
-      name.textContent = `${CELL_LABEL[cell.name] || cell.name}: `;
-      const words = document.createElement("span");
-      words.textContent = text;
-      li.append(swatch, name, words);
-      li.dataset.cell = cell.name;
-      if (decay && decay.steps_per_decade !== null && decay.steps_per_decade !== undefined) {
-        li.dataset.stepsPerDecade = String(decay.steps_per_decade);
-        li.title = `fitted on the top layer: ${fmt(decay.steps_per_decade)} steps per factor of 10 (${decay.direction})`;
-      }
-      return li;
-    });
-    plot.decay.replaceChildren(...items);
+/** The log axis over the values shown, a little padded, with ticks that read true (ticks.js). */
+function logAxis(positives, plotPx, font) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of positives) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
+  if (!Number.isFinite(lo)) [lo, hi] = [1e-3, 1];
+  const a = Math.log10(lo);
+  const b = Math.log10(hi);
+  const pad = Math.max(0.05 * (b - a), 0.02);
+  const range = [a - pad, b + pad];
+  const ticks = logTicks(10 ** range[0], 10 ** range[1], Math.max(3, Math.floor(plotPx / (font * 1.9))));
+  return { range, ticks };
 }

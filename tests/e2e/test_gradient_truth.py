@@ -1,0 +1,517 @@
+"""The gradient views tell the truth in every mode: each number and sentence on screen is checked
+against the server's own REST answer (POST /api/trace) for the same config, or against Plotly's own
+axis mapping, never against the page's JavaScript.
+
+Stacked and bidirectional nets (fits follow the chosen layer and direction, the equations name the
+state fed in, the depth view), a run without Jacobians, the exploding preset's inf/NaN marks, log
+ticks that read true, and the text summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.request
+
+import pytest
+from helpers import shot, state, wait_run, wait_t
+
+GRAD = '[data-plot="grad"]'
+JACOBIAN = '[data-plot="jacobian"]'
+STACKED = "#cells=rnn_tanh,lstm,gru&num_layers=3&bidirectional=1"
+
+
+# ---- the server's answer --------------------------------------------------------------------------
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def rest_trace(server_url: str, config: dict) -> dict:
+    request = urllib.request.Request(
+        server_url + "/api/trace",
+        data=json.dumps(config).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=180) as response:
+        return json.loads(response.read())
+
+
+def page_config(page, server_url: str) -> dict:
+    """The RunConfig the page is showing: every config field of its state."""
+    defaults = get_json(server_url + "/api/cells")["defaults"]
+    s = state(page)
+    return {key: s[key] for key in defaults if key in s}
+
+
+def num(v) -> float:
+    """A wire number: JSON numbers, and "NaN" / "Infinity" / "-Infinity" strings."""
+    return float(v)
+
+
+def close(shown: float, true: float, rel: float = 6e-3) -> bool:
+    """A number printed to 3 significant digits against the value it prints."""
+    if math.isnan(true) or math.isinf(true) or true == 0:
+        return shown == true or (math.isnan(shown) and math.isnan(true))
+    return abs(shown - true) <= rel * abs(true)
+
+
+def parse_number(text: str) -> float:
+    """A number as the page prints it: 0.398, 3.91e-14, 2×10⁻⁵, 10⁻¹⁴, NaN, inf."""
+    if "\u200b" in text:  # Plotly's own power labels: "10\u200b-24\u200b"
+        mantissa, _, exponent = text.replace("\u200b", "").replace("−", "-").partition("10")
+        return float(mantissa.rstrip("×") or 1) * 10 ** int(exponent)
+    text = text.strip().replace("−", "-")
+    if text in ("NaN", "inf", "-inf"):
+        return float(text.replace("inf", "Infinity"))
+    sup = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+    match = re.fullmatch(r"(?:([\d.]+)×)?10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)", text)
+    if match:
+        mantissa = float(match.group(1)) if match.group(1) else 1.0
+        return mantissa * 10 ** int(match.group(2).translate(sup))
+    return float(text)
+
+
+def ld_of(layer: int, direction: int, dirs: int) -> int:
+    return layer * dirs + direction
+
+
+def scroll_to(page, selector: str) -> None:
+    """Scroll a panel to just under the sticky player bar, for a screenshot."""
+    page.evaluate(
+        """sel => {
+            const bar = document.querySelector('.playerbar').offsetHeight;
+            const top = document.querySelector(sel).getBoundingClientRect().top + window.scrollY;
+            window.scrollTo(0, top - bar - 8);
+        }""",
+        selector,
+    )
+    page.wait_for_timeout(200)
+
+
+def next_frames(page) -> None:
+    """Until the page has rendered the state it holds now (views render in animation frames)."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def choose(page, layer: int, direction: int) -> None:
+    page.select_option("#layer-choice select.layer", str(layer))
+    page.select_option("#layer-choice select.dir", str(direction))
+    page.wait_for_function(
+        "([l, d]) => window.gateflow.state.layer === l && window.gateflow.state.dir === d",
+        arg=[layer, direction],
+    )
+    next_frames(page)
+
+
+def fits_on_screen(page, plot: str) -> tuple[str, str | None, dict]:
+    """(the "Fits for ..." heading, the parenthesis it carries for every sentence, {cell: li})."""
+    heading = page.locator(f"{plot} .decay-where")
+    where, shared = "", None
+    if heading.count():
+        assert heading.inner_text().startswith("Fits for ")
+        where = heading.locator(".where").inner_text().strip()
+        shared = heading.locator(".decay-shared").inner_text().strip()[1:-1] or None
+    items = {}
+    for li in page.locator(f"{plot} .decay li").all():
+        items[li.get_attribute("data-cell")] = {
+            "text": li.locator(":scope > span:not(.swatch)").first.inner_text().strip(),
+            "title": li.get_attribute("title") or "",
+            "why": " ".join(li.locator(".decay-why").all_text_contents()),
+        }
+    return where, shared, items
+
+
+def sentence(text: str, shared: str | None) -> str:
+    return f"{text} ({shared})" if shared else text
+
+
+# ---- 1. fits follow the chosen layer and direction ------------------------------------------------
+
+
+def test_decay_sentences_follow_layer_and_direction(page, recorder, server_url):
+    page.goto(server_url + "/" + STACKED)
+    r = wait_run(page, cells=["rnn_tanh", "lstm", "gru"])
+    assert (r["L"], r["dirs"]) == (3, 2)
+    trace = rest_trace(server_url, page_config(page, server_url))
+    seen = set()
+    for layer, direction in [(2, 0), (1, 1), (0, 0), (2, 1)]:
+        choose(page, layer, direction)
+        ld = ld_of(layer, direction, 2)
+        for plot, kind in [(GRAD, "grad_h"), (JACOBIAN, "jacobian")]:
+            where, shared, items = fits_on_screen(page, plot)
+            for cell in trace["cells"]:
+                fit = cell["decays"][ld][kind]
+                shown = items[cell["cell"]]
+                assert sentence(shown["text"], shared) == fit["text"], (layer, direction, kind, cell["cell"])
+                assert f"fitted on layer {layer + 1}" in shown["title"]
+                if fit["explanation"]:
+                    assert fit["explanation"] in shown["why"]
+                seen.add(fit["text"])
+            # and the page says which layer and direction they are about
+            assert f"layer {layer + 1}" in where
+            assert ("reverse ←" if direction else "forward →") in where
+        if (layer, direction) == (2, 1):
+            # the top reverse direction meets the last-step loss at its first step only: exactly 0 elsewhere
+            for cell in trace["cells"]:
+                fit = cell["decays"][ld]["grad_h"]
+                assert fit["direction"] == "zero" and fit["explanation"]
+                shown = page.locator(f'{GRAD} .decay li[data-cell="{cell["cell"]}"]').inner_text()
+                assert "10x smaller every" not in shown and "exactly 0" in shown
+        if (layer, direction) == (1, 1):
+            scroll_to(page, "#gradients")
+            shot(page, "stacked-layer2-reverse")
+    assert len(seen) > 4  # the sentences really changed with the choice
+    recorder.check()
+
+
+# ---- 2. the reverse direction's equations and Jacobian titles -------------------------------------
+
+
+def test_reverse_direction_equations_and_jacobian_titles(page, recorder, server_url):
+    page.goto(
+        server_url + "/#cells=gru,lstm&num_layers=2&bidirectional=1&hidden_size=8&seq_len=20&t=5&unit=3"
+    )
+    r = wait_run(page, cells=["gru", "lstm"])
+    wait_t(page, 5)
+    trace = rest_trace(server_url, page_config(page, server_url))
+    gru = trace["cells"][0]
+    for direction in (1, 0):
+        choose(page, 0, direction)
+        ld = ld_of(0, direction, 2)
+        body = page.locator("#equations .eq-body")
+        html = body.inner_html()
+        fed = "t+1" if direction else "t−1"
+        other = "t−1" if direction else "t+1"
+        assert f"<sub>{fed}</sub>" in html and f"<sub>{other}</sub>" not in html
+        if direction:
+            assert "reads the sequence from the end" in page.locator("#equations .eq-reverse").inner_text()
+        else:
+            assert page.locator("#equations .eq-reverse").count() == 0
+        # h_t = (1 − z) n + z h_(t±1): the state fed in is the server's h at t+1 (reverse) or t−1
+        line = body.locator(".eq").filter(has_text="(1 − z").first
+        numbers = [parse_number(s) for s in line.locator(".num").all_inner_texts()]
+        z, _n, z2, h_in, h_out = numbers
+        prev_t = 6 if direction else 4
+        assert close(h_in, num(gru["h"][ld][prev_t][3])), (h_in, gru["h"][ld][prev_t][3])
+        assert close(h_out, num(gru["h"][ld][5][3]))
+        assert close(z, num(gru["gates"]["z"][ld][5][3])) and z == z2
+        title = page.evaluate(
+            "() => document.querySelector('[data-plot=\"jacobian\"] .plot').layout.title.text"
+        )
+        caption = page.locator(f"{JACOBIAN} figcaption").inner_text()
+        if direction:
+            assert "∂h<sub>0</sub>/∂h<sub>t</sub>" in title and "T−1" not in title
+            assert "reads the sequence from the end" in caption
+        else:
+            assert "∂h<sub>T−1</sub>/∂h<sub>t</sub>" in title
+            assert f"t = {r['T'] - 1}" in caption
+    recorder.check()
+
+
+# ---- 3. the depth view --------------------------------------------------------------------------
+
+
+def depth_figures(page) -> list[dict]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#depth .depth-plot .js-plotly-plot')].map(gd => ({
+            cell: gd.dataset.cell,
+            rows: gd.layout.yaxis.ticktext.map(s => s.replace(/<[^>]+>/g, '')),
+            z: gd.data[0].z,
+            special: gd.data[1] ? gd.data[1].z : null,
+            text: gd.data.length > 1 ? gd.data[1].text : gd.data[0].text,
+            bar: {tickvals: gd.data[0].colorbar.tickvals, ticktext: gd.data[0].colorbar.ticktext},
+            range: [gd.data[0].zmin, gd.data[0].zmax],
+            fits: gd.layout.annotations.filter(a => a.xref === 'paper').map(a => [a.y, a.text, a.meta.fit]),
+            describedBy: gd.getAttribute('aria-describedby'),
+        }))"""
+    )
+
+
+def test_depth_view_shows_every_layer_and_direction(page, recorder, server_url):
+    page.goto(server_url + "/" + STACKED + "&layer=1&dir=1")
+    r = wait_run(page, cells=["rnn_tanh", "lstm", "gru"])
+    page.wait_for_selector("#depth .depth-plot .js-plotly-plot")
+    trace = rest_trace(server_url, page_config(page, server_url))
+    assert page.locator('#depth [data-export="#depth"]', has_text="PNG").count() == 1
+    assert page.locator("#depth h2").inner_text() and page.locator("#depth .caption").inner_text()
+    figures = depth_figures(page)
+    assert [f["cell"] for f in figures] == r["cells"]
+    expected_rows = [f"layer {layer + 1} {arrow}" for layer in (2, 1, 0) for arrow in ("→", "←")]
+    lo, hi = math.inf, -math.inf
+    for figure, cell in zip(figures, trace["cells"], strict=True):
+        assert figure["rows"] == expected_rows  # the top layer at the top
+        assert figure["describedBy"] == "summary-depth"
+        for row, label in enumerate(figure["rows"]):
+            layer, direction = int(label.split()[1]) - 1, label.endswith("←")
+            ld = ld_of(layer, direction, 2)
+            for t, raw in enumerate(cell["grad_h_norm"][ld]):
+                v = num(raw)
+                if math.isfinite(v) and v > 0:
+                    assert abs(figure["z"][row][t] - math.log10(v)) < 1e-4
+                    lo, hi = min(lo, math.log10(v)), max(hi, math.log10(v))
+                else:
+                    # not a colour of the scale: its own colour and its own words
+                    assert figure["z"][row][t] is None
+                    assert figure["special"] is not None and figure["special"][row][t] is not None
+                    word = "exactly 0" if v == 0 else ("NaN" if math.isnan(v) else "inf")
+                    assert word in figure["text"][row][t]
+            # beside the row: the server's sentence (a closing parenthesis moved to the legend, "*")
+            fit = cell["decays"][ld]["grad_h"]["text"]
+            (shown,) = [f for f in figure["fits"] if f[0] == row]
+            assert shown[2] == fit and fit.startswith(shown[1].removesuffix(" *"))
+            if shown[1].endswith(" *"):
+                assert (
+                    fit[len(shown[1]) - 2 :].strip("() ") in page.locator("#depth .depth-legend").inner_text()
+                )
+        for value, label in zip(figure["bar"]["tickvals"], figure["bar"]["ticktext"], strict=True):
+            assert close(parse_number(label), 10**value, 1e-9)
+    assert figures[0]["range"] == pytest.approx([lo, hi], abs=1e-4)  # one scale for every cell
+    # the top reverse direction is exactly 0 but at one step: said in the legend and on the row
+    assert "exactly 0" in page.locator("#depth .depth-legend").inner_text()
+    assert page.locator("#depth .overlay-cursor").count() == 3
+    assert "layer 3 ←" in page.locator("#summary-depth").text_content()
+    scroll_to(page, "#depth")
+    shot(page, "depth-view")
+    # a click on a row picks that layer and direction, and the step under the pointer
+    x, y = page.evaluate(
+        """() => {
+            const gd = document.querySelector('#depth .depth-plot .js-plotly-plot');
+            const box = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+            return [box.left + xa._offset + xa.l2p(10), box.top + ya._offset + ya.l2p(4)];
+        }"""
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function("() => window.gateflow.state.layer === 0 && window.gateflow.state.dir === 0")
+    wait_t(page, 10)
+    # a one-layer, one-direction net has nothing to add: the view says so instead
+    page.goto(server_url + "/#cells=lstm&hidden_size=8&seq_len=20")
+    wait_run(page, cells=["lstm"])
+    page.wait_for_selector("#depth .depth-message", state="visible")
+    assert "One layer" in page.locator("#depth .depth-message").inner_text()
+    assert not page.locator("#depth .depth-grid").is_visible()
+    recorder.check()
+
+
+# ---- 4. a run without Jacobians -----------------------------------------------------------------
+
+
+def test_jacobian_not_computed_says_why_and_computes_on_request(page, recorder, server_url):
+    page.goto(server_url + "/#cells=rnn_tanh&hidden_size=128&seq_len=300")
+    first = wait_run(page, cells=["rnn_tanh"])
+    config = page_config(page, server_url)
+    trace = rest_trace(server_url, config)
+    assert trace["cells"][0]["jacobian_norm"] is None and trace["jacobian"]["reason"]
+    missing = page.locator(f"{JACOBIAN} .plot-missing")
+    missing.wait_for(state="visible")
+    assert trace["jacobian"]["reason"] in missing.inner_text()
+    assert not page.locator(f"{JACOBIAN} .plot-host").is_visible()  # no empty axes
+    assert not page.locator(f"{JACOBIAN} .decay").is_visible()
+    scroll_to(page, "#gradients")
+    shot(page, "jacobian-not-computed")
+    page.get_by_role("button", name="Compute ‖∂h/∂h‖ for this run").click()
+    wait_run(page, other_than=first["id"])
+    assert state(page)["jacobian"] == "on"
+    page.wait_for_selector(f"{JACOBIAN} .plot-host .js-plotly-plot", state="visible")
+    assert not missing.is_visible()
+    computed = rest_trace(server_url, {**config, "jacobian": "on"})["cells"][0]["jacobian_norm"][0]
+    traces = page.evaluate(
+        "() => document.querySelector('[data-plot=\"jacobian\"] .plot').data"
+        ".filter(d => d.meta && d.meta.quantity === 'jacobian_norm').map(d => Array.from(d.y))"
+    )
+    assert len(traces) == 1
+    for shown, true in zip(traces[0], computed, strict=True):
+        v = num(true)
+        assert (shown is None and not (math.isfinite(v) and v > 0)) or abs(shown - v) <= 1e-5 * v
+    assert "jacobian=on" in page.evaluate("location.hash")
+    recorder.check()
+
+
+# ---- 5. inf, NaN and zero marks -------------------------------------------------------------------
+
+
+def text_boxes(page, plot: str) -> list[dict]:
+    """Every visible piece of text Plotly drew in a plot (ticks, mark labels, annotations)."""
+    return page.evaluate(
+        """sel => [...document.querySelector(sel).querySelectorAll(
+                '.xtick text, .ytick text, .y2tick text, .y3tick text, .textpoint text, .annotation-text')]
+            .filter(el => el.textContent.trim() && el.getBoundingClientRect().width > 0)
+            .map(el => {
+                const b = el.getBoundingClientRect();
+                return {text: el.textContent.trim(), x0: b.left, x1: b.right, y0: b.top, y1: b.bottom};
+            })""",
+        f"{plot} .plot",
+    )
+
+
+def overlapping(boxes: list[dict]) -> list[tuple[str, str]]:
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if (
+                a["x0"] < b["x1"] - 0.5
+                and b["x0"] < a["x1"] - 0.5
+                and a["y0"] < b["y1"] - 0.5
+                and b["y0"] < a["y1"] - 0.5
+            ):
+                out.append((a["text"], b["text"]))
+    return out
+
+
+def marks_of(page, plot: str) -> dict[str, list[tuple[str, int]]]:
+    """{kind: [(cell colour, t)]} of the marker traces for unplottable points."""
+    return page.evaluate(
+        """sel => Object.fromEntries(document.querySelector(sel).data
+            .filter(d => d.meta && d.meta.nonfinite)
+            .map(d => [d.meta.nonfinite, Array.from(d.x).map((t, j) => [d.marker.color[j], t])]))""",
+        f"{plot} .plot",
+    )
+
+
+def test_exploding_marks_never_print_over_each_other(page, recorder, server_url):
+    page.goto(server_url + "/#preset=exploding")
+    r = wait_run(page, cells=["rnn_tanh", "rnn_relu"])
+    trace = rest_trace(server_url, page_config(page, server_url))
+    colours = page.evaluate(
+        "() => Object.fromEntries(document.querySelector('[data-plot=\"grad\"] .plot').data"
+        ".filter(d => d.meta && d.meta.quantity).map(d => [d.meta.cell, d.line.color]))"
+    )
+    expected: dict[str, set] = {"inf": set(), "NaN": set()}
+    for cell in trace["cells"]:
+        for t, raw in enumerate(cell["grad_h_norm"][0]):
+            v = num(raw)
+            if math.isnan(v):
+                expected["NaN"].add((colours[cell["cell"]], t))
+            elif math.isinf(v):
+                expected["inf"].add((colours[cell["cell"]], t))
+    assert expected["inf"] and expected["NaN"], "the exploding preset should overflow"
+    marks = marks_of(page, GRAD)
+    for kind in ("inf", "NaN"):
+        assert {tuple(m) for m in marks[kind]} == expected[kind]
+    boxes = text_boxes(page, GRAD)
+    assert not overlapping(boxes), overlapping(boxes)
+    labels = [b["text"] for b in boxes]
+    assert labels.count("inf") == 1 and labels.count("NaN") == 1  # each kind named once
+    scroll_to(page, "#gradients")
+    shot(page, "exploding-marks")
+    assert r["T"] == 100
+    recorder.check()
+
+
+def test_exact_zeros_are_marked(page, recorder, server_url):
+    page.goto(server_url + "/#cells=rnn_tanh,lstm&bidirectional=1&hidden_size=8&seq_len=20&dir=1")
+    wait_run(page, cells=["rnn_tanh", "lstm"])
+    trace = rest_trace(server_url, page_config(page, server_url))
+    zeros = sum(1 for cell in trace["cells"] for raw in cell["grad_h_norm"][1] if num(raw) == 0)
+    zeros += sum(
+        1 for cell in trace["cells"] if cell["grad_c_norm"] for raw in cell["grad_c_norm"][1] if num(raw) == 0
+    )
+    assert zeros > 0
+    next_frames(page)
+    assert len(marks_of(page, GRAD)["0"]) == zeros
+    assert not overlapping(text_boxes(page, GRAD))
+    recorder.check()
+
+
+# ---- 6. log ticks that read true ----------------------------------------------------------------
+
+
+def tick_readings(page, plot: str) -> list[tuple[str, float, float]]:
+    """(label, the pixel row of the label's centre, Plotly's own y axis: log10 value -> pixel row)."""
+    return page.evaluate(
+        """sel => {
+            const gd = document.querySelector(sel);
+            const ya = gd._fullLayout.yaxis;
+            const top = gd.getBoundingClientRect().top + ya._offset;
+            return [...gd.querySelectorAll('.ytick text')].filter(el => el.textContent.trim()).map(el => {
+                const b = el.getBoundingClientRect();
+                return [el.textContent.trim(), (b.top + b.bottom) / 2 - top];
+            });
+        }""",
+        f"{plot} .plot",
+    )
+
+
+def pixel_of(page, plot: str, value: float) -> float:
+    return page.evaluate(
+        "([sel, v]) => document.querySelector(sel)._fullLayout.yaxis.l2p(Math.log10(v))",
+        [f"{plot} .plot", value],
+    )
+
+
+@pytest.mark.parametrize(
+    "hash_",
+    ["#preset=clamp-f1", "#cells=lstm&clamp=f:1&task=adding&seq_len=100&hidden_size=32"],
+    ids=["preset", "lstm-only"],
+)
+def test_log_tick_labels_read_true(page, recorder, server_url, hash_):
+    page.goto(server_url + "/" + hash_)
+    wait_run(page)
+    for plot in (GRAD, JACOBIAN):
+        readings = tick_readings(page, plot)
+        assert len(readings) >= 2, readings
+        for label, y in readings:
+            # the label says the value that Plotly's axis puts at the label's own height
+            assert abs(pixel_of(page, plot, parse_number(label)) - y) < 3, (plot, label, y)
+        boxes = text_boxes(page, plot)
+        assert not overlapping(boxes), overlapping(boxes)
+    recorder.check()
+
+
+# ---- 7. text summaries ----------------------------------------------------------------------------
+
+
+def test_text_summaries_say_the_servers_numbers(page, recorder, server_url):
+    page.goto(server_url + "/#cells=rnn_tanh,lstm&num_layers=2&seq_len=40&hidden_size=16")
+    r = wait_run(page, cells=["rnn_tanh", "lstm"])
+    trace = rest_trace(server_url, page_config(page, server_url))
+    T = r["T"]
+    for plot, curve, summary in [
+        (GRAD, "grad_h_norm", "summary-grad"),
+        (JACOBIAN, "jacobian_norm", "summary-jacobian"),
+    ]:
+        assert page.locator(f"{plot} .plot").get_attribute("aria-describedby") == summary
+        text = page.locator(f"#{summary}").text_content()
+        assert "Layer 2 (top)" in text
+        for cell, label in zip(trace["cells"], ["RNN (tanh)", "LSTM"], strict=True):
+            part = text.split(f"{label}:")[1].split(";")[0]
+            found = re.search(r"from (\S+) at t = (\d+) to (\S+) at t = (\d+)", part)
+            assert found, part
+            a, ta, b, tb = found.groups()
+            assert (int(ta), int(tb)) == (T - 1, 0)
+            top = cell[curve][1]  # layer 2 of 2, forward
+            assert close(parse_number(a), num(top[T - 1])) and close(parse_number(b), num(top[0]))
+            fit = cell["decays"][1]["grad_h" if curve == "grad_h_norm" else "jacobian"]["text"]
+            assert fit in text
+    depth = page.locator("#summary-depth").text_content()
+    for label in ("layer 2", "layer 1"):
+        assert label in depth
+    assert page.locator("#depth .depth-plot .plot").first.get_attribute("aria-describedby") == "summary-depth"
+    recorder.check()
+
+
+# ---- 8. the backward pass over every gradient view ------------------------------------------------
+
+
+def test_backward_pass_masks_the_right_side(page, recorder, server_url):
+    page.goto(
+        server_url + "/#cells=gru&num_layers=2&bidirectional=1&hidden_size=8&seq_len=30&t=20&pass=backward"
+    )
+    wait_run(page, cells=["gru"])
+    wait_t(page, 20)
+    mask = page.locator(f"{GRAD} .overlay-mask")
+    line = page.locator(f"{GRAD} .overlay-cursor")
+    for direction in (0, 1):
+        choose(page, 0, direction)
+        page.wait_for_timeout(100)
+        m, c = mask.bounding_box(), line.bounding_box()
+        assert mask.is_visible()
+        if direction:  # a reverse direction's backward pass starts at t = 0: the steps after t wait
+            assert m["x"] >= c["x"] - 2
+        else:  # forward: backpropagation starts at t = T-1, the steps before t wait
+            assert m["x"] + m["width"] <= c["x"] + c["width"] + 2
+    assert page.locator("#depth .overlay-cursor").count() == 1
+    assert state(page)["pass"] == "backward"
+    recorder.check()
