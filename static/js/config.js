@@ -75,6 +75,25 @@ export const SEQUENTIAL = [
   [1.0, "#fff2a0"],
 ];
 
+// Viridis: sequential, colour-blind-safe, for magnitudes on a log scale (gradient heatmaps); its
+// ends differ from cividis's so a gradient never reads as a gate.
+export const MAGNITUDE = [
+  [0.0, "#440154"],
+  [0.1, "#482475"],
+  [0.2, "#414487"],
+  [0.3, "#355f8d"],
+  [0.4, "#2a788e"],
+  [0.5, "#21918c"],
+  [0.6, "#22a884"],
+  [0.7, "#44bf70"],
+  [0.8, "#7ad151"],
+  [0.9, "#bddf26"],
+  [1.0, "#fde725"],
+];
+
+// An exact zero on a log scale (it has no logarithm): off the colour scale, said in the title.
+export const ZERO_COLOR = "#ffffff";
+
 // Where NaN / Inf land in a heatmap: the plot background shows through the gap.
 export const NONFINITE_BG = "#111111";
 

@@ -1,7 +1,11 @@
 /**
- * Exports: each Plotly view as PNG (Plotly.downloadImage), the trace as JSON or CSV (POST /api/trace
- * with the run's config, saved through a blob link), and a cell diagram as SVG.
+ * Exports: the trace as JSON or CSV (POST /api/trace with the run's config, saved through a blob
+ * link), and any section with a `[data-export]` button as ONE slide-ready image, PNG or SVG
+ * (compose.js): one click, one file, titled, with the cursor and the section's sentences.
  */
+
+import { PNG_SCALE, composeSection, svgToPng } from "./compose.js";
+import { CELL_LABEL } from "./config.js";
 
 export async function downloadTrace(config, format) {
   const url = format === "csv" ? "/api/trace?format=csv" : "/api/trace";
@@ -38,42 +42,83 @@ export function saveBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(href), 10_000);
 }
 
-export function downloadPlot(plotly, graphDiv, filename) {
-  return plotly.downloadImage(graphDiv, { format: "png", filename, scale: 2 });
-}
-
-export function downloadSvg(svg, filename) {
-  const clone = svg.cloneNode(true);
-  clone.setAttribute("xmlns", "http://www.w3.org/2000/svg");
-  // inline the computed look so the file stands alone
-  const sourceNodes = svg.querySelectorAll("*");
-  clone.querySelectorAll("*").forEach((node, k) => {
-    const cs = getComputedStyle(sourceNodes[k]);
-    node.setAttribute(
-      "style",
-      `fill:${cs.fill};stroke:${cs.stroke};stroke-width:${cs.strokeWidth};font:${cs.font};text-anchor:${cs.textAnchor}`,
-    );
-  });
-  saveBlob(new Blob([clone.outerHTML], { type: "image/svg+xml" }), filename);
-}
-
-/** Every `[data-export]` button: PNG of each Plotly graph in its target, or SVG of the cell diagrams. */
-export function installExportButtons(plotly, stamp) {
-  document.addEventListener("click", (ev) => {
+/**
+ * Every `[data-export="#target"]` button exports the `.panel` section around it (or around its
+ * target). Each section gets a PNG and an SVG button side by side (a section that declares one gets
+ * the other). `context()` says what the image is of: {t, subtitle, slug}; `status(text, kind)`
+ * reports progress and errors.
+ */
+export function installExportButtons(plotly, { context, status = () => {} }) {
+  for (const button of document.querySelectorAll("[data-export]")) pairButtons(button);
+  document.addEventListener("click", async (ev) => {
     const button = ev.target.closest("[data-export]");
-    if (!button) return;
+    if (!button || button.disabled) return;
     const target = document.querySelector(button.dataset.export);
-    if (!target) return;
-    if (button.dataset.kind === "svg") {
-      for (const svg of target.querySelectorAll("svg.cell-svg")) {
-        const name = svg.closest("[data-cell]")?.dataset.cell || "cell";
-        downloadSvg(svg, `gateflow-${name}-${stamp()}.svg`);
-      }
-      return;
-    }
-    for (const gd of target.querySelectorAll(".js-plotly-plot")) {
-      const name = [gd.dataset.cell, gd.dataset.field, gd.dataset.name].filter(Boolean).join("-") || "plot";
-      downloadPlot(plotly, gd, `gateflow-${name}-${stamp()}`);
+    const section = button.closest(".panel") || target?.closest(".panel");
+    if (!section) return;
+    const format = button.dataset.format === "svg" ? "svg" : "png";
+    const what = context();
+    const name = `gateflow-${section.id || "view"}-${what.slug}.${format}`;
+    const buttons = section.querySelectorAll("[data-export]");
+    buttons.forEach((b) => (b.disabled = true));
+    status(`drawing ${name}…`, "busy");
+    try {
+      await drawn(section);
+      const { svg, width, height } = await composeSection(section, { plotly, t: what.t, subtitle: what.subtitle });
+      const blob = format === "svg" ? new Blob([svg], { type: "image/svg+xml" }) : await svgToPng(svg, width, height, PNG_SCALE);
+      saveBlob(blob, name);
+      status(`saved ${name}`, "info");
+    } catch (err) {
+      console.warn("gateflow: export failed", err);
+      status(`export failed: ${err.message}`, "error");
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
     }
   });
+}
+
+/** Wait (at most 10 s) until a view that draws a few plots per frame has drawn them all. */
+async function drawn(section) {
+  const busy = '[data-pending]:not([data-pending="0"])';
+  for (let waited = 0; waited < 10_000 && (section.matches(busy) || section.querySelector(busy)); waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Give an export button its format, label and title, and its partner (PNG then SVG) if missing. */
+function pairButtons(button) {
+  const format = button.dataset.format || button.dataset.kind || "png";
+  label(button, format);
+  const other = format === "svg" ? "png" : "svg";
+  const siblings = button.parentElement.querySelectorAll(`[data-export="${CSS.escape(button.dataset.export)}"]`);
+  if ([...siblings].some((b) => (b.dataset.format || b.dataset.kind || "png") === other)) return;
+  const partner = button.cloneNode(false);
+  delete partner.dataset.kind;
+  label(partner, other);
+  if (other === "png") button.before(partner);
+  else button.after(partner);
+}
+
+function label(button, format) {
+  delete button.dataset.kind;
+  button.dataset.format = format;
+  button.textContent = `⤓ ${format.toUpperCase()}`;
+  button.title = `This whole view as one ${format.toUpperCase()} image, titled, for a slide${format === "svg" ? " (text stays editable)" : ""}`;
+}
+
+/** What a composed image is of, in its subtitle and file name: the cells, T, H, the lesson, t. */
+export function exportContext(run, state, preset) {
+  const t = state.get("t");
+  if (!run) return { t, subtitle: `t = ${t}`, slug: `t${t}` };
+  const ld = run.ld(state.get("layer"), state.get("dir"));
+  const parts = [run.cells.map((c) => CELL_LABEL[c.name] || c.name).join(" vs "), `T = ${run.T} steps`, `H = ${run.H} units`];
+  if (run.L > 1) parts.push(`layer ${Math.floor(ld / run.dirs) + 1} of ${run.L}`);
+  if (run.dirs > 1) parts.push(ld % run.dirs === 1 ? "reverse direction" : "forward direction");
+  if (preset) {
+    const changed = Object.entries(preset.config).some(([k, v]) => k in run.config && JSON.stringify(run.config[k]) !== JSON.stringify(v));
+    parts.push(`lesson: ${preset.title}${changed ? " (settings changed)" : ""}`);
+  }
+  parts.push(`t = ${t}`);
+  // each part stays on one line when the subtitle wraps
+  return { t, subtitle: parts.map((p) => p.replace(/ = /g, "\u00a0=\u00a0")).join(" · "), slug: `${run.cells.map((c) => c.name).join("-")}-t${t}` };
 }

@@ -5,7 +5,7 @@
  */
 
 import { Controls, renderLayerChoice } from "./controls.js";
-import { downloadTrace, installExportButtons } from "./export.js";
+import { downloadTrace, exportContext, installExportButtons } from "./export.js";
 import { Player } from "./player.js";
 import { PlayerBar } from "./playerbar.js";
 import { PROJECTOR_FOLDED, Panels } from "./panels.js";
@@ -14,6 +14,7 @@ import { Run } from "./run.js";
 import { ShareBox } from "./share.js";
 import { Socket } from "./socket.js";
 import { State, isColdHash, lessonInHash } from "./state.js";
+import { DepthView } from "./views/depth.js";
 import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
@@ -42,6 +43,7 @@ const views = {
   diagram: new DiagramView($("#diagrams")),
   equations: new EquationsView($("#equations")),
   gradients: new GradientView($("#gradients"), Plotly),
+  depth: new DepthView($("#depth"), Plotly),
   sequence: new SequenceView($("#sequence")),
   heatmaps: new HeatmapView($("#heatmaps"), Plotly),
 };
@@ -306,6 +308,11 @@ for (const view of Object.values(views)) {
   });
   view.on("select", ({ cell }) => state.set({ sel: cell }));
   view.on("view", (partial) => state.set(partial));
+  // a setting asked for from a view (the Jacobian panel's "compute" button): run again with it
+  view.on("config", (partial) => {
+    state.set(partial);
+    configure();
+  });
 }
 
 player.on("change", () => schedule());
@@ -346,7 +353,7 @@ async function exportTrace(format) {
 $("#btn-json").addEventListener("click", () => exportTrace("json"));
 $("#btn-csv").addEventListener("click", () => exportTrace("csv"));
 
-installExportButtons(Plotly, () => `t${state.get("t")}`);
+installExportButtons(Plotly, { context: () => exportContext(run, state, presets.find(state.get("preset"))), status: setStatus });
 
 // ---- a hash edited by hand (or a lesson link pasted into the same tab) --------------------------------
 

@@ -46,7 +46,12 @@ def test_lesson_link_with_extra_settings_keeps_the_lesson(page, recorder, server
     page.goto(server_url + "/#preset=exploding&cells=rnn_tanh,rnn_relu,lstm")
     r = wait_run(page, cells=["rnn_tanh", "rnn_relu", "lstm"])
     s = state(page)
-    assert (s["seq_len"], s["init"], s["spectral_radius"], s["preset"]) == (100, "orthogonal", 2.5, "exploding")
+    assert (s["seq_len"], s["init"], s["spectral_radius"], s["preset"]) == (
+        100,
+        "orthogonal",
+        2.5,
+        "exploding",
+    )
     assert r["T"] == 100
     desc = page.locator("#preset-desc").inner_text()
     assert "Exploding" in desc and "settings changed" in desc  # honest: the lesson was extended
@@ -112,7 +117,9 @@ def test_projector_mode_at_1920(browser, recorder, server_url):
     page.goto(server_url + "/#preset=forget-bias&large=1&side=0&hide=equations,heatmaps")
     wait_run(page)
     page.wait_for_timeout(300)
-    size = page.evaluate("() => document.querySelector('.cell-svg .gate-name').getBoundingClientRect().height")
+    size = page.evaluate(
+        "() => document.querySelector('.cell-svg .gate-name').getBoundingClientRect().height"
+    )
     assert size >= 24, size
     shot(page, "projector-1920")
     recorder.check()
@@ -126,7 +133,9 @@ def test_share_on_a_loopback_server_says_how_to_open_it(page, recorder, server_u
     page.click("#btn-share")
     box = page.locator("#share-box")
     box.wait_for(state="visible")
-    page.wait_for_function("() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')")
+    page.wait_for_function(
+        "() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')"
+    )
     assert "GATEFLOW_HOST=0.0.0.0" in box.inner_text()
     assert page.locator("#share-box .share-link").count() == 0
     page.keyboard.press("Escape")
@@ -160,8 +169,12 @@ def test_share_lists_the_addresses_students_can_open(page, recorder, lan_server_
     info = page.evaluate("fetch('/api/share').then((r) => r.json())")
     assert info["reachable"] and info["host"] == "0.0.0.0"
     page.click("#btn-share")
-    page.wait_for_function("() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')")
-    shown = [page.locator("#share-box .share-link code").nth(k).inner_text() for k in range(len(info["urls"]))]
+    page.wait_for_function(
+        "() => !document.querySelector('#share-box .share-body').textContent.includes('Looking')"
+    )
+    shown = [
+        page.locator("#share-box .share-link code").nth(k).inner_text() for k in range(len(info["urls"]))
+    ]
     hash_ = page.evaluate("location.hash")
     assert shown == [u.rstrip("/") + "/" + hash_ for u in info["urls"]]
     assert all("127.0.0.1" not in u for u in info["urls"])  # addresses of this machine on the network

@@ -272,7 +272,10 @@ def test_view_controls_layers_directions_heatmap_rows_and_hover(page, recorder, 
     page.select_option("#layer-choice select.layer", "0")
     page.select_option("#layer-choice select.dir", "1")
     page.wait_for_function("() => window.gateflow.state.layer === 0 && window.gateflow.state.dir === 1")
-    assert "layer 1, reverse direction" in page.locator(".eq-title").inner_text()
+    # the views redraw on the next animation frame: wait for the title, not only the state
+    page.wait_for_function(
+        "() => document.querySelector('.eq-title').textContent.includes('layer 1, reverse direction')"
+    )
     # heatmap rows: add the gradient, then colour range per plot; both land in the URL
     rows = page.locator("#heatmaps .hm-plot").count()
     page.click('#heatmaps .chip[data-field="grad_h"]')

@@ -2,6 +2,8 @@
  * One cell diagram per compared cell (SVG), gates lit by their mean activation at the cursor:
  * sigmoid gates on the 0..1 sequential scale, g / n / pre-activations / states on the diverging
  * scale. Hover (or focus) a part for its numbers: mean, min, max over units and the chosen unit.
+ * Each part's accessible name says the same in words ("forget gate f: mean 0.52 at t = 10"). In
+ * the reverse direction of a bidirectional net the state fed in comes from t+1, and it says so.
  *
  * Emits: "select" {cell} when a diagram is clicked.
  */
@@ -9,23 +11,30 @@
 import { CELL_COLOR, CELL_LABEL, GATE_LABEL, SIGMOID_GATES, fmt, valueColor } from "../config.js";
 import { Emitter } from "../events.js";
 import { stats } from "../run.js";
-import { cellSvg } from "./diagram_svg.js";
+import { cellSvg, previousStep } from "./diagram_svg.js";
 
-const PART_LABEL = {
-  c: "cell state c_t",
-  c_prev: "previous cell state c_{t−1}",
-  h: "hidden state h_t",
-  h_prev: "previous hidden state h_{t−1}",
-  x: "input x_t",
-  h_node: "hidden state h_t",
-};
+function partLabel(part, reverse) {
+  const prev = previousStep(reverse);
+  // the reverse direction reads the sequence from the end: the state fed in is the next step's
+  const fed = (name, symbol) =>
+    reverse ? `${name} fed in, ${symbol}_{${prev}} (reverse direction: from the step after)` : `previous ${name} ${symbol}_{${prev}}`;
+  const labels = {
+    c: "cell state c_t",
+    c_prev: fed("cell state", "c"),
+    h: "hidden state h_t",
+    h_prev: fed("hidden state", "h"),
+    x: "input x_t",
+    h_node: "hidden state h_t",
+  };
+  return GATE_LABEL[part] || labels[part] || part;
+}
 
 export class DiagramView extends Emitter {
   constructor(root) {
     super();
     this.root = root;
     this.cards = [];
-    this.runId = null;
+    this.builtFor = null; // run id and direction the cards were drawn for
     this.key = null;
     this.partStats = []; // per cell: part -> {mean, min, max, unit value}
     this.tooltip = document.createElement("div");
@@ -35,7 +44,8 @@ export class DiagramView extends Emitter {
     document.body.append(this.tooltip);
   }
 
-  build(run) {
+  build(run, reverse) {
+    this.reverse = reverse;
     this.cards = run.cells.map((cell, k) => {
       const card = document.createElement("figure");
       card.className = "cell-card";
@@ -44,7 +54,7 @@ export class DiagramView extends Emitter {
       card.style.setProperty("--cell-color", CELL_COLOR[cell.name] || "#888");
       card.innerHTML = `
         <figcaption><span class="cell-name"></span><span class="cell-loss"></span></figcaption>
-        ${cellSvg(cell.name)}
+        ${cellSvg(cell.name, { reverse })}
         <p class="cell-words"></p>`;
       card.querySelector(".cell-name").textContent = CELL_LABEL[cell.name] || cell.name;
       card.querySelector(".cell-loss").textContent = `loss ${fmt(cell.loss)}`;
@@ -64,12 +74,13 @@ export class DiagramView extends Emitter {
   update(model) {
     const { run, state, t } = model;
     if (!run || !run.complete) return;
-    if (run.id !== this.runId) {
-      this.runId = run.id;
-      this.key = null;
-      this.build(run);
-    }
     const ld = run.ld(state.get("layer"), state.get("dir"));
+    const reverse = run.dirs > 1 && ld % run.dirs === 1;
+    if (`${run.id}|${reverse}` !== this.builtFor) {
+      this.builtFor = `${run.id}|${reverse}`;
+      this.key = null;
+      this.build(run, reverse);
+    }
     const unit = model.unit ?? state.get("unit");
     const sel = state.get("sel");
     const key = `${t}|${ld}|${unit}|${sel}`;
@@ -95,14 +106,24 @@ export class DiagramView extends Emitter {
       grab("c_prev", run.previous(k, "c", ld, t));
     }
     parts.h_node = parts.h;
+    const at = `at t = ${t}`;
     for (const el of card.querySelectorAll("[data-part]")) {
       const name = el.dataset.part;
       const s = parts[name];
+      const label = partLabel(name, this.reverse);
       if (name === "x") {
-        el.querySelector(".state-value").textContent = run.input.labels?.[t] ?? "";
+        const input = run.input.labels?.[t] ?? "";
+        el.querySelector(".state-value").textContent = input;
+        el.setAttribute("aria-label", `${label}: ${input === "" ? "no label" : input} ${at}`);
         continue;
       }
-      if (!s) continue;
+      if (!s) {
+        el.setAttribute("aria-label", `${label}: no value ${at}`);
+        continue;
+      }
+      const chosen = s.unit !== null ? `unit ${unit} ${fmt(s.unit, 2)}, ` : "";
+      const bad = s.nonfinite ? `, ${s.nonfinite} of ${s.count} units NaN or inf` : "";
+      el.setAttribute("aria-label", `${label}: ${chosen}mean ${fmt(s.mean, 2)}${bad} ${at}`);
       const shown = s.unit !== null ? s.unit : s.mean;
       const sigmoid = SIGMOID_GATES.has(name);
       const range = name === "pre" ? 3 : name === "c" || name === "c_prev" ? 2 : 1;
@@ -110,10 +131,10 @@ export class DiagramView extends Emitter {
       const shape = el.querySelector("rect, ellipse");
       if (shape) {
         shape.style.fill = Number.isFinite(shown) ? fill : "#9e9e9e";
-        const label = el.querySelector(".gate-value");
-        if (label) {
-          label.textContent = fmt(shown, 2);
-          label.style.fill = text;
+        const valueText = el.querySelector(".gate-value");
+        if (valueText) {
+          valueText.textContent = fmt(shown, 2);
+          valueText.style.fill = text;
         }
         const nameText = el.querySelector(".gate-name");
         if (nameText) nameText.style.fill = text;
@@ -125,6 +146,8 @@ export class DiagramView extends Emitter {
       el.classList.toggle("nonfinite", !Number.isFinite(shown));
     }
     card.querySelector(".cell-words").textContent = this.words(cell, parts, unit);
+    const where = run.L > 1 || run.dirs > 1 ? `, layer ${Math.floor(ld / run.dirs) + 1}${this.reverse ? ", reverse direction" : run.dirs > 1 ? ", forward direction" : ""}` : "";
+    card.querySelector(".cell-svg").setAttribute("aria-label", `${CELL_LABEL[cell.name] || cell.name} cell diagram ${at}${where}`);
     card.dataset.t = String(t);
     return parts;
   }
@@ -145,7 +168,7 @@ export class DiagramView extends Emitter {
 
   showTooltip(k, part, el) {
     const s = this.partStats[k]?.[part];
-    const label = GATE_LABEL[part] || PART_LABEL[part] || part;
+    const label = partLabel(part, this.reverse);
     let html = `<strong>${label}</strong>`;
     if (part === "x") html += "<br>the input at this step";
     else if (!s) html += "<br>no value";

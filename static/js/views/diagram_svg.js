@@ -5,12 +5,19 @@
  *         h_{t-1} and x_t; h_t = o * tanh(c_t).
  *   GRU   h_{t-1} -> x z -> + (1-z)*n -> h_t on top; r scales the hidden part of n's input.
  *   RNN   h_t = tanh(pre) (or relu), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh.
+ *
+ * In the reverse direction of a bidirectional net a step starts from the state at t+1, and the
+ * labels say so. Every lit part is an image with an accessible name (the view fills in its value);
+ * wires and operators are drawing only, hidden from screen readers.
  */
+
+// the step a state comes from: t-1 going forward, t+1 in the reverse direction
+export const previousStep = (reverse) => (reverse ? "t+1" : "t−1");
 
 const sub = (base, index) => `${base}<tspan class="sub" dy="5">${index}</tspan>`;
 
 function gateBox(name, cx, cy, fn) {
-  return `<g class="gate" data-part="${name}" tabindex="0">
+  return `<g class="gate" data-part="${name}" tabindex="0" role="img">
     <rect x="${cx - 27}" y="${cy - 21}" width="54" height="42" rx="6"/>
     <text class="gate-name" x="${cx}" y="${cy - 4}">${name}</text>
     <text class="gate-value" x="${cx}" y="${cy + 14}"></text>
@@ -19,39 +26,40 @@ function gateBox(name, cx, cy, fn) {
 }
 
 const op = (symbol, cx, cy) =>
-  `<g class="op"><circle cx="${cx}" cy="${cy}" r="11"/><text x="${cx}" y="${cy + 5}">${symbol}</text></g>`;
+  `<g class="op" aria-hidden="true"><circle cx="${cx}" cy="${cy}" r="11"/><text x="${cx}" y="${cy + 5}">${symbol}</text></g>`;
 
 // A state label with its value under it, e.g. c_{t-1} at the highway's left end.
 function stateLabel(part, html, x, y, anchor = "start") {
-  return `<g class="state" data-part="${part}" tabindex="0">
+  return `<g class="state" data-part="${part}" tabindex="0" role="img">
     <text class="state-name" x="${x}" y="${y}" text-anchor="${anchor}">${html}</text>
     <text class="state-value" x="${x}" y="${y + 18}" text-anchor="${anchor}"></text>
   </g>`;
 }
 
-const wire = (d, cls = "wire") => `<path class="${cls}" d="${d}"/>`;
+const wire = (d, cls = "wire") => `<path class="${cls}" d="${d}" aria-hidden="true"/>`;
+const body = `<rect class="cell-body" x="34" y="22" width="352" height="186" rx="14" aria-hidden="true"/>`;
 
-function lstm() {
+function lstm(prev) {
   return `
-    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${body}
     ${wire("M10,52 H109 M131,52 H202 M224,52 H410", "highway")}
     ${wire("M120,109 V63")}
     ${wire("M182,109 V92 H202 M244,109 V92 H224 M213,81 V63")}
     ${wire("M360,52 V79 M360,101 V119 M333,130 H349 M371,130 H410")}
     ${wire("M10,186 H306 M120,151 V186 M182,151 V186 M244,151 V186 M306,151 V186 M70,232 V186")}
     ${op("×", 120, 52)}${op("+", 213, 52)}${op("×", 213, 92)}${op("×", 360, 130)}
-    <g class="op tanh"><ellipse cx="360" cy="90" rx="20" ry="11"/><text x="360" y="94">tanh</text></g>
+    <g class="op tanh" aria-hidden="true"><ellipse cx="360" cy="90" rx="20" ry="11"/><text x="360" y="94">tanh</text></g>
     ${gateBox("f", 120, 130, "σ")}${gateBox("i", 182, 130, "σ")}${gateBox("g", 244, 130, "tanh")}${gateBox("o", 306, 130, "σ")}
-    ${stateLabel("c_prev", sub("c", "t−1"), 4, 26)}
+    ${stateLabel("c_prev", sub("c", prev), 4, 26)}
     ${stateLabel("c", sub("c", "t"), 416, 26, "end")}
-    ${stateLabel("h_prev", sub("h", "t−1"), 4, 162)}
+    ${stateLabel("h_prev", sub("h", prev), 4, 162)}
     ${stateLabel("h", sub("h", "t"), 416, 104, "end")}
     ${stateLabel("x", sub("x", "t"), 80, 226)}`;
 }
 
-function gru() {
+function gru(prev) {
   return `
-    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${body}
     ${wire("M10,52 H99 M121,52 H269 M291,52 H410", "highway")}
     ${wire("M24,52 V186 H280 M60,232 V186")}
     ${wire("M110,109 V63 M110,92 H224 M246,92 H269 M280,109 V103 M280,81 V63")}
@@ -59,31 +67,33 @@ function gru() {
     ${wire("M200,151 V186 M110,151 V186 M280,151 V186")}
     ${op("×", 110, 52)}${op("+", 280, 52)}${op("×", 280, 92)}${op("1−", 235, 92)}
     ${gateBox("z", 110, 130, "σ")}${gateBox("r", 200, 130, "σ")}${gateBox("n", 280, 130, "tanh")}
-    <text class="note" x="240" y="123" text-anchor="middle">r⊙</text>
-    ${stateLabel("h_prev", sub("h", "t−1"), 30, 26)}
+    <text class="note" x="240" y="123" text-anchor="middle" aria-hidden="true">r⊙</text>
+    ${stateLabel("h_prev", sub("h", prev), 30, 26)}
     ${stateLabel("h", sub("h", "t"), 416, 26, "end")}
     ${stateLabel("x", sub("x", "t"), 70, 226)}`;
 }
 
-function rnn(nonlinearity) {
+function rnn(nonlinearity, prev) {
   return `
-    <rect class="cell-body" x="34" y="22" width="352" height="186" rx="14"/>
+    ${body}
     ${wire("M10,120 H110 M170,232 V142 M230,120 H266 M314,120 H410")}
-    <g class="gate wide" data-part="pre" tabindex="0">
+    <g class="gate wide" data-part="pre" tabindex="0" role="img">
       <rect x="110" y="98" width="120" height="44" rx="6"/>
       <text class="gate-name" x="170" y="115">W·[x, h] + b</text>
       <text class="gate-value" x="170" y="133"></text>
     </g>
-    <g class="op tanh" data-part="h_node"><ellipse cx="290" cy="120" rx="24" ry="14"/><text x="290" y="125">${nonlinearity}</text></g>
-    ${stateLabel("h_prev", sub("h", "t−1"), 4, 92)}
+    <g class="op tanh" data-part="h_node" role="img"><ellipse cx="290" cy="120" rx="24" ry="14"/><text x="290" y="125">${nonlinearity}</text></g>
+    ${stateLabel("h_prev", sub("h", prev), 4, 92)}
     ${stateLabel("h", sub("h", "t"), 416, 92, "end")}
     ${stateLabel("x", sub("x", "t"), 180, 226)}`;
 }
 
-export function cellSvg(cellName) {
-  let body;
-  if (cellName === "lstm") body = lstm();
-  else if (cellName === "gru") body = gru();
-  else body = rnn(cellName === "rnn_relu" ? "relu" : "tanh");
-  return `<svg class="cell-svg" viewBox="0 0 420 250" role="img" aria-label="${cellName} cell diagram">${body}</svg>`;
+/** The diagram of a cell; `label` names the whole drawing (a group: its parts keep their names). */
+export function cellSvg(cellName, { reverse = false, label = `${cellName} cell diagram` } = {}) {
+  const prev = previousStep(reverse);
+  let drawing;
+  if (cellName === "lstm") drawing = lstm(prev);
+  else if (cellName === "gru") drawing = gru(prev);
+  else drawing = rnn(cellName === "rnn_relu" ? "relu" : "tanh", prev);
+  return `<svg class="cell-svg" viewBox="0 0 420 250" role="group" aria-label="${label}">${drawing}</svg>`;
 }

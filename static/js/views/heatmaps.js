@@ -2,15 +2,16 @@
  * Heatmaps, unit x time, of h, c, each gate and the gradients, one column per compared cell,
  * from the bulk block. The cursor is a line; during forward play the columns after it are dimmed
  * (the net has not seen them yet), during the backward pass the gradient columns before it are.
+ * Colour ranges, the log scale of gradients and each plot's sentence: heatmap_figure.js.
  *
  * Emits: "seek" {t}, "unit" {cell, unit} on click; "hover-unit" {unit} (null when the pointer
- * leaves); "view" {fields} | {scale} from its own toggles.
+ * leaves); "view" {fields} | {scale} | {gscale} from its own toggles.
  */
 
-import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG, DIVERGING, GATE_LABEL, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG } from "../config.js";
 import { Emitter } from "../events.js";
-import { maxAbs } from "../run.js";
 import { CursorOverlay } from "./cursor_overlay.js";
+import { SHARE_WITHIN_DECADES, colourRanges, heatmapFigure, isGradient, reach, sliceStats, summary } from "./heatmap_figure.js";
 
 const FIELD_CHOICES = [
   ["h", "h"],
@@ -19,15 +20,6 @@ const FIELD_CHOICES = [
   ["grad_h", "∂L/∂h"],
   ["grad_c", "∂L/∂c"],
 ];
-
-const TITLE = {
-  h: "h — hidden state",
-  c: "c — cell state",
-  grad_h: "∂L/∂h_t — gradient reaching h",
-  grad_c: "∂L/∂c_t — gradient reaching c",
-};
-
-const isGradient = (field) => field.startsWith("grad_");
 
 export class HeatmapView extends Emitter {
   constructor(root, plotly) {
@@ -64,11 +56,22 @@ export class HeatmapView extends Emitter {
     const scale = document.createElement("button");
     scale.type = "button";
     scale.className = "chip scale-toggle";
-    scale.title = "Colour range: one range per quantity across the compared cells, or each plot its own";
+    scale.title = "Colour range: one per quantity, shared by the cells whose values are within 10× of each other (the others get their own, and say so), or each plot its own";
     scale.textContent = "range: shared";
     scale.addEventListener("click", () => this.emit("view", { scale: this.scale === "local" ? "shared" : "local" }));
     this.scaleButton = scale;
-    this.toolbar.append(fields, scale);
+    const gscale = document.createElement("button");
+    gscale.type = "button";
+    gscale.className = "chip gscale-toggle";
+    gscale.title = "Gradient rows: log10 of the magnitude (a vanishing gradient stays visible) or the signed value on a linear scale";
+    gscale.addEventListener("click", () => this.emit("view", { gscale: this.gscale === "log" ? "linear" : "log" }));
+    this.gscaleButton = gscale;
+    this.toolbar.append(fields, scale, gscale);
+    // which plots "shared" had to give their own range: part of the section, so exports carry it
+    this.note = document.createElement("p");
+    this.note.className = "hm-note";
+    this.note.hidden = true;
+    this.root.insertBefore(this.note, this.grid);
   }
 
   /** Rows for one cell: the chosen quantities that this cell has, gates expanded. */
@@ -87,12 +90,15 @@ export class HeatmapView extends Emitter {
     if (!run || !run.complete) return;
     this.fields = state.get("fields");
     this.scale = state.get("scale");
+    this.gscale = state.get("gscale");
     for (const b of this.toolbar.querySelectorAll("[data-field]")) {
       b.setAttribute("aria-pressed", String(this.fields.includes(b.dataset.field)));
     }
     this.scaleButton.textContent = this.scale === "local" ? "range: each plot" : "range: shared";
+    this.gscaleButton.textContent = this.gscale === "log" ? "gradient: log |·|" : "gradient: linear";
+    this.gscaleButton.hidden = !this.fields.some(isGradient);
     const ld = run.ld(state.get("layer"), state.get("dir"));
-    const key = JSON.stringify([run.id, this.fields, this.scale, ld, state.get("large")]);
+    const key = JSON.stringify([run.id, this.fields, this.scale, this.gscale, ld, state.get("large")]);
     if (key !== this.key) {
       this.key = key;
       this.render(run, ld, state.get("large"));
@@ -116,7 +122,15 @@ export class HeatmapView extends Emitter {
    * freeze the page for seconds on a slow laptop.
    */
   render(run, ld, large) {
-    const ranges = this.ranges(run, ld);
+    const specs = [];
+    run.cells.forEach((cell, k) => {
+      for (const field of this.rows(cell, this.fields)) {
+        specs.push({ id: `${k}:${field}`, k, field, stats: sliceStats(cell.bulk[field], ld, run.T, run.H) });
+      }
+    });
+    const colours = colourRanges(specs, { scale: this.scale, gscale: this.gscale });
+    const byId = new Map(specs.map((p) => [p.id, p]));
+    this.renderNote(run, specs, colours);
     const existing = new Map(this.plots.map((p) => [p.id, p]));
     const keep = new Set();
     const columns = [];
@@ -140,16 +154,20 @@ export class HeatmapView extends Emitter {
         if (!plot) {
           const host = document.createElement("div");
           host.className = "hm-plot";
-          host.style.minHeight = `${large ? 170 : 130}px`;
           const gd = document.createElement("div");
           gd.className = "plot";
-          gd.dataset.cell = cell.name;
           gd.dataset.field = field;
           host.append(gd);
           plot = { id, gd, host, field, overlay: null, drawn: false };
         }
         column.append(plot.host);
-        plot.pending = () => this.figure(run, k, field, ld, ranges, large);
+        plot.gd.dataset.cell = cell.name; // a reused column may hold another cell now
+        plot.host.style.minHeight = `${large ? 170 : 130}px`;
+        const { stats } = byId.get(id);
+        const colour = colours.get(id);
+        plot.host.setAttribute("role", "figure");
+        plot.host.setAttribute("aria-label", summary(run, k, field, ld, stats, colour));
+        plot.pending = () => heatmapFigure(run, k, field, ld, stats, colour, large);
         existing.set(id, plot);
         queue.push(plot);
       }
@@ -210,76 +228,23 @@ export class HeatmapView extends Emitter {
     plot.overlay.draw(this.lastT ?? 0, plot.side ?? null);
   }
 
-  /** Colour ranges: sigmoid gates 0..1; signed fields symmetric, shared across cells or per plot. */
-  ranges(run, ld) {
-    const shared = {};
-    run.cells.forEach((cell, k) => {
-      for (const field of this.rows(cell, this.fields)) {
-        const data = run.cells[k].bulk[field];
-        if (!data) continue;
-        const m = maxAbs(data.subarray(ld * run.T * run.H, (ld + 1) * run.T * run.H));
-        shared[field] = Math.max(shared[field] || 0, m);
-      }
-    });
-    return shared;
-  }
-
-  figure(run, k, field, ld, sharedRanges, large) {
-    const cell = run.cells[k];
-    const { T, H } = run;
-    const data = cell.bulk[field];
-    const z = [];
-    let nonfinite = 0;
-    for (let u = 0; u < H; u++) z.push(new Array(T));
-    if (data) {
-      const base = ld * T * H;
-      for (let t = 0; t < T; t++) {
-        const row = base + t * H;
-        for (let u = 0; u < H; u++) {
-          const v = data[row + u];
-          if (Number.isFinite(v)) z[u][t] = v;
-          else {
-            z[u][t] = null;
-            nonfinite += 1;
-          }
-        }
-      }
+  /** Say which plots "range: shared" set apart, and why, in words above the grid. */
+  renderNote(run, specs, colours) {
+    const apart = new Map(); // cell -> [field, reach]
+    for (const p of specs) {
+      const colour = colours.get(p.id);
+      if (!colour.own) continue;
+      const name = CELL_LABEL[run.cells[p.k].name] || run.cells[p.k].name;
+      if (!apart.has(name)) apart.set(name, []);
+      apart.get(name).push(`${p.field} up to ${reach(colour.reach)}`);
     }
-    const sigmoid = SIGMOID_GATES.has(field);
-    let range;
-    if (sigmoid) range = [0, 1];
-    else {
-      const local = data ? maxAbs(data.subarray(ld * T * H, (ld + 1) * T * H)) : 1;
-      const m = (this.scale === "local" ? local : sharedRanges[field]) || 1;
-      range = [-m, m];
+    this.note.hidden = apart.size === 0;
+    if (!apart.size) {
+      this.note.textContent = "";
+      return;
     }
-    const font = large ? 16 : 12;
-    const title = (TITLE[field] || `${field} — ${GATE_LABEL[field] || field}`) + (nonfinite ? `  ■ black = NaN/inf (${nonfinite})` : "");
-    return {
-      data: [
-        {
-          type: "heatmap",
-          z,
-          zmin: range[0],
-          zmax: range[1],
-          zauto: false,
-          colorscale: sigmoid ? SEQUENTIAL : DIVERGING,
-          colorbar: { thickness: 8, len: 1, outlinewidth: 0, exponentformat: "power", tickfont: { size: font - 2 } },
-          hovertemplate: `t=%{x}, unit %{y}<br>${field} = %{z:.3g}<extra></extra>`,
-          hoverongaps: true,
-        },
-      ],
-      layout: {
-        uirevision: "heatmap",
-        height: large ? 170 : 130,
-        margin: { l: 40, r: 6, t: 24, b: 24 },
-        font: { size: font },
-        title: { text: title, x: 0, xanchor: "left", font: { size: font, color: nonfinite ? "#b00020" : "#222" } },
-        plot_bgcolor: NONFINITE_BG,
-        paper_bgcolor: "rgba(0,0,0,0)",
-        xaxis: { range: [-0.5, T - 0.5], showgrid: false, zeroline: false, ticks: "outside", ticklen: 3 },
-        yaxis: { range: [-0.5, H - 0.5], showgrid: false, zeroline: false, title: { text: "" } },
-      },
-    };
+    const list = [...apart].map(([name, items]) => `${name} (${items.join(", ")})`).join("; ");
+    const factor = `${10 ** SHARE_WITHIN_DECADES.linear}×`;
+    this.note.textContent = `Own colour range for ${list}: the other cells' values are more than ${factor} larger or smaller, and one range shared with them would wash these plots out.`;
   }
 }
