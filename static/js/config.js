@@ -104,6 +104,7 @@ export const FALLBACK_OPTIONS = {
   loss: ["last", "sum", "task"],
   device: ["cpu", "cuda", "auto"],
   adding_form: ["le", "hochreiter"],
+  jacobian: ["auto", "on", "off"],
 };
 
 export const FALLBACK_CLAMPABLE = {

@@ -32,12 +32,14 @@ const FIELDS = [
   { key: "forget_bias", type: "optfloat", label: "LSTM forget-gate bias", placeholder: "as initialised", cells: ["lstm"], step: "0.5" },
   { key: "update_bias", type: "optfloat", label: "GRU update-gate bias", placeholder: "as initialised", cells: ["gru"], step: "0.5" },
   { key: "clamp", type: "clamp", label: "Clamp a gate to a constant" },
+  { key: "jacobian", type: "select", label: "Jacobian norms ‖∂h_T/∂h_t‖" },
   { key: "device", type: "select", label: "Device" },
 ];
 
 const OPTION_LABEL = {
   loss: { last: "the last step", sum: "every step (sum)", task: "the task's own (mean)" },
   adding_form: { le: "Le et al. 2015", hochreiter: "Hochreiter 1997" },
+  jacobian: { auto: "when quick (smaller runs)", on: "always (slow on large runs)", off: "never" },
 };
 
 const parseInt_ = (s) => (/^\s*-?\d+\s*$/.test(s) ? Number(s) : s);
@@ -241,6 +243,27 @@ export class Controls extends Emitter {
 
   clearErrors() {
     this.clearError(null);
+  }
+
+  /** The server's notes on the run's settings (a setting that changes nothing, say), by their field. */
+  showNotes(notes) {
+    const byField = new Map();
+    for (const note of notes || []) if (note.field) byField.set(note.field.split(".")[0], note.text);
+    for (const wrap of this.form.querySelectorAll(".field")) {
+      let slot = wrap.querySelector(":scope > .field-note");
+      const text = byField.get(wrap.dataset.field);
+      if (!text) {
+        slot?.remove();
+        continue;
+      }
+      if (!slot) {
+        slot = document.createElement("div");
+        slot.className = "field-note";
+        slot.setAttribute("role", "note");
+        wrap.append(slot);
+      }
+      slot.textContent = text;
+    }
   }
 }
 

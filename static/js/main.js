@@ -197,8 +197,24 @@ socket.on("frame", (frame) => {
 socket.on("state", () => schedule());
 socket.on("error", (msg) => onServerError(msg));
 
+/** The server's notes on the settings: beside their fields, and above the views (the settings may be hidden). */
+function showRunNotes(notes) {
+  controls.showNotes(notes);
+  const list = $("#run-notes");
+  list.replaceChildren(
+    ...notes.map((note) => {
+      const li = document.createElement("li");
+      li.dataset.field = note.field || "";
+      li.textContent = note.text;
+      return li;
+    }),
+  );
+  list.hidden = notes.length === 0;
+}
+
 function onRun() {
   controls.clearErrors();
+  showRunNotes(run.notes);
   player.setLength(run.T);
   state.setConfig(run.config || {});
   const sel = state.get("sel");

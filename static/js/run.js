@@ -29,6 +29,8 @@ export class Run {
     }));
     // ||dh/dh|| Jacobians: {mode, computed, reason}; an older server says nothing (null)
     this.jacobian = ready.jacobian || null;
+    // notes on the run's settings, [{field, text}]: a setting that changes nothing, a loss a direction never sees
+    this.notes = Array.isArray(ready.notes) ? ready.notes : [];
     this.complete = false;
   }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def test_cells_lists_gates_options_limits_defaults(client):
     assert body["limits"]["hidden_size"] == {"min": 1, "max": 128}
     assert body["limits"]["seq_len"] == {"min": 2, "max": 500}
     assert body["options"]["init"] == ["torch", "xavier", "orthogonal", "identity"]
+    assert body["options"]["jacobian"] == list(typing.get_args(RunConfig.model_fields["jacobian"].annotation))
     assert body["defaults"] == RunConfig().model_dump(mode="json")
 
 

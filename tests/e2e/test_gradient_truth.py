@@ -276,6 +276,11 @@ def test_depth_view_shows_every_layer_and_direction(page, recorder, server_url):
     scroll_to(page, "#depth")
     shot(page, "depth-view")
     # a click on a row picks that layer and direction, and the step under the pointer
+    # centred first: near the top of the window the sticky player bar would take the click
+    page.evaluate(
+        "document.querySelector('#depth .depth-plot .js-plotly-plot').scrollIntoView({block: 'center'})"
+    )
+    page.wait_for_timeout(200)
     x, y = page.evaluate(
         """() => {
             const gd = document.querySelector('#depth .depth-plot .js-plotly-plot');

@@ -3,7 +3,9 @@ the room, and the teacher can hand students an address they can open."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 
 import pytest
 from helpers import SCREENSHOTS, choose_preset, shot, state, wait_run
@@ -192,4 +194,35 @@ def test_choosing_a_lesson_from_the_cold_page(page, recorder, server_url):
     wait_run(page)
     r = choose_preset(page, "clamp-f1")
     assert r["T"] == 100 and state(page)["clamp"] == {"f": 1.0}
+    recorder.check()
+
+
+def post_trace(server_url: str, config: dict) -> dict:
+    request = urllib.request.Request(
+        server_url + "/api/trace", json.dumps(config).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def test_a_setting_that_changes_nothing_says_so(page, recorder, server_url):
+    """'Loss on every step' on the adding task: only the last step has a target, so the run is the same
+    as with the last-step loss. The page says so beside the field and above the views, as the server
+    words it, and the numbers are indeed the same."""
+    page.goto(server_url + "/#preset=rnn-vs-lstm")
+    first = wait_run(page)
+    page.select_option('.field[data-field="loss"] select', "sum")
+    wait_run(page, other_than=first["id"])
+    note = page.locator('.field[data-field="loss"] .field-note')
+    note.wait_for(state="visible")
+    assert "same loss and gradients" in note.inner_text()
+    assert page.locator('#run-notes li[data-field="loss"]').inner_text() == note.inner_text()
+    config = {k: v for k, v in state(page).items() if k in ("cells", "seq_len", "hidden_size", "forget_bias")}
+    summed, last = (post_trace(server_url, {**config, "loss": loss}) for loss in ("sum", "last"))
+    assert [c["loss"] for c in summed["cells"]] == [c["loss"] for c in last["cells"]]
+    assert [c["grad_h_norm"] for c in summed["cells"]] == [c["grad_h_norm"] for c in last["cells"]]
+    # back to the last step: the note goes
+    page.select_option('.field[data-field="loss"] select', "last")
+    page.wait_for_function("() => !document.querySelector('#run-notes li')")
+    assert page.locator(".field-note").count() == 0
     recorder.check()
