@@ -7,34 +7,23 @@ fails a test on either.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import pytest
-from helpers import SCREENSHOTS
+from helpers import SCREENSHOTS, serving
 from playwright.sync_api import Page, sync_playwright
 
-from bench.common import CHROMIUM, CHROMIUM_ARGS, free_port, start_server
+from bench.common import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")
 def server_url():
-    port = free_port()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SCREENSHOTS / "server.log", "w")  # noqa: SIM115 (open for the server's whole life)
     try:
-        proc = start_server(port, env={"PYTHONUNBUFFERED": "1"}, stdout=log)
+        with serving("server.log") as url:
+            yield url
     except RuntimeError as err:
-        pytest.fail(f"{err}; see {log.name}")
-    url = f"http://127.0.0.1:{port}"
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        pytest.fail(f"{err}; see {SCREENSHOTS / 'server.log'}")
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Page
 
+from bench.common import free_port, start_server
+
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+@contextlib.contextmanager
+def serving(log_name: str, env: dict | None = None):
+    """A real uvicorn on a free 127.0.0.1 port for the block; yields its URL, its output in SCREENSHOTS."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with open(SCREENSHOTS / log_name, "w") as log:
+        proc = start_server(port, env={"PYTHONUNBUFFERED": "1", **(env or {})}, stdout=log)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def post_trace(server_url: str, config: dict, timeout: float = 180) -> dict:
+    """The truth the page is checked against: POST /api/trace for a config, as JSON."""
+    request = urllib.request.Request(
+        server_url + "/api/trace", json.dumps(config).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
 
 
 def shot(page: Page, name: str, full_page: bool = False) -> Path:

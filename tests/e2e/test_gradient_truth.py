@@ -14,7 +14,7 @@ import re
 import urllib.request
 
 import pytest
-from helpers import shot, state, wait_run, wait_t
+from helpers import post_trace, shot, state, wait_run, wait_t
 
 GRAD = '[data-plot="grad"]'
 JACOBIAN = '[data-plot="jacobian"]'
@@ -26,16 +26,6 @@ STACKED = "#cells=rnn_tanh,lstm,gru&num_layers=3&bidirectional=1"
 
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=120) as response:
-        return json.loads(response.read())
-
-
-def rest_trace(server_url: str, config: dict) -> dict:
-    request = urllib.request.Request(
-        server_url + "/api/trace",
-        data=json.dumps(config).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=180) as response:
         return json.loads(response.read())
 
 
@@ -135,7 +125,7 @@ def test_decay_sentences_follow_layer_and_direction(page, recorder, server_url):
     page.goto(server_url + "/" + STACKED)
     r = wait_run(page, cells=["rnn_tanh", "lstm", "gru"])
     assert (r["L"], r["dirs"]) == (3, 2)
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     seen = set()
     for layer, direction in [(2, 0), (1, 1), (0, 0), (2, 1)]:
         choose(page, layer, direction)
@@ -176,7 +166,7 @@ def test_reverse_direction_equations_and_jacobian_titles(page, recorder, server_
     )
     r = wait_run(page, cells=["gru", "lstm"])
     wait_t(page, 5)
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     gru = trace["cells"][0]
     for direction in (1, 0):
         choose(page, 0, direction)
@@ -234,7 +224,7 @@ def test_depth_view_shows_every_layer_and_direction(page, recorder, server_url):
     page.goto(server_url + "/" + STACKED + "&layer=1&dir=1")
     r = wait_run(page, cells=["rnn_tanh", "lstm", "gru"])
     page.wait_for_selector("#depth .depth-plot .js-plotly-plot")
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     assert page.locator('#depth [data-export="#depth"]', has_text="PNG").count() == 1
     assert page.locator("#depth h2").inner_text() and page.locator("#depth .caption").inner_text()
     figures = depth_figures(page)
@@ -307,7 +297,7 @@ def test_jacobian_not_computed_says_why_and_computes_on_request(page, recorder, 
     page.goto(server_url + "/#cells=rnn_tanh&hidden_size=128&seq_len=300")
     first = wait_run(page, cells=["rnn_tanh"])
     config = page_config(page, server_url)
-    trace = rest_trace(server_url, config)
+    trace = post_trace(server_url, config)
     assert trace["cells"][0]["jacobian_norm"] is None and trace["jacobian"]["reason"]
     missing = page.locator(f"{JACOBIAN} .plot-missing")
     missing.wait_for(state="visible")
@@ -321,7 +311,7 @@ def test_jacobian_not_computed_says_why_and_computes_on_request(page, recorder, 
     assert state(page)["jacobian"] == "on"
     page.wait_for_selector(f"{JACOBIAN} .plot-host .js-plotly-plot", state="visible")
     assert not missing.is_visible()
-    computed = rest_trace(server_url, {**config, "jacobian": "on"})["cells"][0]["jacobian_norm"][0]
+    computed = post_trace(server_url, {**config, "jacobian": "on"})["cells"][0]["jacobian_norm"][0]
     traces = page.evaluate(
         "() => document.querySelector('[data-plot=\"jacobian\"] .plot').data"
         ".filter(d => d.meta && d.meta.quantity === 'jacobian_norm').map(d => Array.from(d.y))"
@@ -378,7 +368,7 @@ def marks_of(page, plot: str) -> dict[str, list[tuple[str, int]]]:
 def test_exploding_marks_never_print_over_each_other(page, recorder, server_url):
     page.goto(server_url + "/#preset=exploding")
     r = wait_run(page, cells=["rnn_tanh", "rnn_relu"])
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     colours = page.evaluate(
         "() => Object.fromEntries(document.querySelector('[data-plot=\"grad\"] .plot').data"
         ".filter(d => d.meta && d.meta.quantity).map(d => [d.meta.cell, d.line.color]))"
@@ -408,7 +398,7 @@ def test_exploding_marks_never_print_over_each_other(page, recorder, server_url)
 def test_exact_zeros_are_marked(page, recorder, server_url):
     page.goto(server_url + "/#cells=rnn_tanh,lstm&bidirectional=1&hidden_size=8&seq_len=20&dir=1")
     wait_run(page, cells=["rnn_tanh", "lstm"])
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     zeros = sum(1 for cell in trace["cells"] for raw in cell["grad_h_norm"][1] if num(raw) == 0)
     zeros += sum(
         1 for cell in trace["cells"] if cell["grad_c_norm"] for raw in cell["grad_c_norm"][1] if num(raw) == 0
@@ -471,7 +461,7 @@ def test_log_tick_labels_read_true(page, recorder, server_url, hash_):
 def test_text_summaries_say_the_servers_numbers(page, recorder, server_url):
     page.goto(server_url + "/#cells=rnn_tanh,lstm&num_layers=2&seq_len=40&hidden_size=16")
     r = wait_run(page, cells=["rnn_tanh", "lstm"])
-    trace = rest_trace(server_url, page_config(page, server_url))
+    trace = post_trace(server_url, page_config(page, server_url))
     T = r["T"]
     for plot, curve, summary in [
         (GRAD, "grad_h_norm", "summary-grad"),

@@ -20,23 +20,13 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from helpers import SCREENSHOTS, shot, state, wait_run, wait_t
+from helpers import SCREENSHOTS, post_trace, shot, state, wait_run, wait_t
 
 HM = "#heatmaps .plot[data-cell='{cell}'][data-field='{field}']"
 NUMBER = r"(-?[\d.]+(?:e[-+]?\d+)?|NaN|-?inf)"
 
 
 # ---- the truth: the server's trace ------------------------------------------------------------------
-
-
-def trace(server_url: str, config: dict) -> dict:
-    request = urllib.request.Request(
-        server_url + "/api/trace",
-        data=json.dumps(config).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
 
 
 def field(trace_json: dict, cell: str, name: str, ld: int = 0) -> np.ndarray:
@@ -88,7 +78,7 @@ def test_shared_range_sets_an_outlier_apart_and_says_so(page, recorder, server_u
     wait_run(page, cells=["rnn_tanh", "rnn_relu"])
     wait_heatmaps(page)
     assert state(page)["scale"] == "shared"
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     tanh_h = field(truth, "rnn_tanh", "h")
     relu_h = field(truth, "rnn_relu", "h")
     own_max = np.nanmax(np.abs(tanh_h[np.isfinite(tanh_h)]))
@@ -114,7 +104,7 @@ def test_shared_range_sets_an_outlier_apart_and_says_so(page, recorder, server_u
     page.evaluate("location.hash = '#preset=rnn-vs-lstm'")
     wait_run(page, cells=["rnn_tanh", "lstm"])
     wait_heatmaps(page)
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     both = max(np.abs(field(truth, "rnn_tanh", "h")).max(), np.abs(field(truth, "lstm", "h")).max())
     for cell in ("rnn_tanh", "lstm"):
         assert math.isclose(heatmap(page, cell, "h")["data"][0]["zmax"], both, rel_tol=1e-5)
@@ -130,7 +120,7 @@ def test_gradient_rows_show_log_magnitude_and_the_true_value(page, recorder, ser
     r = wait_run(page, cells=["rnn_tanh", "lstm"])
     wait_heatmaps(page)
     assert state(page)["gscale"] == "log"
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     grad = field(truth, "rnn_tanh", "grad_h")  # (T, H)
     plot = heatmap(page, "rnn_tanh", "grad_h")
     values = plot["data"][0]
@@ -179,7 +169,7 @@ def test_exact_zero_gradients_are_marked_not_hidden(page, recorder, server_url):
     page.goto(server_url + "/#cells=lstm&hidden_size=8&seq_len=20&clamp=o:0&fields=grad_h")
     wait_run(page, cells=["lstm"])
     wait_heatmaps(page)
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     grad = field(truth, "lstm", "grad_h")
     zeros = int((grad == 0).sum())
     assert zeros > 0
@@ -198,7 +188,7 @@ def test_nonfinite_gradients_stay_black_and_counted(page, recorder, server_url):
     page.goto(server_url + "/#preset=exploding&fields=grad_h")
     wait_run(page, cells=["rnn_tanh", "rnn_relu"])
     wait_heatmaps(page)
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     grad = field(truth, "rnn_relu", "grad_h")
     bad = int((~np.isfinite(grad)).sum())
     assert bad > 0
@@ -396,7 +386,7 @@ def test_reverse_direction_diagram_says_t_plus_1_and_names_its_parts(page, recor
     # accessible names: each gate and state, and the drawing as a whole
     forget = page.get_by_role("img", name=re.compile(r"^forget gate f: mean " + NUMBER + r" at t = 5$"))
     assert forget.count() == 1
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     (f_mean,) = numbers("mean {n} at t", forget.get_attribute("aria-label"))
     assert math.isclose(f_mean, field(truth, "lstm", "f")[5].mean(), abs_tol=0.006)
     assert page.get_by_role("group", name=re.compile(r"^LSTM cell diagram at t = 5")).count() == 1
@@ -431,7 +421,7 @@ def test_each_heatmap_has_a_text_summary_from_the_data(page, recorder, server_ur
     page.goto(server_url + "/#preset=rnn-vs-lstm&fields=h,gates,grad_h")
     r = wait_run(page, cells=["rnn_tanh", "lstm"])
     wait_heatmaps(page)
-    truth = trace(server_url, run_config(page))
+    truth = post_trace(server_url, run_config(page))
     summary = (
         "^LSTM, forget gate f, layer 1: mean {n}, range {n} to {n}"
         + f" over {r['T']} steps and {r['H']} units"

@@ -3,14 +3,8 @@ the room, and the teacher can hand students an address they can open."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import urllib.request
-
 import pytest
-from helpers import SCREENSHOTS, choose_preset, shot, state, wait_run
-
-from bench.common import free_port, start_server
+from helpers import choose_preset, post_trace, serving, shot, state, wait_run
 
 GRAD_DECAY = '[data-plot="grad"] .decay li'
 
@@ -153,16 +147,8 @@ def test_share_on_a_loopback_server_says_how_to_open_it(page, recorder, server_u
 def lan_server_url():
     """A server whose settings say it listens on every interface (GATEFLOW_HOST=0.0.0.0), though uvicorn
     binds it to 127.0.0.1 here: the page's logic is the same, and nothing listens beyond loopback."""
-    port = free_port()
-    log = open(SCREENSHOTS / "server-lan.log", "w")  # noqa: SIM115 (open for the server's whole life)
-    proc = start_server(port, env={"GATEFLOW_HOST": "0.0.0.0"}, stdout=log)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving("server-lan.log", env={"GATEFLOW_HOST": "0.0.0.0"}) as url:
+        yield url
 
 
 def test_share_lists_the_addresses_students_can_open(page, recorder, lan_server_url):
@@ -195,14 +181,6 @@ def test_choosing_a_lesson_from_the_cold_page(page, recorder, server_url):
     r = choose_preset(page, "clamp-f1")
     assert r["T"] == 100 and state(page)["clamp"] == {"f": 1.0}
     recorder.check()
-
-
-def post_trace(server_url: str, config: dict) -> dict:
-    request = urllib.request.Request(
-        server_url + "/api/trace", json.dumps(config).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def test_a_setting_that_changes_nothing_says_so(page, recorder, server_url):
