@@ -35,7 +35,8 @@ export class Panels {
       const fold = hide.includes(panel.id);
       if (panel.hidden !== fold) panel.hidden = fold;
       if (!fold && before.has(panel.id)) shown = true;
-      if (fold) names.push([panel.id, panel.querySelector("h2")?.textContent.trim() || panel.id]);
+      // the panel's fixed name: some headings change with the cursor ("RNN (tanh) at t = 3 ...")
+      if (fold) names.push([panel.id, panel.dataset.title || panel.querySelector("h2")?.textContent.trim() || panel.id]);
     }
     this.folded.hidden = names.length === 0;
     this.folded.replaceChildren();

@@ -91,6 +91,8 @@ def test_projector_mode(browser, recorder, server_url):
     assert sizes[".gate-name"] >= 20 and sizes[".gate-fn"] >= 13 and sizes[".state-name"] >= 20, sizes
     shot(page, "projector-1366")
     # a folded view comes back from the bar above the views; the state (and so the link) says so
+    assert page.locator('#folded [data-unfold="equations"]').inner_text() == "+ Equations"
+    assert not page.locator("#cells .panel-head .export").first.is_visible()  # no export chrome
     page.click('#folded [data-unfold="equations"]')
     page.locator("#equations").wait_for(state="visible")
     assert "equations" not in state(page)["hide"]
