@@ -8,18 +8,25 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import decay, limits, tasks
+from . import decay, limits, streams, tasks
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
+from .probe import ProbeRecord
 from .trace import Trace
+from .train import Checkpoint, StepRecord, Trainer
 
 __all__ = [
+    "Checkpoint",
+    "ProbeRecord",
     "RecurrentNet",
+    "StepRecord",
     "Trace",
+    "Trainer",
     "build",
     "decay",
     "from_torch",
     "limits",
     "resolve_device",
     "resolve_dtype",
+    "streams",
     "tasks",
 ]

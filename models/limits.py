@@ -46,6 +46,28 @@ LIMITS: dict[str, tuple[float, float]] = {
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 
+# Training (models/train.py, models/streams.py): the tasks, the optimizers, and limits that keep one
+# trainer's time and memory bounded.
+TRAIN_TASKS = ("adding", "copy", "delayed_recall", "text", "sequence", "sine")
+OPTIMIZERS = ("adam", "sgd")
+LIMITS |= {
+    "lr": (1e-7, 10.0),
+    "momentum": (0.0, 0.999),
+    "clip": (1e-4, 1e4),
+    "batch_size": (1, 4096),
+    "val_size": (1, 4096),
+    "probe_every": (1, 100_000),
+    "val_every": (1, 100_000),
+    "steps": (1, 100_000),  # one run() call
+    "max_seconds": (0.001, 86_400.0),
+}
+TRAIN_STEPS_MAX = 200_000  # steps in one trainer's life: its history stays a few tens of MB
+TRAIN_ELEMENTS_MAX = 2**23  # seq_len * batch * hidden_size * layers * directions of one batch
+TRAIN_PARAMS_MAX = 2**24  # parameters of the recurrent module and its readout
+CHECKPOINTS_MAX = 32
+CHECKPOINT_BYTES_MAX = 256 * 2**20
+PROBES_MAX = 512
+
 
 def jacobian_auto(T: int, B: int, H: int) -> bool:
     """The automatic rule: compute ||dh_T/dh_t|| when the (T, B, H, H) sweep has at most

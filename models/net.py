@@ -33,7 +33,7 @@ _TORCH_MODULES = {
 }
 
 
-def _suffix(layer: int, direction: int) -> str:
+def param_suffix(layer: int, direction: int) -> str:
     """torch's parameter-name suffix: weight_ih_l0, weight_ih_l0_reverse, ..."""
     return f"_l{layer}" + ("_reverse" if direction else "")
 
@@ -135,7 +135,7 @@ class RecurrentNet:
         for layer in range(self.num_layers):
             D = self.input_size if layer == 0 else self.output_size
             for d in range(self.num_directions):
-                s = _suffix(layer, d)
+                s = param_suffix(layer, d)
                 shapes |= {
                     f"weight_ih{s}": (G * H, D),
                     f"weight_hh{s}": (G * H, H),
@@ -145,7 +145,7 @@ class RecurrentNet:
         return shapes
 
     def layer_weights(self, layer: int, direction: int, clamped: bool = True) -> LayerWeights:
-        s = _suffix(layer, direction)
+        s = param_suffix(layer, direction)
         w = LayerWeights(*(self.weights[f"{n}{s}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
         return self._apply_clamp(w) if clamped else w
 
@@ -449,7 +449,7 @@ def build(
                 w = set_gate_bias(w, 1, 4, forget_bias)
             if update_bias is not None:
                 w = set_gate_bias(w, 1, 3, update_bias)
-            s = _suffix(layer, d)
+            s = param_suffix(layer, d)
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w, strict=True):
                 weights[name + s] = value.to(device=dev, dtype=dt)
     return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp or {})
