@@ -373,11 +373,15 @@ installExportButtons(Plotly, { context: () => exportContext(run, state, presets.
 
 // ---- a hash edited by hand (or a lesson link pasted into the same tab) --------------------------------
 
-window.addEventListener("hashchange", () => {
-  if (location.hash === state.toHash()) return;
+// The hash comes from the event, not from location: the URL writer's pending replaceState (scheduleUrl)
+// can run between the edit and this event and put the old state back into location.hash.
+window.addEventListener("hashchange", (ev) => {
+  const hash = new URL(ev.newURL).hash;
+  if (hash === state.toHash()) return;
+  clearTimeout(urlTimer);
   const before = JSON.stringify(state.config());
-  state.fromHash(location.hash);
-  const lesson = lessonInHash(location.hash);
+  state.fromHash(hash);
+  const lesson = lessonInHash(hash);
   if (lesson) applyLesson(lesson);
   restoreT = state.get("t");
   if (JSON.stringify(state.config()) !== before) configure();

@@ -206,3 +206,23 @@ def test_a_setting_that_changes_nothing_says_so(page, recorder, server_url):
     page.wait_for_function("() => !document.querySelector('#run-notes li')")
     assert page.locator(".field-note").count() == 0
     recorder.check()
+
+
+def test_a_hash_edited_right_after_a_change_is_not_lost(page, recorder, server_url):
+    """The page writes its state to the URL 120 ms after a change; a hash typed or pasted just then
+    must win over that pending write (it used to be overwritten, and the edit silently dropped)."""
+    page.goto(server_url + "/#preset=rnn-vs-lstm")
+    wait_run(page, cells=["rnn_tanh", "lstm"])
+    # what the page's pending URL write does (history.replaceState with the state on screen), run
+    # between the edit and its hashchange event, as a busy page's timer can
+    page.evaluate(
+        """() => {
+            const onScreen = location.hash;
+            location.hash = '#cells=gru&hidden_size=8&seq_len=20';
+            history.replaceState(null, '', onScreen);
+        }"""
+    )
+    wait_run(page, cells=["gru"])
+    page.wait_for_function("() => location.hash.includes('cells=gru')")
+    assert state(page)["hidden_size"] == 8
+    recorder.check()
