@@ -15,7 +15,7 @@ import numpy as np
 from models import limits
 from models.decay import DecayFit
 
-from .schemas import RunConfig
+from .schemas import CLAMPABLE, RunConfig
 
 # An untrained gate "sits near 0.5" when its mean is within this of sigma(0) = 0.5.
 HALF_OPEN = 0.15
@@ -91,9 +91,8 @@ def run_notes(config: RunConfig, target_steps: np.ndarray) -> list[dict]:
                 "and this run has none: it changes nothing.",
             }
         )
-    owners = {"i": "lstm", "f": "lstm", "g": "lstm", "o": "lstm", "r": "gru", "z": "gru", "n": "gru"}
     for gate, value in config.clamp.items():
-        owner = owners[gate]
+        owner = next(cell for cell, gates in CLAMPABLE.items() if gate in gates)
         if owner not in cells:
             notes.append(
                 {

@@ -6,6 +6,7 @@
 
 import { PNG_SCALE, composeSection, svgToPng } from "./compose.js";
 import { CELL_LABEL } from "./config.js";
+import { lessonChanged } from "./presets.js";
 
 export async function downloadTrace(config, format) {
   const url = format === "csv" ? "/api/trace?format=csv" : "/api/trace";
@@ -113,10 +114,9 @@ export function exportContext(run, state, preset) {
   const ld = run.ld(state.get("layer"), state.get("dir"));
   const parts = [run.cells.map((c) => CELL_LABEL[c.name] || c.name).join(" vs "), `T = ${run.T} steps`, `H = ${run.H} units`];
   if (run.L > 1) parts.push(`layer ${Math.floor(ld / run.dirs) + 1} of ${run.L}`);
-  if (run.dirs > 1) parts.push(ld % run.dirs === 1 ? "reverse direction" : "forward direction");
+  if (run.dirs > 1) parts.push(run.isReverse(ld) ? "reverse direction" : "forward direction");
   if (preset) {
-    const changed = Object.entries(preset.config).some(([k, v]) => k in run.config && JSON.stringify(run.config[k]) !== JSON.stringify(v));
-    parts.push(`lesson: ${preset.title}${changed ? " (settings changed)" : ""}`);
+    parts.push(`lesson: ${preset.title}${lessonChanged(preset, run.config) ? " (settings changed)" : ""}`);
   }
   parts.push(`t = ${t}`);
   // each part stays on one line when the subtitle wraps

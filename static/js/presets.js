@@ -11,6 +11,11 @@ import { Emitter } from "./events.js";
 // vanishing gradient next to an LSTM whose forget gate is open, and says why that matters.
 export const START_LESSON = "rnn-vs-lstm";
 
+/** True when `config` differs from the lesson's own settings in a field the lesson sets. */
+export function lessonChanged(preset, config) {
+  return Object.entries(preset.config).some(([k, v]) => k in config && JSON.stringify(config[k]) !== JSON.stringify(v));
+}
+
 export class PresetBox extends Emitter {
   constructor(select, description, state) {
     super();
@@ -45,10 +50,7 @@ export class PresetBox extends Emitter {
       desc.hidden = true;
       return;
     }
-    const config = this.state.config();
-    const modified = Object.entries(preset.config).some(
-      ([k, v]) => k in config && JSON.stringify(config[k]) !== JSON.stringify(v),
-    );
+    const modified = lessonChanged(preset, this.state.config());
     desc.hidden = false;
     desc.innerHTML = `<strong></strong> <span></span>${modified ? ' <em class="note">(settings changed since)</em>' : ""}`;
     desc.querySelector("strong").textContent = preset.title;

@@ -112,7 +112,7 @@ export class Run {
 
   /** The state a step starts from: t-1 going forward, t+1 in the reverse direction, zeros outside. */
   previous(cellIndex, field, ld, t) {
-    const prevT = ld % this.dirs === 1 ? t + 1 : t - 1;
+    const prevT = this.isReverse(ld) ? t + 1 : t - 1;
     return this.at(cellIndex, field, ld, prevT) || new Float32Array(this.H);
   }
 

@@ -85,3 +85,21 @@ def page(context, recorder):
     pg.set_default_timeout(20_000)
     yield pg
     pg.close()
+
+
+@pytest.fixture
+def page_at(browser, recorder):
+    """Pages of another window size, recorded like `page`: ``page_at(1366, 768)``."""
+    contexts = []
+
+    def open_page(width: int, height: int) -> Page:
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        pg = ctx.new_page()
+        recorder.attach(pg)
+        pg.set_default_timeout(20_000)
+        return pg
+
+    yield open_page
+    for ctx in contexts:
+        ctx.close()

@@ -67,10 +67,8 @@ def chrome_height(page) -> float:
     )
 
 
-def test_projector_mode(browser, recorder, server_url):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = ctx.new_page()
-    recorder.attach(page)
+def test_projector_mode(page_at, recorder, server_url):
+    page = page_at(1366, 768)
     page.goto(server_url + "/#preset=rnn-vs-lstm")
     wait_run(page)
     normal = chrome_height(page)
@@ -105,13 +103,10 @@ def test_projector_mode(browser, recorder, server_url):
     page.locator("#heatmaps").wait_for(state="visible")
     assert page.locator(".sidebar").is_visible()
     recorder.check()
-    ctx.close()
 
 
-def test_projector_mode_at_1920(browser, recorder, server_url):
-    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
-    page = ctx.new_page()
-    recorder.attach(page)
+def test_projector_mode_at_1920(page_at, recorder, server_url):
+    page = page_at(1920, 1080)
     page.goto(server_url + "/#preset=forget-bias&large=1&side=0&hide=equations,heatmaps")
     wait_run(page)
     page.wait_for_timeout(300)
@@ -121,7 +116,6 @@ def test_projector_mode_at_1920(browser, recorder, server_url):
     assert size >= 24, size
     shot(page, "projector-1920")
     recorder.check()
-    ctx.close()
 
 
 def test_share_on_a_loopback_server_says_how_to_open_it(page, recorder, server_url):

@@ -9,15 +9,16 @@
  * Emits: "seek" {t} and "view" {layer, dir} on a click (the row becomes the chosen one).
  */
 
-import { CELL_COLOR, MAGNITUDE, PLOTLY_CONFIG, fmt } from "../config.js";
+import { CELL_COLOR, MAGNITUDE, PLOTLY_CONFIG, ZERO_COLOR, fmt } from "../config.js";
 import { Emitter } from "../events.js";
 import { exponentTicks } from "../ticks.js";
 import { CursorOverlay } from "./cursor_overlay.js";
+import { markKind } from "./gradient_marks.js";
 import { cellLabel, decayWords, describeCurve, summaryBox, swatch } from "./gradient_words.js";
 
-// Colours outside the (cividis) scale, for values a log scale cannot place.
+// Colours outside the (viridis) scale, for values a log scale cannot place.
 export const SPECIAL = {
-  0: { color: "#ffffff", label: "exactly 0", legend: "white: exactly 0", code: 0 },
+  0: { color: ZERO_COLOR, label: "exactly 0", legend: "white: exactly 0", code: 0 },
   inf: { color: "#d00000", label: "inf", legend: "red: inf", code: 1 },
   NaN: { color: "#e23cf0", label: "NaN", legend: "magenta: NaN", code: 2 },
 };
@@ -30,11 +31,10 @@ const SPECIAL_SCALE = [
   [1, SPECIAL.NaN.color],
 ];
 
+/** The SPECIAL kind of a norm a log scale cannot place, or null (a norm is never negative: -inf reads as inf). */
 function specialKind(v) {
-  if (v === 0) return "0";
-  if (Number.isNaN(v)) return "NaN";
-  if (!Number.isFinite(v)) return "inf";
-  return v > 0 ? null : "0"; // a norm is never negative
+  const kind = markKind(v);
+  return kind === "-inf" ? "inf" : kind;
 }
 
 /**

@@ -75,7 +75,7 @@ export class DiagramView extends Emitter {
     const { run, state, t } = model;
     if (!run || !run.complete) return;
     const ld = run.ld(state.get("layer"), state.get("dir"));
-    const reverse = run.dirs > 1 && ld % run.dirs === 1;
+    const reverse = run.isReverse(ld);
     if (`${run.id}|${reverse}` !== this.builtFor) {
       this.builtFor = `${run.id}|${reverse}`;
       this.key = null;

@@ -129,7 +129,7 @@ function comparableGroups(plots, decades) {
 /** Where in the net: "layer 1", "layer 2, reverse direction". */
 export function whereLabel(run, ld) {
   const layer = Math.floor(ld / run.dirs) + 1;
-  const dir = run.dirs > 1 ? (ld % run.dirs === 1 ? ", reverse direction" : ", forward direction") : "";
+  const dir = run.dirs > 1 ? (run.isReverse(ld) ? ", reverse direction" : ", forward direction") : "";
   return `layer ${layer}${dir}`;
 }
 

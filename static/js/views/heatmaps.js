@@ -91,22 +91,23 @@ export class HeatmapView extends Emitter {
     this.fields = state.get("fields");
     this.scale = state.get("scale");
     this.gscale = state.get("gscale");
-    for (const b of this.toolbar.querySelectorAll("[data-field]")) {
-      b.setAttribute("aria-pressed", String(this.fields.includes(b.dataset.field)));
-    }
-    this.scaleButton.textContent = this.scale === "local" ? "range: each plot" : "range: shared";
-    this.gscaleButton.textContent = this.gscale === "log" ? "gradient: log |·|" : "gradient: linear";
-    this.gscaleButton.hidden = !this.fields.some(isGradient);
     const ld = run.ld(state.get("layer"), state.get("dir"));
     const key = JSON.stringify([run.id, this.fields, this.scale, this.gscale, ld, state.get("large")]);
     if (key !== this.key) {
+      // the toolbar shows only what the key holds: write it when the key changes, not every frame
       this.key = key;
+      for (const b of this.toolbar.querySelectorAll("[data-field]")) {
+        b.setAttribute("aria-pressed", String(this.fields.includes(b.dataset.field)));
+      }
+      this.scaleButton.textContent = this.scale === "local" ? "range: each plot" : "range: shared";
+      this.gscaleButton.textContent = this.gscale === "log" ? "gradient: log |·|" : "gradient: linear";
+      this.gscaleButton.hidden = !this.fields.some(isGradient);
       this.render(run, ld, state.get("large"));
     }
     const pass = state.get("pass");
     this.lastT = model.t;
     // a reverse direction reads the sequence from the end: what it has not seen lies before t
-    const reverse = run.dirs > 1 && ld % 2 === 1;
+    const reverse = run.isReverse(ld);
     const unseen = reverse ? "before" : "after";
     const unreached = reverse ? "after" : "before";
     for (const p of this.plots) {
