@@ -134,6 +134,7 @@ class Run:
     compute_ms: float
     jacobian: dict = field(default_factory=dict)  # {"mode", "computed", "reason"}
     notes: list[dict] = field(default_factory=list)  # [{"field", "text"}]
+    trained: dict | None = None  # the wire's Trained: checkpoint weights, not the config's untrained ones
     frame_layout: list[dict] = field(default_factory=list)
     bulk_layout: list[dict] = field(default_factory=list)
     frames: np.ndarray = field(default=None)  # (T, F) little-endian float32, frame_layout order
@@ -165,6 +166,8 @@ def _make_task(config: RunConfig):
         return tasks.sine(config.seq_len, period=config.period, noise=config.noise, seed=config.seed)
     if config.task == "copy":
         return tasks.copy(config.seq_len, copy_len=config.copy_len, seed=config.seed)
+    if config.task == "delayed_recall":
+        return tasks.delayed_recall(config.seq_len, seed=config.seed)
     return tasks.adding(config.seq_len, seed=config.seed, form=config.adding_form)
 
 
@@ -187,17 +190,37 @@ def build_net(config: RunConfig, cell: str, input_size: int):
     )
 
 
-def trace_cell(config: RunConfig, cell: str, task):
-    """(net, trace) of one cell on the task, with the config's readout and loss."""
-    net = build_net(config, cell, task.input_size)
-    readout = models.tasks.make_readout(
-        net.output_size, task.output_size, seed=config.seed, device=net.device
-    )
+@dataclass
+class Trained:
+    """The weights a run shows instead of the config's untrained ones (Train mode's checkpoints)."""
+
+    train_id: int
+    step: int  # the step asked for
+    cells: dict  # cell -> (checkpoint step, models.RecurrentNet, models.tasks.Readout)
+
+    def wire(self) -> dict:
+        return {
+            "train_id": self.train_id,
+            "step": self.step,
+            "steps": {cell: at for cell, (at, _, _) in self.cells.items()},
+        }
+
+
+def trace_cell(config: RunConfig, cell: str, task, trained: Trained | None = None):
+    """(net, trace) of one cell on the task, with the config's readout and loss (or the trained net
+    and its trained readout)."""
+    if trained is None:
+        net = build_net(config, cell, task.input_size)
+        readout = models.tasks.make_readout(
+            net.output_size, task.output_size, seed=config.seed, device=net.device
+        )
+    else:
+        _, net, readout = trained.cells[cell]
     jacobian = {"auto": None, "on": True, "off": False}[config.jacobian]
     return net, net.trace(task.x, loss=task.loss_fn(readout, config.loss), jacobian=jacobian)
 
 
-def _engine_error(err: ValueError) -> EngineError:
+def engine_error(err: ValueError) -> EngineError:
     message = str(err)
     match = re.match(r"^([A-Za-z_][\w.]*):", message)
     name = match.group(1) if match else None
@@ -251,8 +274,9 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_
     return out
 
 
-def compute_run(config: RunConfig) -> Run:
-    """Compute every cell's trace and its wire forms. Raises EngineError naming the field."""
+def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
+    """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
+    weights. Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         with torch.no_grad():
@@ -260,7 +284,7 @@ def compute_run(config: RunConfig) -> Run:
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
         cells = []
         for cell in config.cells:
-            net, tr = trace_cell(config, cell, task)
+            net, tr = trace_cell(config, cell, task, trained)
             norms = {name: _numpy(getattr(tr, name), 2) for name in NORMS}
             gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
             decays = _decays(config, net, cell, norms, gates, target_steps)
@@ -289,9 +313,11 @@ def compute_run(config: RunConfig) -> Run:
     except EngineError:
         raise
     except ValueError as err:
-        raise _engine_error(err) from err
+        raise engine_error(err) from err
     x = task.x[:, 0].to(torch.float32).numpy()  # (T, D)
     key = config.model_dump_json()
+    if trained is not None:
+        key += f"/train {trained.train_id} @ {trained.step}"
     run = Run(
         run_id=hashlib.sha1(key.encode()).hexdigest()[:12],
         config=config,
@@ -309,6 +335,7 @@ def compute_run(config: RunConfig) -> Run:
             config, int(x.shape[0]), computed=cells[0].norms["jacobian_norm"] is not None
         ),
         notes=notes.run_notes(config, target_steps),
+        trained=None if trained is None else trained.wire(),
     )
     _pack(run)
     return run
@@ -366,6 +393,7 @@ def ready_message(run: Run) -> dict:
         "notes": run.notes,
         "frame_layout": run.frame_layout,
         "bulk_layout": run.bulk_layout,
+        "trained": run.trained,
     }
 
 

@@ -1,4 +1,4 @@
-"""Assembles the app: settings, the compute pool (lifespan), routers, static files, gzip."""
+"""Assembles the app: settings, the compute and training pools (lifespan), routers, static files, gzip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import __version__, engine
+from . import __version__, engine, training
 from .routes import api, health, pages, ws
 from .schemas import describe_errors
 from .settings import get_settings
@@ -20,11 +20,16 @@ from .settings import get_settings
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     engine.configure(app.state.settings)
-    app.state.executor = ThreadPoolExecutor(app.state.settings.workers, thread_name_prefix="gateflow-compute")
+    settings = app.state.settings
+    app.state.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="gateflow-compute")
+    # one thread per training that may run at once: a training never waits for a thread
+    app.state.train_executor = ThreadPoolExecutor(settings.max_trainings, thread_name_prefix="gateflow-train")
+    app.state.train_slots = training.Slots(settings.max_trainings)
     try:
         yield
     finally:
         app.state.executor.shutdown(wait=False, cancel_futures=True)
+        app.state.train_executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

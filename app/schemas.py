@@ -35,7 +35,7 @@ CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = {
     "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
 }
 INITS = ("torch", "xavier", "orthogonal", "identity")
-TASKS = ("text", "sequence", "sine", "adding", "copy")
+TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")
 LOSSES = ("last", "sum", "task")
 DEVICES = ("cpu", "cuda", "auto")
 JACOBIAN_MODES = ("auto", "on", "off")
@@ -93,7 +93,7 @@ class RunConfig(BaseModel):
     forget_bias: float | None = Field(None, ge=-10.0, le=10.0)
     update_bias: float | None = Field(None, ge=-10.0, le=10.0)
     clamp: Clamp = Field(default_factory=dict)
-    task: Literal["text", "sequence", "sine", "adding", "copy"] = "adding"
+    task: Literal["text", "sequence", "sine", "adding", "copy", "delayed_recall"] = "adding"
     text: str = Field("hello world", min_length=2, max_length=100_001)
     values: list[float] = Field(
         default_factory=lambda: [0.0, 1.0, 0.0, -1.0, 0.0], min_length=2, max_length=100_001
@@ -202,6 +202,17 @@ def settings_limits(settings: Settings) -> dict[str, tuple[float, float]]:
         "noise": (0.0, 1.0),
         "copy_len": (1, 20),
         "rate": (0.5, settings.max_play_rate),
+        # training (TrainSettings, SweepSettings, train_set)
+        "lr": (1e-7, 10.0),
+        "clip": (1e-4, 1e4),
+        "train.lr": (1e-7, 10.0),
+        "train.momentum": (0.0, 0.999),
+        "train.batch_size": (1, settings.max_train_batch),
+        "train.clip": (1e-4, 1e4),
+        "train.steps": (1, settings.max_train_steps),
+        "train.probe_every": (1, 1000),
+        "sweep.lengths": (1, SWEEP_LENGTHS_MAX),
+        "sweep.steps": (1, settings.max_train_steps),
     } | {f"clamp.{g}": lim for gates in CLAMPABLE.values() for g, lim in gates.items()}
 
 
@@ -288,9 +299,155 @@ class Reset(_Message):
     type: Literal["reset"]
 
 
-ClientMessage = Annotated[Configure | Step | Seek | Play | Pause | Reset, Field(discriminator="type")]
+# -- training (app/training.py) ---------------------------------------------------------------------
+OPTIMIZERS = ("adam", "sgd")
+SWEEP_LENGTHS_MAX = 8
+
+
+def _within(field: str, value: int, hi: int) -> int:
+    if value > hi:
+        raise _range_error(field, value, 1, hi)
+    return value
+
+
+class TrainSettings(BaseModel):
+    """How the cells of a RunConfig learn (models.Trainer): every cell on the same batches from the
+    config's seed, the task's own loss, a fresh batch each step and a fixed held-out batch."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(1e-2, ge=1e-7, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, le=0.999)  # SGD's
+    batch_size: int = Field(64, ge=1)  # at most GATEFLOW_MAX_TRAIN_BATCH
+    clip: float | None = Field(1.0, ge=1e-4, le=1e4)  # the global gradient norm's cap; null: off
+    steps: int = Field(1000, ge=1)  # the budget, at most GATEFLOW_MAX_TRAIN_STEPS: then it pauses
+    probe_every: int = Field(10, ge=1, le=1000)  # a gradient-flow record every so many steps
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch(cls, value: int) -> int:
+        return _within("batch_size", value, get_settings().max_train_batch)
+
+    @field_validator("steps")
+    @classmethod
+    def _budget(cls, value: int) -> int:
+        return _within("steps", value, get_settings().max_train_steps)
+
+
+class SweepSettings(BaseModel):
+    """A length sweep: each cell trains ``steps`` steps at each T of ``lengths`` (from the same start)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    lengths: list[int] = Field(
+        default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=SWEEP_LENGTHS_MAX
+    )
+    steps: int = Field(300, ge=1)  # at most GATEFLOW_MAX_TRAIN_STEPS
+
+    @field_validator("lengths")
+    @classmethod
+    def _lengths(cls, lengths: list[int]) -> list[int]:
+        hi = get_settings().max_seq_len
+        for i, T in enumerate(lengths):
+            if not 2 <= T <= hi:
+                raise ValueError(f"lengths: lengths[{i}] = {T} is outside the allowed range 2 .. {hi}")
+        return sorted(set(lengths))
+
+    @field_validator("steps")
+    @classmethod
+    def _budget(cls, value: int) -> int:
+        return _within("steps", value, get_settings().max_train_steps)
+
+
+class TrainStart(_Message):
+    """A new training of the config's cells (the previous one of this session is dropped)."""
+
+    type: Literal["train_start"]
+    config: RunConfig
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    now: int | None = Field(None, ge=1, le=200_000)  # steps to take now, then pause; null: to the budget
+
+
+class TrainPause(_Message):
+    type: Literal["train_pause"]
+
+
+class TrainResume(_Message):
+    type: Literal["train_resume"]
+
+
+class TrainStep(_Message):
+    type: Literal["train_step"]
+    steps: int = Field(1, ge=1, le=1000)
+
+
+class TrainReset(_Message):
+    type: Literal["train_reset"]
+
+
+class TrainSet(_Message):
+    """Changed live, from the next step on: only the fields sent (``"clip": null`` turns clipping off)."""
+
+    type: Literal["train_set"]
+    lr: float | None = Field(None, ge=1e-7, le=10.0)
+    clip: float | None = Field(None, ge=1e-4, le=1e4)
+    steps: int | None = Field(None, ge=1)  # the budget
+
+    @field_validator("steps")
+    @classmethod
+    def _budget(cls, value: int | None) -> int | None:
+        return None if value is None else _within("steps", value, get_settings().max_train_steps)
+
+
+class TrainOpen(_Message):
+    """Show the weights of the checkpoint at ``step`` (or the last one before it) in every view."""
+
+    type: Literal["train_open"]
+    step: int = Field(ge=0, le=200_000)
+
+
+class SweepStart(_Message):
+    type: Literal["sweep_start"]
+    config: RunConfig
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    sweep: SweepSettings = Field(default_factory=SweepSettings)
+
+
+ClientMessage = Annotated[
+    Configure
+    | Step
+    | Seek
+    | Play
+    | Pause
+    | Reset
+    | TrainStart
+    | TrainPause
+    | TrainResume
+    | TrainStep
+    | TrainReset
+    | TrainSet
+    | TrainOpen
+    | SweepStart,
+    Field(discriminator="type"),
+]
 CLIENT_MESSAGE = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("configure", "step", "seek", "play", "pause", "reset")
+CLIENT_TYPES = (
+    "configure",
+    "step",
+    "seek",
+    "play",
+    "pause",
+    "reset",
+    "train_start",
+    "train_pause",
+    "train_resume",
+    "train_step",
+    "train_reset",
+    "train_set",
+    "train_open",
+    "sweep_start",
+)
 
 
 # -- WebSocket: server -> client -------------------------------------------------------------------
@@ -309,7 +466,15 @@ class State(BaseModel):
 
 
 ErrorCode = Literal[
-    "invalid_config", "bad_json", "unknown_type", "invalid_message", "too_large", "not_configured", "internal"
+    "invalid_config",
+    "bad_json",
+    "unknown_type",
+    "invalid_message",
+    "too_large",
+    "not_configured",
+    "not_training",  # a training message with no training in this session
+    "busy",  # the server's trainings are all taken (GATEFLOW_MAX_TRAININGS)
+    "internal",
 ]
 
 
@@ -407,6 +572,14 @@ class BulkEntry(BaseModel):
     shape: list[int]
 
 
+class Trained(BaseModel):
+    """A run that shows trained weights: the checkpoint of each cell (train_open)."""
+
+    train_id: int
+    step: int  # the step asked for
+    steps: dict[str, int]  # cell -> the step of the checkpoint shown (the last one at or before ``step``)
+
+
 class Ready(BaseModel):
     type: Literal["ready"] = "ready"
     run_id: str
@@ -422,6 +595,82 @@ class Ready(BaseModel):
     notes: list[RunNote]
     frame_layout: list[FrameEntry]
     bulk_layout: list[BulkEntry]
+    trained: Trained | None = None  # null: the untrained nets of ``config``
+
+
+class TrainTask(BaseModel):
+    name: str
+    T: int
+    loss_name: str  # "MSE" or "cross-entropy (nats)"
+    baseline: float  # the no-memory loss (models.streams)
+    baseline_text: str  # where it comes from, in words, for the plot's label
+
+
+class TrainProbe(BaseModel):
+    """models.ProbeRecord on the wire: axis 0 of every list is the layer-direction (h_n order)."""
+
+    step: int
+    loss: WireFloat
+    val_loss: WireFloat
+    grad_h_norm: list[list[WireFloat]]  # (L*dirs, T): ||dL/dh_t|| on the probe sequence
+    grad_c_norm: list[list[WireFloat]] | None
+    gate_mean: dict[str, list[WireFloat]]
+    saturated: dict[str, list[WireFloat]]  # sigmoid gate -> fraction of (t, unit) below 0.1 or above 0.9
+    spectral_radius: dict[str, list[WireFloat]]
+    nonfinite: bool
+
+
+class TrainCell(BaseModel):
+    """What is new for one cell since the previous message: parallel per-step lists, then probes."""
+
+    cell: CellName
+    status: Literal["training", "diverged"]
+    steps: list[int]
+    loss: list[WireFloat]  # the training batch's loss at each step
+    grad_norm: list[WireFloat]  # global gradient norm before clipping
+    clipped: list[bool]
+    lr: list[float]  # the learning rate each step used (train_set changes it live)
+    val_steps: list[int]
+    val_loss: list[WireFloat]
+    probes: list[TrainProbe]
+
+
+class TrainUpdate(BaseModel):
+    type: Literal["train"] = "train"
+    id: int  # this session's training number: a new one starts with reset true
+    status: Literal["running", "paused", "done", "diverged", "reset"]
+    reset: bool  # drop what was shown before: a new training (or none, status "reset")
+    step: int  # steps done
+    budget: int
+    seconds: float  # wall time spent training
+    steps_per_second: float | None
+    config: RunConfig | None
+    settings: TrainSettings | None
+    task: TrainTask | None
+    cells: list[TrainCell]
+    checkpoints: list[int]  # steps with weights kept, for train_open
+    message: str | None = None
+
+
+class SweepPoint(BaseModel):
+    cell: CellName
+    T: int
+    val_loss: WireFloat  # held-out loss after the sweep's steps
+    baseline: float
+    steps: int
+    seconds: float
+
+
+class SweepUpdate(BaseModel):
+    type: Literal["sweep"] = "sweep"
+    id: int
+    status: Literal["running", "done", "stopped"]
+    config: RunConfig
+    settings: TrainSettings
+    sweep: SweepSettings
+    points: list[SweepPoint]  # every run finished so far
+    current: dict[str, Any] | None  # {"cell", "T", "step"} of the run in progress
+    message: str | None = None
 
 
 # -- REST ------------------------------------------------------------------------------------------
@@ -465,6 +714,8 @@ class Preset(BaseModel):
     title: str
     description: str
     config: RunConfig
+    train: TrainSettings | None = None  # a training lesson: the page opens in Train mode with these
+    sweep: SweepSettings | None = None  # a length-sweep lesson
 
 
 Nested = list[list[list[WireFloat]]]  # (L*dirs, T, H)

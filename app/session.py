@@ -4,6 +4,12 @@ Messages are handled one at a time, in order. A configure is computed off the ev
 input gets an ``error`` message and leaves the socket and the previous run as they were. The player
 is a task that sends frames at start + k / rate (no drift) and is stopped by an event, never
 cancelled mid-send, so frames always leave in the order of their ticks.
+
+Train mode (app/training.py): a session has at most one job, a training or a length sweep, driven by
+a task that runs it a chunk (about ``train_chunk_seconds``) at a time in the training pool and sends
+what is new at most ten times a second. A chunk is never cut: pausing, a new job and the socket
+closing stop the driver between chunks; an asyncio lock keeps live changes (learning rate, clip,
+budget) and checkpoint reads out of a running chunk. ``Slots`` caps the jobs running on the server.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
+from functools import partial
 
 import orjson
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import engine
+from . import engine, training
 from .schemas import (
     CLIENT_MESSAGE,
     CLIENT_TYPES,
@@ -30,11 +37,22 @@ from .schemas import (
     Seek,
     State,
     Step,
+    SweepStart,
+    TrainOpen,
+    TrainPause,
+    TrainReset,
+    TrainResume,
+    TrainSet,
+    TrainSettings,
+    TrainStart,
+    TrainStep,
     describe_errors,
 )
 from .settings import Settings
 
 log = logging.getLogger("gateflow.session")
+PROGRESS_SECONDS = 0.1  # at most ten training messages a second
+_default_slots = training.Slots(2)  # sessions made without the app's (tests)
 
 
 class Session:
@@ -44,6 +62,8 @@ class Session:
         settings: Settings,
         executor: Executor | None = None,
         compute: Callable[..., engine.Run] | None = None,
+        train_executor: Executor | None = None,
+        train_slots: training.Slots | None = None,
     ):
         self.ws = websocket
         self.settings = settings
@@ -54,6 +74,13 @@ class Session:
         self.rate = 10.0
         self.direction = 1
         self._player: Player | None = None
+        self.train_executor = train_executor
+        self.train_slots = train_slots or _default_slots
+        self.job: training.TrainJob | training.SweepJob | None = None
+        self._jobs = 0  # jobs started by this session: each one's id
+        self._driver: asyncio.Task | None = None
+        self._stop_driver = False
+        self._job_lock = asyncio.Lock()
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_json(self, message: dict | bytes) -> None:
@@ -87,6 +114,7 @@ class Session:
             pass  # the client went away mid-send
         finally:
             await self.stop_player()
+            await self.stop_job()
 
     async def handle(self, message: dict) -> None:
         text, data = message.get("text"), message.get("bytes")
@@ -129,7 +157,7 @@ class Session:
     async def _invalid(self, kind: str, err: ValidationError) -> None:
         errors = err.errors(include_url=False)
         loc = errors[0]["loc"]  # (type tag, ...)
-        if kind == "configure" and len(loc) > 2 and loc[1] == "config":
+        if kind in ("configure", "train_start", "sweep_start") and len(loc) > 2 and loc[1] == "config":
             first = describe_errors(errors, strip=2)[0]
             return await self.send_error("invalid_config", first["msg"], first["field"])
         first = describe_errors(errors, strip=1)[0]
@@ -138,6 +166,8 @@ class Session:
     async def dispatch(self, msg) -> None:
         if isinstance(msg, Configure):
             return await self.configure(msg)
+        if isinstance(msg, TRAIN_MESSAGES):
+            return await self.dispatch_training(msg)
         if self.run is None:
             return await self.send_error("not_configured", f"{msg.type}: send a configure message first")
         if isinstance(msg, Play):
@@ -175,10 +205,174 @@ class Session:
             return await self.send_error(
                 "internal", f"the run could not be computed: {type(err).__name__}: {err}"
             )
+        await self.show(run)
+
+    async def show(self, run: engine.Run) -> None:
+        """A new run on display: ready, the bulk block, the frame at t = 0."""
         self.run, self.t = run, 0
         await self.send_json(run.ready_json)
         await self.ws.send_bytes(run.bulk_bytes())
         await self.send_frame()
+
+    # -- training -------------------------------------------------------------------------------
+    async def dispatch_training(self, msg) -> None:
+        if isinstance(msg, (TrainStart, SweepStart)):
+            return await self.start_job(msg)
+        job = self.job
+        if isinstance(msg, TrainReset):
+            await self.stop_job()
+            return await self.send_json(_reset_message(self._jobs))
+        if isinstance(job, training.SweepJob) and isinstance(msg, TrainPause):
+            await self.stop_driver()  # the sweep's last message says "stopped"
+            return None
+        if not isinstance(job, training.TrainJob):
+            doing = "this session's job is a length sweep" if job is not None else "there is no training"
+            return await self.send_error("not_training", f"{msg.type}: {doing}; send train_start first")
+        if isinstance(msg, TrainPause):
+            if await self.stop_driver():
+                return  # the driver's last message says "paused"
+            return await self.send_json(job.delta(self._job_status(job)))
+        if isinstance(msg, TrainSet):
+            async with self._job_lock:  # between two chunks
+                if "lr" in msg.model_fields_set and msg.lr is not None:
+                    job.set_lr(msg.lr)
+                if "clip" in msg.model_fields_set:
+                    job.set_clip(msg.clip)
+                if "steps" in msg.model_fields_set and msg.steps is not None:
+                    job.set_budget(msg.steps)
+            if not self.training_running:
+                await self.send_json(job.delta(self._job_status(job)))
+            return
+        if isinstance(msg, TrainOpen):
+            return await self.open_checkpoint(job, msg.step)
+        if isinstance(msg, TrainResume):
+            if job.step >= job.train.steps:
+                return await self.send_json(
+                    job.delta("done", f"the budget of {job.train.steps} steps is reached: raise it to go on")
+                )
+            await self.start_driver(job.train.steps)
+            return None
+        if isinstance(msg, TrainStep):
+            most = self.settings.max_train_steps
+            if job.step + msg.steps > most:
+                return await self.send_error(
+                    "invalid_message",
+                    f"steps: {msg.steps} more would pass the training limit of {most} steps "
+                    f"({job.step} done); allowed here: 0 .. {most - job.step}",
+                    "steps",
+                )
+            await self.start_driver(job.step + msg.steps)
+            return None
+
+    async def start_job(self, msg: TrainStart | SweepStart) -> None:
+        await self.stop_job()
+        self._jobs += 1
+        loop = asyncio.get_running_loop()
+        try:
+            if isinstance(msg, SweepStart):
+                make = partial(training.SweepJob, self._jobs, msg.config, msg.train, msg.sweep)
+            else:
+                make = partial(training.TrainJob, self._jobs, msg.config, msg.train)
+            job = await loop.run_in_executor(self.train_executor, make)
+        except ValueError as err:
+            error = engine.engine_error(err)
+            field = error.field
+            if field in TrainSettings.model_fields:
+                field = f"train.{field}"
+            return await self.send_error("invalid_config", str(error), field)
+        self.job = job
+        if isinstance(job, training.SweepJob):
+            if not await self.start_driver(0):
+                await self.send_json(job.update("stopped"))
+            return None
+        if not await self.start_driver(min(msg.now or job.train.steps, job.train.steps)):
+            await self.send_json(job.delta("paused"))  # the job exists: resume it when a slot is free
+        return None
+
+    async def start_driver(self, target: int) -> bool:
+        """Run the job toward ``target`` (its first message carries reset: true); False when busy."""
+        await self.stop_driver()
+        if not self.train_slots.take():
+            n = self.train_slots.size
+            await self.send_error(
+                "busy",
+                f"the server is already running {n} training{'s' if n > 1 else ''} (its limit, "
+                "GATEFLOW_MAX_TRAININGS); try again in a moment",
+            )
+            return False
+        self._stop_driver = False
+        self._driver = asyncio.create_task(self._drive(self.job, target))
+        return True
+
+    @property
+    def training_running(self) -> bool:
+        return self._driver is not None and not self._driver.done()
+
+    async def stop_driver(self) -> bool:
+        """Stop the running chunks after the current one; True if a driver was running."""
+        driver, self._driver = self._driver, None
+        if driver is None or driver.done():
+            return False
+        self._stop_driver = True
+        await driver
+        return True
+
+    async def stop_job(self) -> None:
+        await self.stop_driver()
+        self.job = None
+
+    def _job_status(self, job: training.TrainJob) -> str:
+        if job.all_diverged:
+            return "diverged"
+        return "done" if job.step >= job.train.steps else "paused"
+
+    async def _drive(self, job, target: int) -> None:
+        loop = asyncio.get_running_loop()
+        chunk = self.settings.train_chunk_seconds
+        sweep = isinstance(job, training.SweepJob)
+        last_sent = loop.time()
+        try:
+            while not self._stop_driver:
+                finished = job.done if sweep else job.step >= target or job.all_diverged
+                if finished:
+                    break
+                async with self._job_lock:
+                    if sweep:
+                        await loop.run_in_executor(self.train_executor, job.advance, chunk)
+                    else:
+                        await loop.run_in_executor(self.train_executor, job.advance, target, chunk)
+                if loop.time() - last_sent >= PROGRESS_SECONDS:
+                    last_sent = loop.time()
+                    if sweep:
+                        await self.send_json(job.update("running"))
+                    else:
+                        await self.send_json(job.delta("running", job.divergence_message()))
+            if sweep:
+                await self.send_json(job.update("done" if job.done else "stopped"))
+            else:
+                await self.send_json(job.delta(self._job_status(job), job.divergence_message()))
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass  # the client went away; serve() stops the job
+        except Exception as err:
+            log.exception("training failed")
+            await self.send_error("internal", f"training stopped: {type(err).__name__}: {err}")
+        finally:
+            self.train_slots.give()
+
+    async def open_checkpoint(self, job: training.TrainJob, step: int) -> None:
+        """Every view shows the weights of the checkpoint at ``step`` (each cell's last at or before it)."""
+        loop = asyncio.get_running_loop()
+        await self.send_json(Progress(fraction=0.0).model_dump())
+        async with self._job_lock:
+            weights = await loop.run_in_executor(self.executor, job.weights_at, step)
+        trained = engine.Trained(job.id, step, weights)
+        try:
+            run = await loop.run_in_executor(self.executor, engine.compute_run, job.config, trained)
+        except engine.EngineError as err:
+            return await self.send_error("invalid_config", str(err), err.field)
+        if await self.stop_player():
+            await self.send_state()
+        await self.show(run)
 
     # -- the player -------------------------------------------------------------------------------
     async def play(self, rate: float, direction: int) -> None:
@@ -199,6 +393,28 @@ class Session:
         was_playing = not player.done()
         await player.stop()
         return was_playing
+
+
+TRAIN_MESSAGES = (TrainStart, TrainPause, TrainResume, TrainStep, TrainReset, TrainSet, TrainOpen, SweepStart)
+
+
+def _reset_message(job_id: int) -> dict:
+    return {
+        "type": "train",
+        "id": job_id,
+        "status": "reset",
+        "reset": True,
+        "step": 0,
+        "budget": 0,
+        "seconds": 0.0,
+        "steps_per_second": None,
+        "config": None,
+        "settings": None,
+        "task": None,
+        "cells": [],
+        "checkpoints": [],
+        "message": None,
+    }
 
 
 class Player:

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
+    # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
+    max_trainings: int = Field(2, ge=1, le=64)
+    max_train_steps: int = Field(20_000, ge=1, le=200_000)  # a training's step budget
+    max_train_batch: int = Field(256, ge=1, le=4096)
+    train_chunk_seconds: float = Field(0.1, gt=0.0, le=10.0)  # work between two progress messages
     ws_deflate: bool = False  # WebSocket permessage-deflate (python -m app); float32 frames barely compress
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from . import limits, tasks
-from .tasks import Task
+from .tasks import Task, delayed_recall
 
 # Each task's options with their defaults (``None``: required).
 TASK_OPTIONS: dict[str, dict[str, object]] = {
@@ -55,40 +55,6 @@ def mix(*parts: int) -> int:
     """A 63-bit seed from integers: distinct streams for (seed, 0, k) and (seed, 1)."""
     digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
-
-
-def delayed_recall(
-    seq_len: int, n_symbols: int = 8, batch: int = 1, seed: int = 0, dtype=torch.float32
-) -> Task:
-    """One of n_symbols at step 0 (one-hot), blanks after; answer it at step T-1 (cross-entropy there only).
-
-    Input vocabulary: 0 the blank, 1..n_symbols the symbols; the output classes are the n_symbols.
-    The answer comes seq_len - 1 steps after the symbol: the plainest long-range test there is.
-    """
-    n = limits.check_range("n_symbols", n_symbols, 2, 26, integer=True)
-    T = limits.check_range("seq_len", seq_len, 2, limits.LIMITS["seq_len"][1], integer=True)
-    B = limits.check_range("batch", batch, integer=True)
-    gen = torch.Generator().manual_seed(int(seed))
-    symbols = torch.randint(0, n, (B,), generator=gen)  # (B,) class indices
-    inputs = torch.zeros(T, B, dtype=torch.long)
-    inputs[0] = symbols + 1
-    target = torch.zeros(T, B, dtype=torch.long)
-    target[-1] = symbols
-    mask = torch.zeros(T, B, dtype=torch.bool)
-    mask[-1] = True
-    letters = [chr(ord("a") + k) for k in range(n)]
-    vocab = ["_", *letters]
-    return Task(
-        "delayed_recall",
-        torch.nn.functional.one_hot(inputs, n + 1).to(dtype),
-        target,
-        mask,
-        True,
-        n,
-        [vocab[i] for i in inputs[:, 0].tolist()],
-        [""] * (T - 1) + [letters[int(symbols[0])]],
-        letters,
-    )
 
 
 @dataclass

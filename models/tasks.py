@@ -8,6 +8,8 @@
               1997: values U(-1,1), target 0.5 + (X1 + X2) / 4, markers -1 at the ends)
     copy      the copy-memory task of Arjovsky et al. 2016: copy_len symbols from 1..8, blanks, a
               delimiter (9) at the recall cue, then reproduce the symbols; cross-entropy at every step
+    delayed_recall  one of n_symbols at step 0, blanks after, answer it at the last step (cross-entropy
+              there only): the lag is the whole sequence
 
 A readout (one linear layer, seeded) maps the top layer's output to the task's output.
 ``Task.loss_fn(readout, mode)`` is a loss on the output sequence for ``RecurrentNet.trace``:
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from . import limits
 
-TASKS = ("text", "sequence", "sine", "adding", "copy")
+TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")
 ADDING_FORMS = ("le", "hochreiter")
 
 
@@ -227,4 +229,38 @@ def copy(
         [alphabet[i] for i in inputs[:, 0].tolist()],
         [alphabet[i] for i in target[:, 0].tolist()],
         alphabet,
+    )
+
+
+def delayed_recall(
+    seq_len: int, n_symbols: int = 8, batch: int = 1, seed: int = 0, dtype=torch.float32
+) -> Task:
+    """One of n_symbols at step 0 (one-hot), blanks after; answer it at step T-1 (cross-entropy there only).
+
+    Input vocabulary: 0 the blank, 1..n_symbols the symbols; the output classes are the n_symbols.
+    The answer comes seq_len - 1 steps after the symbol: the plainest long-range test there is.
+    """
+    n = limits.check_range("n_symbols", n_symbols, 2, 26, integer=True)
+    T = limits.check_range("seq_len", seq_len, 2, limits.LIMITS["seq_len"][1], integer=True)
+    B = limits.check_range("batch", batch, integer=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    symbols = torch.randint(0, n, (B,), generator=gen)  # (B,) class indices
+    inputs = torch.zeros(T, B, dtype=torch.long)
+    inputs[0] = symbols + 1
+    target = torch.zeros(T, B, dtype=torch.long)
+    target[-1] = symbols
+    mask = torch.zeros(T, B, dtype=torch.bool)
+    mask[-1] = True
+    letters = [chr(ord("a") + k) for k in range(n)]
+    vocab = ["_", *letters]
+    return Task(
+        "delayed_recall",
+        torch.nn.functional.one_hot(inputs, n + 1).to(dtype),
+        target,
+        mask,
+        True,
+        n,
+        [vocab[i] for i in inputs[:, 0].tolist()],
+        [""] * (T - 1) + [letters[int(symbols[0])]],
+        letters,
     )

@@ -12,4 +12,10 @@ router = APIRouter()
 @router.websocket("/ws")
 async def websocket_session(websocket: WebSocket) -> None:
     state = websocket.app.state
-    await Session(websocket, state.settings, getattr(state, "executor", None)).serve()
+    await Session(
+        websocket,
+        state.settings,
+        getattr(state, "executor", None),
+        train_executor=getattr(state, "train_executor", None),
+        train_slots=getattr(state, "train_slots", None),
+    ).serve()
