@@ -10,7 +10,10 @@ session starts another. No torch here: the engine's trace of a checkpoint is eng
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 import time
 from typing import Any
 
@@ -321,6 +324,18 @@ class SweepJob:
             "current": current,
             "message": message,
         }
+
+
+TRAIN_NICENESS = 19  # the training threads' nice value (Linux): stepping sessions go first
+
+
+def lower_priority() -> None:
+    """Run the calling thread (a training worker) at the lowest CPU priority, where the OS allows it.
+
+    On Linux a thread is a task with its own nice value: the event loop thread, which sends every
+    session's frames, then wins the CPU whenever it has work, and training takes what is left."""
+    with contextlib.suppress(AttributeError, OSError):  # elsewhere: training runs at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAIN_NICENESS)
 
 
 class Slots:

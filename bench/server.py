@@ -172,6 +172,43 @@ def configure_storm(uri: str, seconds: float, cpu: int | None, deflate: bool) ->
     asyncio.run(main())
 
 
+TRAIN_CONFIG = {"cells": ["rnn_tanh", "lstm", "gru"], "task": "adding", "seq_len": 100, "hidden_size": 64}
+
+
+def trainers(uri: str, count: int, seconds: float, cpu: int | None, queue) -> None:
+    """A competing load inside the server: ``count`` sessions each training the three cells on the adding
+    problem (T = 100, H = 64, batch 64: the issue's reproduction) for ``seconds``; reports the steps done."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+    async def one() -> dict:
+        steps, errors = 0, []
+        async with connect(uri, max_size=None, compression=None) as ws:
+            train = {"steps": 20_000, "batch_size": 64, "lr": 0.01}
+            start = {"type": "train_start", "config": TRAIN_CONFIG, "train": train}
+            await ws.send(orjson.dumps(start).decode())
+            began = time.monotonic()
+            stop = began + seconds
+            while time.monotonic() < stop:
+                try:
+                    left = max(0.01, stop - time.monotonic())
+                    message = orjson.loads(await asyncio.wait_for(ws.recv(), left))
+                except asyncio.TimeoutError:
+                    break
+                if message["type"] == "error":
+                    errors.append(message["message"])
+                    break
+                steps = message["step"]
+            await ws.send('{"type": "train_pause"}')
+        # steps of the three cells together, per second of this session's training
+        return {"steps": steps, "rate": 3 * steps / (time.monotonic() - began), "errors": errors}
+
+    async def main():
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+    queue.put(asyncio.run(main()))
+
+
 def run_load(
     uri: str,
     server_pid: int,
@@ -191,6 +228,10 @@ def run_load(
         extra = ctx.Process(target=burn, args=(seconds + 30, server_cpu))
     elif compete == "configure":
         extra = ctx.Process(target=configure_storm, args=(uri, seconds + 30, client_cpu, deflate))
+    elif compete.startswith("training"):  # "training 1", "training 2": that many sessions training
+        train_queue = ctx.Queue()
+        count = int(compete.split()[1])
+        extra = ctx.Process(target=trainers, args=(uri, count, seconds + 20, client_cpu, train_queue))
     cpu_before = cpu_seconds(server_pid)
     wall = time.monotonic()
     client.start()
@@ -198,7 +239,11 @@ def run_load(
         extra.start()
     result = queue.get(timeout=seconds + 300)
     client.join(30)
-    if extra:
+    training = None
+    if compete.startswith("training"):
+        training = train_queue.get(timeout=120)
+        extra.join(30)
+    elif extra:
         extra.terminate()
         extra.join()
     wall = time.monotonic() - wall
@@ -221,6 +266,7 @@ def run_load(
         "client_cpu_s": result["client_cpu_s"],
         "wall_s": wall,
         "loadavg_1min": os.getloadavg()[0],
+        "training": training,
     }
 
 
@@ -459,6 +505,58 @@ def report(results: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+def training_rows(args) -> None:
+    """Frame latency of sessions stepping (playing at 20 steps/s) with 0, 1 and 2 sessions training
+    three cells at once on the same server, pinned to one core."""
+    two_cores = (os.cpu_count() or 1) >= 2
+    server_cpu, client_cpu = (0, 1) if two_cores else (None, None)
+    sessions = args.sessions if args.sessions != [50, 100, 200, 400] else [50, 100]
+    seconds = 5.0 if args.quick else args.seconds
+    port = common.free_port()
+    server = start_server(port, server_cpu)
+    uri = f"ws://127.0.0.1:{port}/ws"
+    rows = []
+    try:
+        warm(uri)
+        for _ in range(1 if args.quick else args.repeat):
+            for n in sessions:
+                for compete in ("none", "training 1", "training 2"):
+                    r = run_load(uri, server.pid, n, 20.0, seconds, client_cpu, server_cpu, compete)
+                    rows.append(r)
+                    print({k: v for k, v in r.items() if k != "error_samples"}, flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+    lines = [
+        "## Server: stepping while training",
+        "",
+        f"Machine: {machine_line()}. Command: `.venv/bin/python bench/server.py --training` "
+        f"({time.strftime('%Y-%m-%d')}).",
+        "The server (one uvicorn process, pinned to core 0, one torch thread) serves sessions playing the "
+        "3-cell T=500, H=64 run at 20 steps/s while 0, 1 or 2 other sessions train the issue's reproduction "
+        "(rnn_tanh + lstm + gru, adding problem, T=100, H=64, batch 64) in the same process; the stepping "
+        "clients and the training clients are other processes on core 1. Frame latency is the client's "
+        "receive time minus the frame header's `sent_ms`; training steps are those of the three cells "
+        "together (the training sessions' progress messages).",
+        "",
+        "| stepping sessions | sessions training | frames received / expected | p50 | p95 | p99 | max "
+        "| training steps/s (all cells) | errors | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        trained = r["training"] or []
+        steps = sum(t["rate"] for t in trained) if trained else None
+        lines.append(
+            f"| {r['sessions']} | {len(trained)} | {r['frames']} / {r['expected_frames']} | "
+            f"{r['p50']:.2f} ms | {r['p95']:.2f} ms | {r['p99']:.2f} ms | {r['max']:.1f} ms | "
+            f"{'' if steps is None else f'{steps:.0f}'} | {r['errors']} | {r['loadavg_1min']:.1f} |"
+        )
+    markdown = "\n".join(lines) + "\n"
+    print(markdown)
+    if not args.quick:
+        common.write_section("Server: stepping while training", markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run; writes nothing")
@@ -474,7 +572,15 @@ def main() -> None:
         action="store_true",
         help="measure (3) again and rewrite the section with the rest from bench/out/server.json",
     )
+    parser.add_argument(
+        "--training",
+        action="store_true",
+        help="stepping sessions while 0, 1, 2 other sessions train; writes the section 'Server: stepping "
+        "while training'",
+    )
     args = parser.parse_args()
+    if args.training:
+        return training_rows(args)
     if args.quick:
         args.sessions, args.seconds, args.configure_runs, args.repeat = [10], 3.0, 3, 1
     if args.add_sessions:  # more rows for the ladder, next to the saved results
