@@ -301,6 +301,8 @@ class Session:
             )
             return False
         self._stop_driver = False
+        if isinstance(self.job, training.TrainJob):
+            self.job.retry = True
         self._driver = asyncio.create_task(self._drive(self.job, target))
         return True
 

@@ -127,6 +127,7 @@ class TrainJob:
         self._sent_steps = [0] * len(self.trainers)  # history entries already sent, per cell
         self._sent_probe = [-1] * len(self.trainers)  # the step of the last probe sent, per cell
         self._reset_pending = True
+        self.retry = False  # give a diverged cell one more try at the next advance
         self._clock: list[tuple[float, int]] = []  # (seconds, step): recent progress for steps/s
 
     @property
@@ -146,13 +147,15 @@ class TrainJob:
 
     def advance(self, target: int, seconds: float) -> int:
         """Train every cell that has not diverged toward step ``target``, a step each in turn, for
-        about ``seconds``; return the steps the furthest cell has taken. A cell that diverged in an
-        earlier call gets one more try (the learning rate or the clip may have changed since)."""
+        about ``seconds``; return the steps the furthest cell has taken. With ``retry`` set (the session
+        sets it when training is resumed), a cell that diverged gets one more step first: the learning
+        rate or the clip may have changed since."""
         start = time.perf_counter()
-        retry = [tr for tr in self.trainers if tr.diverged]
-        for tr in retry:
-            if tr.step < target:
-                tr.run(1)
+        if self.retry:  # the first chunk since a resume or step: one more try for a diverged cell
+            self.retry = False
+            for tr in self.trainers:
+                if tr.diverged and tr.step < target:
+                    tr.run(1)
         while time.perf_counter() - start < seconds:
             live = [tr for tr in self._live() if tr.step < target]
             if not live:
