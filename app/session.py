@@ -352,6 +352,7 @@ class Session:
             if sweep:
                 await self.send_json(job.update("done" if job.done else "stopped"))
             else:
+                job.keep()  # where it stopped stays a checkpoint when training goes on
                 await self.send_json(job.delta(self._job_status(job), job.divergence_message()))
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the client went away; serve() stops the job

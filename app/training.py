@@ -178,6 +178,11 @@ class TrainJob:
     def set_budget(self, steps: int) -> None:
         self.train = self.train.model_copy(update={"steps": steps})
 
+    def keep(self) -> None:
+        """Keep the current weights of every cell (where training paused: a teacher opens it later)."""
+        for tr in self.trainers:
+            tr.checkpoint()
+
     def checkpoints(self) -> list[int]:
         """Steps at which every cell has weights kept (a cell that diverged stops at its last)."""
         steps = set()

@@ -123,6 +123,7 @@ def test_live_changes_step_and_resume_equal_the_same_calls_on_a_trainer(client):
         resumed = until_stopped(ws)
     messages = [*first, done, echo, *stepped, *resumed]
     assert resumed[-1]["step"] == 15 and resumed[-1]["status"] == "done"
+    assert resumed[-1]["checkpoints"] == [0, 1, 2, 4, 8, 10, 12, 15]  # where it stopped is kept
     tr = direct(CONFIG, train, "lstm")
     tr.run(10)
     tr.set_lr(0.003)
