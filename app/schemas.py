@@ -705,8 +705,9 @@ class Limit(BaseModel):
 class CellsResponse(BaseModel):
     cells: list[CellInfo]
     options: dict[str, list[str]]
-    limits: dict[str, Limit]
+    limits: dict[str, Limit]  # RunConfig's fields, "rate", and Train mode's ("train.lr", "lr", ...)
     defaults: RunConfig
+    train_defaults: TrainSettings
 
 
 class Preset(BaseModel):

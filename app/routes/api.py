@@ -19,6 +19,7 @@ from ..schemas import (
     INITS,
     JACOBIAN_MODES,
     LOSSES,
+    OPTIMIZERS,
     TASKS,
     CellInfo,
     CellsResponse,
@@ -27,6 +28,7 @@ from ..schemas import (
     RunConfig,
     Share,
     TraceResponse,
+    TrainSettings,
     settings_limits,
 )
 from ..share import share_info
@@ -49,9 +51,11 @@ def cells(request: Request) -> CellsResponse:
             "device": list(DEVICES),
             "adding_form": list(ADDING_FORMS),
             "jacobian": list(JACOBIAN_MODES),
+            "optimizer": list(OPTIMIZERS),
         },
         limits={name: Limit(min=lo, max=hi) for name, (lo, hi) in limits.items()},
         defaults=RunConfig(),
+        train_defaults=TrainSettings(),
     )
 
 

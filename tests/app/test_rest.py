@@ -35,6 +35,9 @@ def test_cells_lists_gates_options_limits_defaults(client):
     assert body["limits"]["seq_len"] == {"min": 2, "max": 500}
     assert body["options"]["init"] == ["torch", "xavier", "orthogonal", "identity"]
     assert body["options"]["jacobian"] == list(typing.get_args(RunConfig.model_fields["jacobian"].annotation))
+    assert body["options"]["optimizer"] == list(models.limits.OPTIMIZERS)
+    assert body["limits"]["train.steps"] == {"min": 1, "max": 20_000}
+    assert body["train_defaults"]["lr"] == 0.01 and body["train_defaults"]["clip"] == 1.0
     assert body["defaults"] == RunConfig().model_dump(mode="json")
 
 

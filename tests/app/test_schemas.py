@@ -20,6 +20,13 @@ def test_names_agree_with_the_engine():
     assert schemas.DEVICES == models.limits.DEVICES
     assert schemas.TASKS == models.tasks.TASKS
     assert schemas.ADDING_FORMS == models.tasks.ADDING_FORMS
+    assert schemas.OPTIMIZERS == models.limits.OPTIMIZERS
+    assert set(schemas.TASKS) == set(models.limits.TRAIN_TASKS)  # every view task can be trained
+    for name in ("lr", "momentum", "clip"):  # TrainSettings' bounds are the engine's
+        field = schemas.TrainSettings.model_fields[name]
+        ge = next(m.ge for m in field.metadata if hasattr(m, "ge"))
+        le = next(m.le for m in field.metadata if hasattr(m, "le"))
+        assert (ge, le) == models.limits.LIMITS[name]
 
 
 def test_defaults_match_the_protocol():
