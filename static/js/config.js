@@ -100,7 +100,7 @@ export const NONFINITE_BG = "#111111";
 // Protocol defaults and choices, used until GET /api/cells answers (and if it never does).
 export const FALLBACK_OPTIONS = {
   init: ["torch", "xavier", "orthogonal", "identity"],
-  task: ["text", "sequence", "sine", "adding", "copy"],
+  task: ["text", "sequence", "sine", "adding", "copy", "delayed_recall"],
   loss: ["last", "sum", "task"],
   device: ["cpu", "cuda", "auto"],
   adding_form: ["le", "hochreiter"],

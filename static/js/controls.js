@@ -18,7 +18,7 @@ const FIELDS = [
   { key: "num_layers", type: "int", label: "Layers" },
   { key: "bidirectional", type: "bool", label: "Bidirectional" },
   { key: "task", type: "select", label: "Task" },
-  { key: "seq_len", type: "int", label: "Sequence length T", tasks: ["sine", "adding", "copy"] },
+  { key: "seq_len", type: "int", label: "Sequence length T", tasks: ["sine", "adding", "copy", "delayed_recall"] },
   { key: "text", type: "text", label: "Text (T = length − 1)", tasks: ["text"] },
   { key: "values", type: "floats", label: "Numbers, comma-separated", tasks: ["sequence"] },
   { key: "period", type: "float", label: "Sine period", tasks: ["sine"] },

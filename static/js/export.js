@@ -118,6 +118,7 @@ export function exportContext(run, state, preset) {
   if (preset) {
     parts.push(`lesson: ${preset.title}${lessonChanged(preset, run.config) ? " (settings changed)" : ""}`);
   }
+  if (run.trained) parts.push(`weights after ${run.trained.step} training steps`);
   parts.push(`t = ${t}`);
   // each part stays on one line when the subtitle wraps
   return { t, subtitle: parts.map((p) => p.replace(/ = /g, "\u00a0=\u00a0")).join(" · "), slug: `${run.cells.map((c) => c.name).join("-")}-t${t}` };

@@ -1,6 +1,7 @@
 /**
  * Wiring: state <-> URL, socket -> run -> views (rendered at most once per animation frame),
- * controls -> configure, player bar and keyboard -> player, view events -> state / player.
+ * controls -> configure, player bar and keyboard -> player, view events -> state / player, and in
+ * Train mode the training panels -> coach (train.js) -> socket, its checkpoints -> the views' run.
  * Views never call each other; they emit events that land here.
  */
 
@@ -13,13 +14,20 @@ import { PresetBox, START_LESSON } from "./presets.js";
 import { Run } from "./run.js";
 import { ShareBox } from "./share.js";
 import { Socket } from "./socket.js";
-import { State, isColdHash, lessonInHash } from "./state.js";
+import { State, TRAIN_KEYS, isColdHash, lessonInHash, trainInHash } from "./state.js";
+import { Coach } from "./train.js";
 import { DepthView } from "./views/depth.js";
 import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
 import { HeatmapView } from "./views/heatmaps.js";
 import { SequenceView } from "./views/sequence.js";
+import { TrainingView } from "./views/training.js";
+import { CheckpointBar, trainedWords } from "./views/training_checkpoints.js";
+import { LIVE_KEYS } from "./views/training_controls.js";
+import { TrainFlowView } from "./views/training_flow.js";
+import { TrainGatesView } from "./views/training_gates.js";
+import { SweepView } from "./views/training_sweep.js";
 
 const Plotly = window.Plotly;
 const $ = (sel) => document.querySelector(sel);
@@ -31,6 +39,7 @@ state.fromHash(location.hash);
 let lessonFromLink = isColdHash(location.hash)
   ? { name: START_LESSON, config: {}, cold: true }
   : lessonInHash(location.hash);
+if (lessonFromLink) lessonFromLink.train = trainInHash(location.hash);
 
 const socket = new Socket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 const player = new Player(socket, state);
@@ -39,7 +48,13 @@ const presets = new PresetBox($("#preset"), $("#preset-desc"), state);
 const playerBar = new PlayerBar(player, state, () => (restoreT = null));
 const panels = new Panels($(".views"), $("#folded"), (partial) => state.set(partial));
 const share = new ShareBox($("#share-box"), $("#btn-share"), () => state.toHash());
+const coach = new Coach(socket, state);
+const checkpoints = new CheckpointBar($("#checkpoint-bar"));
 const views = {
+  training: new TrainingView($("#training"), Plotly),
+  trainFlow: new TrainFlowView($("#train-flow"), Plotly),
+  trainGates: new TrainGatesView($("#train-gates"), Plotly),
+  sweep: new SweepView($("#sweep"), Plotly),
   diagram: new DiagramView($("#diagrams")),
   equations: new EquationsView($("#equations")),
   gradients: new GradientView($("#gradients"), Plotly),
@@ -88,10 +103,12 @@ function render() {
     controls.render(state);
   }
   renderPlayer();
+  const trainModel = { run, state, training: coach.record, sweep: coach.sweep, chosen: coach.chosen, coach };
+  checkpoints.render(trainModel);
   if (!run) return;
   const started = performance.now();
   const t = Math.max(0, Math.min(run.T - 1, state.get("t")));
-  const model = { run, state, t, unit: hoverUnit };
+  const model = { ...trainModel, t, unit: hoverUnit };
   const newRun = timings.renderedRunId !== run.id;
   for (const [name, view] of Object.entries(views)) {
     const viewStarted = performance.now();
@@ -123,6 +140,9 @@ function renderPlayer() {
   document.body.classList.toggle("large", large);
   document.body.classList.toggle("side-hidden", !state.get("side"));
   $("#btn-large").setAttribute("aria-pressed", String(large));
+  const training = state.get("mode") === "train";
+  document.body.dataset.mode = training ? "train" : "explore";
+  $("#btn-train").setAttribute("aria-pressed", String(training));
   // a panel shown again was measured while hidden: let Plotly fit it to its width
   if (panels.render(state.get("hide"))) requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
 }
@@ -139,7 +159,7 @@ state.on("change", (keys) => {
   scheduleUrl();
   if (keys.some((k) => k in state.config())) controlsDirty = true;
   if (keys.includes("preset") || keys.some((k) => k in state.config())) presets.render();
-  if (keys.includes("large") || keys.includes("side")) {
+  if (keys.includes("large") || keys.includes("side") || keys.includes("mode")) {
     // Plotly sizes its fonts from layout: the views re-render on the new key; then fit the width
     requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
   }
@@ -157,6 +177,7 @@ function configureSoon(delay = 250) {
 function configure() {
   clearTimeout(configureTimer);
   if (run && restoreT === null) restoreT = state.get("t");
+  coach.noteSent("configure");
   if (!socket.send({ type: "configure", config: state.config() })) {
     setStatus("not connected: the settings will be sent when the connection is back", "error");
     return;
@@ -173,7 +194,9 @@ socket.on("close", () => {
   player.playing = false;
   if (!run) showEmpty("Waiting for the Gateflow server…");
 });
-socket.on("progress", (msg) => setStatus(`computing… ${Math.round((msg.fraction || 0) * 100)}%`, "busy"));
+socket.on("progress", (msg) => {
+  if (coach.opening === null) setStatus(`computing… ${Math.round((msg.fraction || 0) * 100)}%`, "busy");
+});
 socket.on("ready", (msg) => {
   pendingRun = new Run(msg);
 });
@@ -214,6 +237,7 @@ function showRunNotes(notes) {
 
 function onRun() {
   controls.clearErrors();
+  coach.onReady(run.trained);
   showRunNotes(run.notes);
   player.setLength(run.T);
   state.setConfig(run.config || {});
@@ -223,8 +247,9 @@ function onRun() {
   showEmpty("");
   $("#empty").hidden = true;
   const finite = run.nonfinite.length === 0;
+  const weights = run.trained || state.get("mode") === "train" ? ` · showing ${trainedWords(run.trained)}` : "";
   setStatus(
-    `${run.cells.map((c) => c.name).join(" · ")} · H = ${run.H} · T = ${run.T} · computed in ${Math.round(run.computeMs || 0)} ms` +
+    `${run.cells.map((c) => c.name).join(" · ")} · H = ${run.H} · T = ${run.T}${weights} · computed in ${Math.round(run.computeMs || 0)} ms` +
       (finite ? "" : ` · ${run.nonfinite.join(", ")}: some values are NaN or inf (marked in red)`),
     finite ? "info" : "warn",
   );
@@ -247,6 +272,10 @@ function onRun() {
 
 function onServerError(msg) {
   errors.push(msg);
+  if (coach.ownsError(msg)) {
+    onTrainingError(msg);
+    return;
+  }
   const text = msg.message || msg.code || "error";
   const onField = controls.showError(msg.field, text);
   const where = msg.field && !onField ? `${msg.field}: ` : "";
@@ -256,7 +285,69 @@ function onServerError(msg) {
   schedule();
 }
 
+/**
+ * An error that answers a training message: beside its field (a training setting in the Training
+ * panel or the sweep's, a RunConfig field in the settings form) and in the Training panel; busy
+ * (the server's training slots are full) and the rest in the panel. The views keep what they show.
+ */
+function onTrainingError(msg) {
+  const text = msg.message || msg.code || "error";
+  const where = coach.errorField(msg.field);
+  if (where && where.scope === "sweep") views.sweep.showError(where.key, text);
+  if (where && where.scope === "config") controls.showError(where.key, text);
+  const key = where && where.scope === "train" ? TRAIN_KEYS[where.key] : null;
+  coach.onError();
+  views.training.showError(key, msg.code === "busy" ? `The server is busy: ${text}` : text, coach.record.id);
+  setStatus(`training: ${text}`, "error");
+  schedule();
+}
+
+// ---- Train mode: the training panels -> coach -> socket; checkpoints -> the views' run ---------------
+
+views.training.on("command", ({ type }) => {
+  views.training.clearErrors();
+  if (type === "start") coach.start();
+  else if (type === "pause") coach.pause();
+  else if (type === "resume") coach.resume();
+  else if (type === "step") coach.step(1);
+  else if (type === "reset") coach.reset();
+});
+
+// a training setting: into the state (and the URL); the live ones to the running training too
+views.training.on("set", (partial) => {
+  state.set(partial);
+  const wire = {};
+  for (const [field, key] of Object.entries(TRAIN_KEYS)) {
+    if (key in partial && LIVE_KEYS.includes(key)) wire[field] = partial[key];
+  }
+  if (Object.keys(wire).length) coach.set(wire);
+});
+views.sweep.on("set", (partial) => state.set(partial));
+views.sweep.on("sweep", () => coach.startSweep());
+views.sweep.on("stop", () => coach.stopSweep());
+
+checkpoints.on("choose", ({ step }) => coach.choose(step));
+checkpoints.on("follow", ({ on }) => coach.setFollow(on));
+
+coach.on("change", () => schedule());
+coach.on("open", () => {
+  if (run && restoreT === null) restoreT = state.get("t"); // the cursor stays where it is
+});
+// the training is gone: views that show its weights go back to the untrained nets
+coach.on("reset", () => {
+  if (run && run.trained) configure();
+});
+
+$("#btn-train").addEventListener("click", () => state.set({ mode: state.get("mode") === "train" ? "explore" : "train" }));
+
 // ---- presets and the descriptions of cells, choices and limits ------------------------------------
+
+/** A lesson's training settings (Train mode opens with them; Start is the teacher's); none: mode unchanged. */
+function applyTraining(preset) {
+  if (!preset.train && !preset.sweep) return;
+  state.set({ mode: "train" });
+  state.setTrain(preset.train, preset.sweep);
+}
 
 presets.on("apply", ({ name }) => {
   const preset = presets.find(name);
@@ -264,8 +355,10 @@ presets.on("apply", ({ name }) => {
     state.set({ preset: "" });
     return;
   }
+  coach.setFollow(false);
   state.set({ preset: name, t: 0, sel: 0, unit: -1, layer: -1, dir: 0 });
   state.setConfig(preset.config);
+  applyTraining(preset);
   restoreT = null;
   configure();
 });
@@ -296,23 +389,27 @@ async function loadDescriptions() {
  * A lesson link: the preset's settings, then the settings the link sets on top of them (a copied
  * link sets them all). An unknown name keeps the link's settings and says so.
  */
-function applyLesson({ name, config, cold }) {
+function applyLesson({ name, config, cold, train }) {
   const preset = presets.find(name);
   if (preset) {
     state.setConfig(preset.config);
     state.set({ preset: name });
+    applyTraining(preset);
   } else if (!cold) setStatus(`no lesson called "${name}": showing the link's settings`, "warn");
   state.setConfig(config);
+  if (train) state.set(train);
 }
 
 // ---- the page's own controls -----------------------------------------------------------------------
 
 controls.on("config", (partial) => {
+  coach.setFollow(false); // the views show the new settings, untrained, until a checkpoint is picked
   state.set(partial);
   configureSoon();
 });
 
 for (const view of Object.values(views)) {
+  view.on("later", ({ ms }) => setTimeout(schedule, ms)); // a throttled training view's turn
   view.on("seek", ({ t }) => {
     restoreT = null;
     player.seek(t);
@@ -382,7 +479,7 @@ window.addEventListener("hashchange", (ev) => {
   const before = JSON.stringify(state.config());
   state.fromHash(hash);
   const lesson = lessonInHash(hash);
-  if (lesson) applyLesson(lesson);
+  if (lesson) applyLesson({ ...lesson, train: trainInHash(hash) });
   restoreT = state.get("t");
   if (JSON.stringify(state.config()) !== before) configure();
   else if (run) player.seek(state.get("t"));
@@ -414,6 +511,26 @@ window.gateflow = Object.freeze({
   },
   get presets() {
     return presets.names;
+  },
+  get trained() {
+    return run ? run.trained : null;
+  },
+  get training() {
+    const r = coach.record;
+    return {
+      id: r.id,
+      status: r.status,
+      step: r.step,
+      budget: r.budget,
+      settings: r.settings,
+      task: r.task,
+      checkpoints: r.checkpoints.slice(),
+      cells: r.cells.map((c) => ({ cell: c.name, status: c.status, steps: c.steps.length, probes: c.probes.length, bad: c.bad })),
+      chosen: coach.chosen,
+      follow: coach.follow,
+      shown: coach.shown,
+      sweep: coach.sweep,
+    };
   },
 });
 

@@ -15,6 +15,8 @@ export class Run {
     this.dirs = ready.num_directions;
     this.input = ready.input || { labels: [], target_labels: [] };
     this.computeMs = ready.compute_ms;
+    // trained weights on display (Train mode's train_open): {train_id, step, steps: {cell: step}}; null: untrained
+    this.trained = ready.trained || null;
     this.cells = (ready.cells || []).map((c) => ({
       name: c.cell,
       gates: c.gates || [],

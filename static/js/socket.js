@@ -1,12 +1,13 @@
 /**
  * The only module that opens the WebSocket. Sends JSON commands, decodes what comes back:
  *
- *   text   JSON with a `type` (progress, ready, state, error); non-finite floats arrive as the
+ *   text   JSON with a `type` (progress, ready, state, error, train, sweep); non-finite floats arrive as the
  *          strings "NaN" / "Infinity" / "-Infinity" and are turned back into numbers here.
  *   binary 16-byte header (uint32 kind, uint32 t, float64 sent_ms), then little-endian float32:
  *          kind 1 a frame in `ready.frame_layout` order, kind 2 the bulk in `ready.bulk_layout` order.
  *
- * Emits: "open", "close", "progress", "ready", "bulk", "frame", "state", "error", "message".
+ * Emits: "open", "close", "progress", "ready", "bulk", "frame", "state", "error", "train", "sweep",
+ * "message".
  * Reconnects with a growing back-off; the caller re-sends its configure on "open".
  */
 
@@ -38,6 +39,18 @@ function reviveReady(msg) {
   for (const cell of msg.cells || []) {
     cell.loss = Number(cell.loss);
     if (cell.curves) cell.curves = revive(cell.curves);
+  }
+  return msg;
+}
+
+// A training's numbers (losses, norms, gate means) may be "NaN" / "Infinity": revive those parts
+// only; its config's text stays a string.
+function reviveTraining(msg) {
+  if (msg.type === "train") {
+    if (Array.isArray(msg.cells)) msg.cells = msg.cells.map(revive);
+    if (msg.task) msg.task.baseline = Number(msg.task.baseline);
+  } else if (msg.type === "sweep" && Array.isArray(msg.points)) {
+    msg.points = msg.points.map(revive);
   }
   return msg;
 }
@@ -109,7 +122,7 @@ export class Socket extends Emitter {
         reviveReady(msg);
         this.frameLayout = msg.frame_layout || [];
         this.bulkLayout = msg.bulk_layout || [];
-      }
+      } else if (msg.type === "train" || msg.type === "sweep") reviveTraining(msg);
       this.emit(msg.type || "message", msg);
       return;
     }

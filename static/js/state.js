@@ -4,7 +4,9 @@
  * the URL hash, so a copied link reproduces the exact view.
  *
  * Config fields are always written to the URL (a lesson link must not depend on today's defaults);
- * view fields only when they differ from their default. A value that does not parse is kept as
+ * view fields only when they differ from their default; the training settings (kind "train", sent
+ * as TrainSettings / SweepSettings, never in the RunConfig) all of them in Train mode, else only
+ * those that differ. A value that does not parse is kept as
  * the raw string: the server's validation then names the field and the allowed range.
  */
 
@@ -34,6 +36,15 @@ const list = {
 const floats = {
   parse: (s) => (s.trim() === "" ? [] : s.split(",").map((x) => float.parse(x.trim()))),
   format: (v) => (Array.isArray(v) ? v.join(",") : String(v)),
+};
+const ints = {
+  parse: (s) => (s.trim() === "" ? [] : s.split(",").map((x) => int.parse(x.trim()))),
+  format: (v) => (Array.isArray(v) ? v.join(",") : String(v)),
+};
+// a threshold or nothing: "off" in the URL, null in the state and on the wire
+const optionalOff = {
+  parse: (s) => (s === "" || s === "off" || s === "null" ? null : float.parse(s)),
+  format: (v) => (v === null || v === undefined ? "off" : String(v)),
 };
 // clamp: gate -> value, written "f:1,i:0.5"
 const gateMap = {
@@ -102,7 +113,30 @@ export const PROPS = [
     valid: (v) => Array.isArray(v) && v.every((id) => /^[a-z]+$/.test(id)),
   },
   { key: "preset", kind: "view", codec: str, def: "" },
+  // Train mode: the cells of the config learn side by side (train.js); a lesson link can open it
+  { key: "mode", kind: "view", codec: str, def: "explore", valid: (v) => v === "explore" || v === "train" },
+  { key: "opt", kind: "train", codec: str, def: "adam" }, // TrainSettings.optimizer
+  { key: "lr", kind: "train", codec: float, def: 0.01 },
+  { key: "momentum", kind: "train", codec: float, def: 0.9 }, // SGD's
+  { key: "batch", kind: "train", codec: int, def: 64 }, // batch_size
+  { key: "clip", kind: "train", codec: optionalOff, def: 1 }, // the global gradient norm's cap; null: off
+  { key: "budget", kind: "train", codec: int, def: 1000 }, // steps: training pauses there
+  { key: "probe", kind: "train", codec: int, def: 10 }, // probe_every: a gradient-flow record every so many steps
+  { key: "lengths", kind: "train", codec: ints, def: [10, 25, 50, 100] }, // the length sweep's T values
+  { key: "sweep_steps", kind: "train", codec: int, def: 300 }, // training steps per sweep run
 ];
+
+// TrainSettings / SweepSettings field -> state key (the server's errors name the former)
+export const TRAIN_KEYS = {
+  optimizer: "opt",
+  lr: "lr",
+  momentum: "momentum",
+  batch_size: "batch",
+  clip: "clip",
+  steps: "budget",
+  probe_every: "probe",
+};
+export const SWEEP_KEYS = { lengths: "lengths", steps: "sweep_steps" };
 
 const BY_KEY = new Map(PROPS.map((p) => [p.key, p]));
 const clone = (v) => (v && typeof v === "object" ? JSON.parse(JSON.stringify(v)) : v);
@@ -144,6 +178,16 @@ export function lessonInHash(hash) {
   return { name: safeDecode(name), config };
 }
 
+/** The training settings and the mode a link sets, parsed: they go on top of a lesson's own. */
+export function trainInHash(hash) {
+  const pairs = hashPairs(hash);
+  const out = {};
+  for (const p of PROPS) {
+    if ((p.kind === "train" || p.key === "mode") && pairs.has(p.key)) out[p.key] = p.codec.parse(safeDecode(pairs.get(p.key)));
+  }
+  return out;
+}
+
 /** True when the hash sets nothing at all that is config or a lesson: the cold start. */
 export function isColdHash(hash) {
   const pairs = hashPairs(hash);
@@ -182,6 +226,26 @@ export class State extends Emitter {
     return out;
   }
 
+  /** The TrainSettings to send. */
+  trainSettings() {
+    const out = {};
+    for (const [field, key] of Object.entries(TRAIN_KEYS)) out[field] = clone(this.values[key]);
+    return out;
+  }
+
+  /** The SweepSettings to send. */
+  sweepSettings() {
+    return { lengths: clone(this.values.lengths), steps: this.values.sweep_steps };
+  }
+
+  /** Take TrainSettings and SweepSettings (a preset's, or a training's echo) into the state. */
+  setTrain(train, sweep) {
+    const partial = {};
+    for (const [field, key] of Object.entries(TRAIN_KEYS)) if (train && field in train) partial[key] = train[field];
+    for (const [field, key] of Object.entries(SWEEP_KEYS)) if (sweep && field in sweep) partial[key] = sweep[field];
+    return this.set(partial);
+  }
+
   /** Take a server config (normalised, from `ready` or a preset) into the state. */
   setConfig(config) {
     const partial = {};
@@ -191,9 +255,15 @@ export class State extends Emitter {
 
   toHash() {
     const parts = [];
+    const training = this.values.mode === "train";
     for (const p of PROPS) {
       const v = this.values[p.key];
-      if (p.kind === "view" && same(v, p.def)) continue;
+      // a lesson's link says its mode even when it is the default (the lesson may open in Train mode)
+      if (p.key === "mode" && this.values.preset) {
+        parts.push(`mode=${v}`);
+        continue;
+      }
+      if ((p.kind === "view" || (p.kind === "train" && !training)) && same(v, p.def)) continue;
       parts.push(`${p.key}=${encodeURIComponent(p.codec.format(v))}`);
     }
     return "#" + parts.join("&");

@@ -22,7 +22,7 @@ export const SPECIAL = {
   inf: { color: "#d00000", label: "inf", legend: "red: inf", code: 1 },
   NaN: { color: "#e23cf0", label: "NaN", legend: "magenta: NaN", code: 2 },
 };
-const SPECIAL_SCALE = [
+export const SPECIAL_SCALE = [
   [0, SPECIAL[0].color],
   [1 / 3, SPECIAL[0].color],
   [1 / 3, SPECIAL.inf.color],

@@ -100,6 +100,7 @@ function describe(task, run) {
     sine: "a sine wave; the target is its next clean value",
     adding: "values with two marked (*) ones; the target is their sum, at the last step",
     copy: "symbols to remember, then blanks and a recall cue; the target is to repeat the symbols",
+    delayed_recall: "one symbol at t = 0, then blanks; the target is that symbol, at the last step",
   }[task];
   return `${task} task, T = ${run.T}${what ? ": " + what : ""}`;
 }
