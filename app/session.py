@@ -160,6 +160,13 @@ class Session:
         if kind in ("configure", "train_start", "sweep_start") and len(loc) > 2 and loc[1] == "config":
             first = describe_errors(errors, strip=2)[0]
             return await self.send_error("invalid_config", first["msg"], first["field"])
+        if kind in ("train_start", "sweep_start"):  # a training setting: "train.lr", "sweep.lengths"
+            first = describe_errors(errors, strip=1)[0]
+            return await self.send_error("invalid_config", first["msg"], first["field"])
+        if kind == "train_set":  # the same settings as train_start's: "train.lr", "train.clip", "train.steps"
+            errors = [{**e, "loc": ("train", *e["loc"][1:])} for e in errors]
+            first = describe_errors(errors)[0]
+            return await self.send_error("invalid_message", first["msg"], first["field"])
         first = describe_errors(errors, strip=1)[0]
         await self.send_error("invalid_message", first["msg"], first["field"])
 
@@ -259,7 +266,6 @@ class Session:
                     "invalid_message",
                     f"steps: {msg.steps} more would pass the training limit of {most} steps "
                     f"({job.step} done); allowed here: 0 .. {most - job.step}",
-                    "steps",
                 )
             await self.start_driver(job.step + msg.steps)
             return None

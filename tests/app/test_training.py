@@ -194,7 +194,8 @@ def test_training_messages_without_a_training_say_so(client):
             assert error["code"] == "not_training" and "train_start" in error["message"]
         send(ws, {"type": "train_set", "lr": 0})
         error = receive_json(ws)
-        assert (error["code"], error["field"]) == ("invalid_message", "lr")
+        assert (error["code"], error["field"]) == ("invalid_message", "train.lr")
+        assert "1e-07 .. 10" in error["message"]
 
 
 def test_the_sweep_points_are_fresh_trainers_at_each_length(client):
