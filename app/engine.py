@@ -290,8 +290,9 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
             decays = _decays(config, net, cell, norms, gates, target_steps)
             top = tr.index(-1, 0)
             h = _numpy(tr.h, 2)
+            grad_h_norm = norms["grad_h_norm"]
             cell_notes = notes.cell_notes(
-                cell, config, gates, float(tr.loss), h, norms["grad_h_norm"], target_steps
+                cell, config, gates, float(tr.loss), h, grad_h_norm, target_steps, trained is not None
             )
             cells.append(
                 CellRun(

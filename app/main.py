@@ -24,7 +24,10 @@ async def lifespan(app: FastAPI):
     app.state.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="gateflow-compute")
     # one thread per training that may run at once: a training never waits for a thread
     app.state.train_executor = ThreadPoolExecutor(
-        settings.max_trainings, thread_name_prefix="gateflow-train", initializer=training.lower_priority
+        settings.max_trainings,
+        thread_name_prefix="gateflow-train",
+        initializer=training.lower_priority,
+        initargs=(settings.train_niceness,),
     )
     app.state.train_slots = training.Slots(settings.max_trainings)
     try:

@@ -127,8 +127,10 @@ def cell_notes(
     h: np.ndarray,
     grad_h_norm: np.ndarray,
     target_steps: np.ndarray,
+    trained: bool = False,
 ) -> list[str]:
-    """What an untrained cell's gates do in this run, and a loss that overflowed.
+    """What an untrained cell's gates do in this run (nothing for trained weights: their gates are
+    what training made them), and a loss that overflowed.
 
     gates, h: name -> (L*dirs, T, H); grad_h_norm: (L*dirs, T)."""
     layers = {
@@ -150,7 +152,7 @@ def cell_notes(
         if np.isfinite(at_loss):
             text += f" The gradient at the loss's step is still finite, ‖∂L/∂h‖ = {_g(at_loss)} there."
         notes.append(text)
-    if cell == "lstm" and "f" not in config.clamp:
+    if cell == "lstm" and "f" not in config.clamp and not trained:
         f = float(np.mean(gates["f"], dtype=np.float64))
         if abs(f - 0.5) <= HALF_OPEN:
             notes.append(
@@ -159,7 +161,7 @@ def cell_notes(
                 "as fast as the RNN. A forget-gate bias of 1 or more (the rnn-vs-lstm and forget-bias "
                 "lessons), or training, opens it."
             )
-    if cell == "gru" and "z" not in config.clamp:
+    if cell == "gru" and "z" not in config.clamp and not trained:
         z = float(np.mean(gates["z"], dtype=np.float64))
         if abs(z - 0.5) <= HALF_OPEN:
             notes.append(

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_train_steps: int = Field(20_000, ge=1, le=200_000)  # a training's step budget
     max_train_batch: int = Field(256, ge=1, le=4096)
     train_chunk_seconds: float = Field(0.1, gt=0.0, le=10.0)  # work between two progress messages
+    # the training threads' nice value (Linux): 19, the lowest priority, lets stepping sessions go first
+    train_niceness: int = Field(19, ge=0, le=19)
     ws_deflate: bool = False  # WebSocket permessage-deflate (python -m app); float32 frames barely compress
 
 

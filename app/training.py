@@ -334,16 +334,14 @@ class SweepJob:
         }
 
 
-TRAIN_NICENESS = 19  # the training threads' nice value (Linux): stepping sessions go first
+def lower_priority(niceness: int) -> None:
+    """Run the calling thread (a training worker) at a lower CPU priority, where the OS allows it.
 
-
-def lower_priority() -> None:
-    """Run the calling thread (a training worker) at the lowest CPU priority, where the OS allows it.
-
-    On Linux a thread is a task with its own nice value: the event loop thread, which sends every
-    session's frames, then wins the CPU whenever it has work, and training takes what is left."""
+    On Linux a thread is a task with its own nice value: at 19 (GATEFLOW_TRAIN_NICENESS) the event
+    loop thread, which sends every session's frames, wins the CPU whenever it has work, and training
+    takes what is left (bench/server.py --training)."""
     with contextlib.suppress(AttributeError, OSError):  # elsewhere: training runs at normal priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAIN_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class Slots:

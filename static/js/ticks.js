@@ -4,6 +4,8 @@
  *
  *   logTicks(lo, hi)       a log axis from lo to hi (> 0): {tickvals, ticktext} in data units;
  *   exponentTicks(lo, hi)  a colour bar whose values are log10 exponents: {tickvals, ticktext}.
+ *   logRange(values, plotPx, font, opts)  a padded log10 range over the positive finite values and
+ *                          the ticks that fit plotPx: {range, ticks}.
  *
  * Wide ranges get one tick per decade (or per few decades), 10ⁿ; one to three decades get 1, 2, 5
  * per decade (1, 3 or 1 alone where fewer fit); under a decade, evenly spaced round values. Labels
@@ -78,4 +80,25 @@ function decadeTicks(a, b, maxTicks) {
   const out = [];
   for (let k = Math.ceil(k0 / every) * every; k <= k1; k += every) out.push(k);
   return out;
+}
+
+/**
+ * The log10 range over the positive, finite ``values`` (1e-3 .. 1 when there are none), padded by
+ * ``pad`` of its span (at least ``minPad`` decades), and ticks spaced about ``spacing`` fonts apart.
+ */
+export function logRange(values, plotPx, font, { pad = 0.05, minPad = 0.02, spacing = 1.9 } = {}) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (!(Number.isFinite(v) && v > 0)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!Number.isFinite(lo)) [lo, hi] = [1e-3, 1];
+  const a = Math.log10(lo);
+  const b = Math.log10(hi);
+  const margin = Math.max(pad * (b - a), minPad);
+  const range = [a - margin, b + margin];
+  const ticks = logTicks(10 ** range[0], 10 ** range[1], Math.max(3, Math.floor(plotPx / (font * spacing))));
+  return { range, ticks };
 }

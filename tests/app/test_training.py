@@ -102,6 +102,8 @@ def test_a_checkpoint_opens_in_every_view_with_the_trained_weights(client):
         np.testing.assert_allclose(sent, grad_h[:, :, 0].norm(dim=-1).numpy(), rtol=1e-4, atol=1e-9)
         assert ready["cells"][i]["loss"] == pytest.approx(float(ref_loss), rel=1e-5)
         assert not np.allclose(sent, untrained["cells"][i]["curves"]["grad_h_norm"], rtol=1e-3)
+        assert not any("Untrained" in note for note in ready["cells"][i]["notes"])  # these are trained
+    assert any("Untrained, this LSTM's forget gate" in note for note in untrained["cells"][1]["notes"])
 
 
 def test_live_changes_step_and_resume_equal_the_same_calls_on_a_trainer(client):

@@ -250,3 +250,37 @@ def test_lesson_with_training_opens_train_mode(page, recorder, server_url):
     s = state(page)
     assert (s["mode"], s["opt"], s["lr"], s["budget"]) == ("train", "sgd", 0.01, 400)
     recorder.check()
+
+
+def test_the_adding_lesson_lstm_learns_where_the_rnn_cannot(page, recorder, server_url):
+    """The lesson as a teacher gives it: open its link, press Start, watch the LSTM's held-out loss fall
+    below the no-memory baseline while the RNN's stays on it, pause, and see the views below show
+    the trained weights, whose gradient reaches further back than the untrained ones'."""
+    page.goto(server_url + "/#preset=train-adding")
+    wait_run(page, cells=["rnn_tanh", "lstm", "gru"])
+    assert state(page)["mode"] == "train" and state(page)["lr"] == 0.02
+    untrained = grad_h(page)
+    page.click("#btn-train-start")
+    wait_training(page, "running")
+    lstm_below = """() => {
+        const el = document.querySelector('[data-name="train-loss"]');
+        const tr = (el && el.data || []).find(
+            t => t.meta && t.meta.cell === 'lstm' && t.meta.quantity === 'val_loss');
+        return tr && tr.y.length > 0 && tr.y[tr.y.length - 1] < 0.5 * Number(el.dataset.baseline);
+    }"""
+    page.wait_for_function(lstm_below, timeout=150_000, polling=500)
+    page.click("#btn-train-pause")
+    paused = wait_training(page, "paused")
+    val = {
+        tr["meta"]["cell"]: tr["y"]
+        for tr in plot_data(page, LOSS_PLOT)
+        if tr["meta"].get("quantity") == "val_loss"
+    }
+    baseline = 1 / 6
+    assert val["lstm"][-1] < 0.5 * baseline and min(val["rnn_tanh"]) > 0.8 * baseline, val
+    wait_trained(page, paused["step"])  # the views follow the training to where it paused
+    trained = grad_h(page)
+    first = len(trained["lstm"]) // 4  # steps far from the loss at t = T-1: the gradient now reaches them
+    assert sum(trained["lstm"][:first]) > 10 * sum(untrained["lstm"][:first])
+    shot(page, "training-adding-lesson", full_page=True)
+    recorder.check()

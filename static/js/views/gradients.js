@@ -14,7 +14,7 @@
 
 import { CELL_COLOR, PLOTLY_CONFIG } from "../config.js";
 import { Emitter } from "../events.js";
-import { logTicks } from "../ticks.js";
+import { logRange } from "../ticks.js";
 import { CursorOverlay } from "./cursor_overlay.js";
 import { markKind, markRows, markTraces, withStrips } from "./gradient_marks.js";
 import { cellLabel, decayList, plotSummary, summaryBox, swatch } from "./gradient_words.js";
@@ -159,7 +159,7 @@ export class GradientView extends Emitter {
     const font = large ? 17 : 13;
     const margin = { l: 68, r: 12, t: 30, b: large ? 96 : 76 };
     const height = large ? 340 : 250;
-    const { range, ticks } = logAxis(positives, height - margin.t - margin.b, font);
+    const { range, ticks } = logRange(positives, height - margin.t - margin.b, font);
     const layout = {
       uirevision: spec.id,
       height,
@@ -259,21 +259,4 @@ function curveTraces(run, ld, spec) {
     }
   });
   return { traces, positives, marks };
-}
-
-/** The log axis over the values shown, a little padded, with ticks that read true (ticks.js). */
-function logAxis(positives, plotPx, font) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of positives) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  if (!Number.isFinite(lo)) [lo, hi] = [1e-3, 1];
-  const a = Math.log10(lo);
-  const b = Math.log10(hi);
-  const pad = Math.max(0.05 * (b - a), 0.02);
-  const range = [a - pad, b + pad];
-  const ticks = logTicks(10 ** range[0], 10 ** range[1], Math.max(3, Math.floor(plotPx / (font * 1.9))));
-  return { range, ticks };
 }

@@ -6,7 +6,7 @@
  */
 
 import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG } from "../config.js";
-import { logTicks } from "../ticks.js";
+import { logRange } from "../ticks.js";
 
 export const cellName = (name) => CELL_LABEL[name] || name;
 
@@ -76,19 +76,7 @@ function fitLegend(traces, layout, width) {
 
 /** The log axis over the values shown (finite, > 0), a little padded, with readable ticks. */
 export function logAxis(values, plotPx, font, extra = []) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of [...values, ...extra]) {
-    if (!(Number.isFinite(v) && v > 0)) continue;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  if (!Number.isFinite(lo)) [lo, hi] = [1e-3, 1];
-  const a = Math.log10(lo);
-  const b = Math.log10(hi);
-  const pad = Math.max(0.06 * (b - a), 0.05);
-  const range = [a - pad, b + pad];
-  const ticks = logTicks(10 ** range[0], 10 ** range[1], Math.max(3, Math.floor(plotPx / (font * 2))));
+  const { range, ticks } = logRange([...values, ...extra], plotPx, font, { pad: 0.06, minPad: 0.05, spacing: 2 });
   return {
     type: "log",
     range,
