@@ -189,9 +189,20 @@ socket.on("open", () => {
   setStatus("connected", "info");
   if (!lessonFromLink) configure();
 });
+// Playback an outage cut short: the new session knows nothing of it, so once the run and the cursor
+// are back the page plays on from where it was, in the same direction.
+let resumeAfterOutage = null; // {direction} while waiting for the run after a reconnect
+function resumePlayback() {
+  if (!resumeAfterOutage || !run || restoreT !== null) return;
+  const { direction } = resumeAfterOutage;
+  resumeAfterOutage = null;
+  player.play(direction);
+}
+
 socket.on("close", () => {
-  setStatus("connection lost — reconnecting…", "error");
-  player.playing = false;
+  if (player.playing) resumeAfterOutage = { direction: state.get("pass") === "backward" ? -1 : 1 };
+  setStatus(`connection lost — reconnecting…${resumeAfterOutage ? " (playback resumes when it is back)" : ""}`, "error");
+  player.interrupted(); // the button says Play: nothing is playing now
   if (!run) showEmpty("Waiting for the Gateflow server…");
 });
 socket.on("progress", (msg) => {
@@ -215,6 +226,7 @@ socket.on("frame", (frame) => {
   }
   state.set({ t: frame.t });
   document.body.dataset.frames = String(socket.stats.frames);
+  resumePlayback();
   schedule();
 });
 socket.on("state", () => schedule());
@@ -267,6 +279,7 @@ function onRun() {
       state.set({ t: 0 });
     }
   }
+  resumePlayback();
   schedule();
 }
 

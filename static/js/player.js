@@ -49,6 +49,13 @@ export class Player extends Emitter {
     this.emit("change", { playing: true });
   }
 
+  /** The connection dropped: the server's player is gone with its session. */
+  interrupted() {
+    if (!this.playing) return;
+    this.playing = false;
+    this.emit("change", { playing: false });
+  }
+
   pause() {
     this.socket.send({ type: "pause" });
     this.playing = false;

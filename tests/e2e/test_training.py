@@ -74,7 +74,9 @@ def test_gru_learns_rnn_does_not_and_checkpoints_reload_the_views(page, recorder
     }
     last = {cell: sum(y[-3:]) / 3 for cell, y in val.items()}
     assert last["gru"] < 0.3 * baseline, last
-    assert 0.8 * baseline < last["rnn_tanh"] < 1.25 * baseline, last
+    # the RNN learns nothing: never well below the baseline (above it is no better: the live lr change
+    # lands at a step that depends on timing, and the RNN's loss may spike after it)
+    assert min(val["rnn_tanh"][-5:]) > 0.8 * baseline, val["rnn_tanh"][-5:]
     assert "no-memory baseline" in page.locator(f"{LOSS_PLOT}").inner_text()
 
     # following the training, the views now show its last checkpoint: another gradient flow
