@@ -229,9 +229,71 @@ _BOUND_ERRORS = {
 }
 
 
+_NUMBER_BOUNDS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+_LENGTH_BOUNDS = {"too_short", "too_long", "string_too_short", "string_too_long"}
+MAX_NESTING = 32  # deeper JSON is no message of ours (RunConfig's deepest field, clamp.f, is 3 down)
+_ECHO_CHARS = 200  # an echoed string or bytes input is cut to this many characters
+
+
+def nesting(value: Any, limit: int = MAX_NESTING) -> int:
+    """How deep lists and dicts nest in ``value`` (a scalar is 0), counted without recursion and
+    only up to ``limit + 1``: a 1000-deep ``[[[...]]]`` costs no stack."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > limit:
+            return deepest
+        todo.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def wire_input(value: Any, depth: int = 0) -> Any:
+    """An error's ``input`` made safe to echo as JSON: non-finite floats as "NaN" / "Infinity" /
+    "-Infinity" (the wire's convention), lone surrogates escaped, bytes decoded and cut, nesting past
+    MAX_NESTING dropped (null)."""
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value[: _ECHO_CHARS * 4]).decode("utf-8", "replace")[:_ECHO_CHARS]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if depth >= MAX_NESTING:
+        return None
+    if isinstance(value, dict):
+        return {wire_input(str(k), depth + 1): wire_input(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire_input(v, depth + 1) for v in value]
+    return wire_input(str(value), depth + 1)
+
+
+def _bound_message(field: str, err: dict, lo: float, hi: float) -> str | None:
+    """The message of an error past a bound, with only the range the settings allow (pydantic's own
+    would name the hard bound, e.g. "less than or equal to 4096", next to an allowed 1 .. 128)."""
+    kind, value = err.get("type"), err.get("input")
+    allowed = f"the allowed range {_num(lo)} .. {_num(hi)}"
+    if kind in _NUMBER_BOUNDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{field}: {_num(value)} is outside {allowed}"
+    if kind in _LENGTH_BOUNDS and hasattr(value, "__len__"):
+        return f"{field}: length {len(value)} is outside {allowed}"
+    if kind == "finite_number":
+        return f"{field}: must be a finite number in {allowed}"
+    return None
+
+
 def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
     """Pydantic errors with ``field`` (dotted, list indices dropped) and a message that names the field
-    and, for a bound, the allowed range. ``strip`` leading loc parts (e.g. "body") are not the field."""
+    and, for a bound, the allowed range; ``input`` safe to send as JSON (wire_input). ``strip`` leading
+    loc parts (e.g. "body") are not the field."""
     limits = settings_limits(get_settings())
     out = []
     for err in errors:
@@ -244,14 +306,14 @@ def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
             msg = f"{field}: {msg}"
         if field in limits and err.get("type") in _BOUND_ERRORS:
             lo, hi = limits[field]
-            msg += f" (allowed: {_num(lo)} .. {_num(hi)})"
+            msg = _bound_message(field, err, lo, hi) or f"{msg} (allowed: {_num(lo)} .. {_num(hi)})"
         out.append(
             {
                 "type": err.get("type"),
-                "loc": list(err.get("loc", ())),
-                "msg": msg,
-                "field": field,
-                "input": err.get("input"),
+                "loc": [wire_input(p) for p in err.get("loc", ())],
+                "msg": wire_input(msg),
+                "field": wire_input(field),
+                "input": wire_input(err.get("input")),
             }
         )
     return out

@@ -28,6 +28,7 @@ from . import engine, training
 from .schemas import (
     CLIENT_MESSAGE,
     CLIENT_TYPES,
+    MAX_NESTING,
     Configure,
     Error,
     Pause,
@@ -47,12 +48,31 @@ from .schemas import (
     TrainStart,
     TrainStep,
     describe_errors,
+    nesting,
 )
 from .settings import Settings
 
 log = logging.getLogger("gateflow.session")
 PROGRESS_SECONDS = 0.1  # at most ten training messages a second
 _default_slots = training.Slots(2)  # sessions made without the app's (tests)
+
+
+def _deepest_field(payload: dict) -> str | None:
+    """The dotted field (``config.cells``) under which a too deeply nested message nests deepest."""
+    parts, item = [], payload
+    while isinstance(item, dict) and item and len(parts) < 3:  # no message field is deeper
+        key, item = max(item.items(), key=lambda kv: nesting(kv[1]))
+        parts.append(str(key)[:64])
+    return ".".join(parts) or None
+
+
+def _json_kind(value) -> str:
+    """What a JSON value is, in JSON's words (null, a boolean, a number, an array, an object)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array"}.get(type(value), "number")
 
 
 class Session:
@@ -137,10 +157,18 @@ class Session:
             return await self.send_error(
                 "invalid_message", 'a message must be a JSON object with a "type"', "type"
             )
-        kind = payload.get("type")
-        if kind not in CLIENT_TYPES:
+        if nesting(payload) > MAX_NESTING:  # before anything recurses into it (repr, validation, logging)
+            field = _deepest_field(payload)
             return await self.send_error(
-                "unknown_type", f"type: {kind!r} is not one of {', '.join(CLIENT_TYPES)}", "type"
+                "invalid_message",
+                f"{field or 'message'}: nested more than {MAX_NESTING} levels deep, deeper than any message",
+                field,
+            )
+        kind = payload.get("type")
+        if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+            shown = repr(kind[:64]) if isinstance(kind, str) else f"a JSON {_json_kind(kind)}"
+            return await self.send_error(
+                "unknown_type", f"type: {shown} is not one of {', '.join(CLIENT_TYPES)}", "type"
             )
         try:
             msg = CLIENT_MESSAGE.validate_python(payload)

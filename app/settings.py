@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     train_chunk_seconds: float = Field(0.1, gt=0.0, le=10.0)  # work between two progress messages
     # the training threads' nice value (Linux): 19, the lowest priority, lets stepping sessions go first
     train_niceness: int = Field(19, ge=0, le=19)
+    # Who may open the server (app/security.py): extra Host names and WebSocket origins, comma-separated,
+    # on top of loopback and the server's own address; "*" allows any. A request with another Host
+    # header gets 400 (DNS rebinding); a WebSocket whose Origin is another site's gets 403.
+    allowed_hosts: str = ""  # e.g. "gateflow.school.example,teacher-laptop.local"
+    allowed_origins: str = ""  # e.g. "https://gateflow.school.example" (a proxy that rewrites Host)
     ws_deflate: bool = False  # WebSocket permessage-deflate (python -m app); float32 frames barely compress
 
 

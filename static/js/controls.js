@@ -49,6 +49,7 @@ export class Controls extends Emitter {
   constructor(form) {
     super();
     this.form = form;
+    form.addEventListener("submit", (e) => e.preventDefault()); // Enter applies fields, never navigates
     this.options = { ...FALLBACK_OPTIONS };
     this.clampable = { ...FALLBACK_CLAMPABLE };
     this.limits = {};

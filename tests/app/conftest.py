@@ -10,5 +10,11 @@ from app.main import app
 
 @pytest.fixture(scope="session")
 def client():
-    with TestClient(app) as c:
-        yield c
+    # TestClient's WebSockets always send "Host: testserver": a name the server answers to only here
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"allowed_hosts": "testserver"})
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as c:
+            yield c
+    finally:
+        app.state.settings = settings

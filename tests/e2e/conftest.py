@@ -73,7 +73,9 @@ def recorder():
 
 @pytest.fixture
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    # bypass_csp: Playwright's wait_for_function polls with eval, which the page's CSP forbids
+    # (test_security.py checks the policy in a context of its own)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True, bypass_csp=True)
     yield ctx
     ctx.close()
 
@@ -93,7 +95,7 @@ def page_at(browser, recorder):
     contexts = []
 
     def open_page(width: int, height: int) -> Page:
-        ctx = browser.new_context(viewport={"width": width, "height": height})
+        ctx = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         contexts.append(ctx)
         pg = ctx.new_page()
         recorder.attach(pg)
