@@ -93,7 +93,8 @@ USER gateflow
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GATEFLOW_PORT', '8000'), timeout=4)"]
-CMD ["sh", "-c", "exec uvicorn app.main:app --host \"$GATEFLOW_HOST\" --port \"$GATEFLOW_PORT\""]
+# python -m app: the settings' host and port, and their WebSocket message limit given to uvicorn
+CMD ["python3", "-m", "app"]
 
 LABEL org.opencontainers.image.title="gateflow" \
       org.opencontainers.image.description="See how RNNs, LSTMs and GRUs remember and forget" \

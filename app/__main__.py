@@ -2,7 +2,8 @@
 
 WebSocket permessage-deflate is off unless GATEFLOW_WS_DEFLATE=true: float32 frames barely compress
 (a 2 MB bulk block to 78% in about 200 ms of event-loop time, during which no session gets a frame),
-see bench/RESULTS.md. With the plain uvicorn CLI, pass ``--ws-per-message-deflate false``.
+see bench/RESULTS.md. With the plain uvicorn CLI, pass ``--ws-per-message-deflate false`` and
+``--ws-max-size`` (else uvicorn reads messages of up to 16 MiB whole before the app's own check).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from .settings import get_settings
 def main() -> None:
     settings = get_settings()
     uvicorn.run(
-        "app.main:app", host=settings.host, port=settings.port, ws_per_message_deflate=settings.ws_deflate
+        "app.main:app",
+        host=settings.host,
+        port=settings.port,
+        ws_per_message_deflate=settings.ws_deflate,
+        # a larger WebSocket message is refused by the server (close 1009) before it is read whole
+        ws_max_size=settings.max_message_bytes,
     )
 
 

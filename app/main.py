@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__, engine, training
+from .body_limit import BodyLimitMiddleware
 from .routes import api, docs, health, pages, ws
 from .schemas import describe_errors, wire_input
 from .security import SecurityMiddleware
@@ -67,6 +68,7 @@ def create_app() -> FastAPI:
     )
     app.state.settings = get_settings()
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)  # before a body is read whole
     app.add_middleware(SecurityMiddleware)  # outermost: checks Host and Origin before anything else
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (pages, api, health, ws, docs):
