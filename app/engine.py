@@ -33,6 +33,9 @@ NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step
 _FIELD_ALIASES = {"form": "adding_form", "input_size": "task", "batch": "seq_len"}
 
 
+Cancelled = models.cancel.Cancelled  # a computation whose asker went away (get_run's ``cancel``)
+
+
 class EngineError(ValueError):
     """A run the engine refused; ``field`` is the RunConfig field it is about."""
 
@@ -284,6 +287,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
         cells = []
         for cell in config.cells:
+            models.cancel.check()
             net, tr = trace_cell(config, cell, task, trained)
             norms = {name: _numpy(getattr(tr, name), 2) for name in NORMS}
             gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
@@ -521,8 +525,11 @@ class RunCache:
 _cache = RunCache(32)
 
 
-def get_run(config: RunConfig) -> Run:
-    return _cache.get(config)
+def get_run(config: RunConfig, cancel: threading.Event | None = None) -> Run:
+    """The run of ``config``, from the cache or computed; raises models.cancel.Cancelled soon after
+    ``cancel`` is set (the asker went away or asked for something else)."""
+    with models.cancel.scope(cancel):
+        return _cache.get(config)
 
 
 def cache() -> RunCache:

@@ -33,6 +33,7 @@ async def lifespan(app: FastAPI):
         initargs=(settings.train_niceness,),
     )
     app.state.train_slots = training.Slots(settings.max_trainings)
+    app.state.compute_slots = training.Slots(settings.max_queued_computes)
     try:
         yield
     finally:

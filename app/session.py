@@ -15,7 +15,10 @@ budget) and checkpoint reads out of a running chunk. ``Slots`` caps the jobs run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from functools import partial
@@ -55,6 +58,19 @@ from .settings import Settings
 log = logging.getLogger("gateflow.session")
 PROGRESS_SECONDS = 0.1  # at most ten training messages a second
 _default_slots = training.Slots(2)  # sessions made without the app's (tests)
+_default_computes = training.Slots(64)
+
+
+def _is_configure(message: dict) -> bool:
+    """A message read while a run is computed: does it supersede that run?"""
+    text = message.get("text")
+    if not text or '"configure"' not in text:
+        return False
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and payload.get("type") == "configure"
 
 
 def _deepest_field(payload: dict) -> str | None:
@@ -84,6 +100,7 @@ class Session:
         compute: Callable[..., engine.Run] | None = None,
         train_executor: Executor | None = None,
         train_slots: training.Slots | None = None,
+        compute_slots: training.Slots | None = None,
     ):
         self.ws = websocket
         self.settings = settings
@@ -101,6 +118,9 @@ class Session:
         self._driver: asyncio.Task | None = None
         self._stop_driver = False
         self._job_lock = asyncio.Lock()
+        self.computes = compute_slots or _default_computes
+        self._inbox: deque[dict] = deque()  # messages read while a run was computed, not handled yet
+        self._receiving: asyncio.Future | None = None  # a receive started while a run was computed
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_json(self, message: dict | bytes) -> None:
@@ -126,15 +146,48 @@ class Session:
         await self.ws.accept()
         try:
             while True:
-                message = await self.ws.receive()
+                message = await self.next_message()
                 if message["type"] == "websocket.disconnect":
                     break
                 await self.handle(message)
         except (WebSocketDisconnect, OSError):
             pass  # the client went away mid-send
         finally:
+            if self._receiving is not None and not self._receiving.done():
+                self._receiving.cancel()
             await self.stop_player()
             await self.stop_job()
+
+    async def next_message(self) -> dict:
+        """The next message: one that came while a run was computed first, in order, then the socket's."""
+        if self._inbox:
+            return self._inbox.popleft()
+        if self._receiving is None:
+            return await self.ws.receive()
+        receiving, self._receiving = self._receiving, None
+        return await receiving
+
+    async def compute_run(self, fn: Callable[..., engine.Run], *args) -> engine.Run | None:
+        """``fn(*args, cancel=event)`` in the compute pool, while the socket is still read: a newer
+        configure or the socket closing sets ``event`` and cancels it (None is returned; the messages
+        read meanwhile are handled next, in order). Other messages wait for the run."""
+        loop = asyncio.get_running_loop()
+        event = threading.Event()
+        future = loop.run_in_executor(self.executor, partial(fn, *args, cancel=event))
+        while True:
+            if self._receiving is None:
+                self._receiving = asyncio.ensure_future(self.ws.receive())
+            done, _ = await asyncio.wait({future, self._receiving}, return_when=asyncio.FIRST_COMPLETED)
+            if future in done:
+                return future.result()
+            message, self._receiving = self._receiving.result(), None
+            self._inbox.append(message)
+            if message["type"] == "websocket.disconnect" or _is_configure(message):
+                event.set()
+                future.cancel()  # not started yet: never runs; running: stops at its next check
+                with contextlib.suppress(engine.Cancelled, asyncio.CancelledError):
+                    await future
+                return None
 
     async def handle(self, message: dict) -> None:
         text, data = message.get("text"), message.get("bytes")
@@ -230,9 +283,18 @@ class Session:
         if await self.stop_player():
             await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
-        loop = asyncio.get_running_loop()
+        if not self.computes.take():
+            return await self.send_error(
+                "busy",
+                f"the server is computing {self.computes.size} runs already (GATEFLOW_MAX_QUEUED_COMPUTES); "
+                "try again in a few seconds",
+            )
         try:
-            run = await loop.run_in_executor(self.executor, self.compute or engine.get_run, msg.config)
+            run = await self.compute_run(self.compute or engine.get_run, msg.config)
+            if run is None:
+                return None  # superseded by a newer configure, or the socket closed
+        except engine.Cancelled:
+            return None
         except engine.EngineError as err:
             return await self.send_error("invalid_config", str(err), err.field)
         except Exception as err:
@@ -240,6 +302,8 @@ class Session:
             return await self.send_error(
                 "internal", f"the run could not be computed: {type(err).__name__}: {err}"
             )
+        finally:
+            self.computes.give()
         await self.show(run)
 
     async def show(self, run: engine.Run) -> None:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     max_play_rate: float = Field(60.0, gt=0.5, le=1000.0)
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
+    # configures queued or computing on the whole server (one per session at most): past it, "busy"
+    max_queued_computes: int = Field(32, ge=1, le=10_000)
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
     # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
     max_trainings: int = Field(2, ge=1, le=64)

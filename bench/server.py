@@ -505,6 +505,64 @@ def report(results: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+MAXIMAL = {
+    "cells": ["rnn_tanh", "lstm", "gru"],
+    "seq_len": 256,
+    "hidden_size": 128,
+    "num_layers": 2,
+    "bidirectional": True,
+}
+
+
+async def fairness_probe(uri: str, heavy: int, seed: int) -> dict:
+    """``heavy`` maximal configures (fresh seeds), each on a socket closed at once, then a small
+    configure on another socket: how long until its ready."""
+    for k in range(heavy):
+        async with connect(uri, max_size=None, compression=None) as ws:
+            config = {**MAXIMAL, "seed": seed + k}
+            await ws.send(orjson.dumps({"type": "configure", "config": config}).decode())
+    start = time.perf_counter()
+    async with connect(uri, max_size=None, compression=None) as ws:
+        small = {"cells": ["rnn_tanh"], "seq_len": 20, "hidden_size": 8, "seed": seed}
+        await ws.send(orjson.dumps({"type": "configure", "config": small}).decode())
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 300)
+            if isinstance(message, str) and orjson.loads(message)["type"] == "ready":
+                break
+    return {"heavy": heavy, "small_ready_ms": (time.perf_counter() - start) * 1000}
+
+
+def fairness_rows(args) -> None:
+    two_cores = (os.cpu_count() or 1) >= 2
+    port = common.free_port()
+    server = start_server(port, 0 if two_cores else None)
+    uri = f"ws://127.0.0.1:{port}/ws"
+    try:
+        warm(uri)
+        rows = [asyncio.run(fairness_probe(uri, 10, 70_000 + 100 * k)) for k in range(3)]
+    finally:
+        server.terminate()
+        server.wait(10)
+    lines = [
+        "## Server: fair computing",
+        "",
+        f"Machine: {machine_line()}. Command: `.venv/bin/python bench/server.py --fairness` "
+        f"({time.strftime('%Y-%m-%d')}).",
+        "Ten maximal configures (3 cells, T = 256, H = 128, 2 layers, bidirectional, fresh seeds), each "
+        "sent on a socket closed at once, then a small configure (rnn_tanh, T = 20, H = 8) on another "
+        "socket: the time to its `ready`. Closing a socket cancels its compute (queued: never started; "
+        "running: stopped at the engine's next layer-direction). The same probe against the server before "
+        "this change (2026-11-23, commit 7863db3): 21 s; the issue measured 56 s.",
+        "",
+        "| try | maximal configures, sockets closed | small configure -> ready |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {i + 1} | {r['heavy']} | {r['small_ready_ms']:.0f} ms |" for i, r in enumerate(rows)]
+    markdown = "\n".join(lines) + "\n"
+    print(markdown)
+    common.write_section("Server: fair computing", markdown)
+
+
 def training_rows(args) -> None:
     """Frame latency of sessions stepping (playing at 20 steps/s) with 0, 1 and 2 sessions training
     three cells at once on the same server, pinned to one core."""
@@ -600,9 +658,14 @@ def main() -> None:
         help="stepping sessions while 0, 1, 2 other sessions train; writes the section 'Server: stepping "
         "while training'",
     )
+    parser.add_argument(
+        "--fairness", action="store_true", help="a small configure after 10 cancelled maximal ones"
+    )
     args = parser.parse_args()
     if args.training:
         return training_rows(args)
+    if args.fairness:
+        return fairness_rows(args)
     if args.quick:
         args.sessions, args.seconds, args.configure_runs, args.repeat = [10], 3.0, 3, 1
     if args.add_sessions:  # more rows for the ladder, next to the saved results

@@ -8,7 +8,7 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import decay, limits, streams, tasks
+from . import cancel, decay, limits, streams, tasks
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .probe import ProbeRecord
 from .trace import Trace
@@ -22,6 +22,7 @@ __all__ = [
     "Trace",
     "Trainer",
     "build",
+    "cancel",
     "decay",
     "from_torch",
     "limits",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from . import limits
+from . import cancel, limits
 from .cells import gru, lstm, rnn
 from .cells.base import Forward, LayerWeights
 from .init import init_layer, rescale_spectral_radius, set_gate_bias
@@ -284,7 +284,10 @@ class RecurrentNet:
 
         jac = jac_c = step_jac = None
         if jacobian:
-            norms = [self._jacobian_norms(fw, w) for fw, w in zip(flat, flat_w, strict=True)]
+            norms = []
+            for fw, w in zip(flat, flat_w, strict=True):
+                cancel.check()
+                norms.append(self._jacobian_norms(fw, w))
             jac = stack([jh for jh, _, _ in norms])
             jac_c = stack([jc for _, jc, _ in norms]) if c is not None else None
             step_jac = stack([js for _, _, js in norms])
@@ -322,6 +325,7 @@ class RecurrentNet:
         for layer in range(self.num_layers):
             fws, ws = [], []
             for d in range(self.num_directions):
+                cancel.check()
                 w = self.layer_weights(layer, d)
                 idx = layer * self.num_directions + d
                 xs = layer_input.flip(0) if d else layer_input
@@ -344,6 +348,7 @@ class RecurrentNet:
         for layer in reversed(range(self.num_layers)):
             below = None
             for d in range(dirs):
+                cancel.check()
                 fw, w = forwards[layer][d], weights[layer][d]
                 e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
                 rev = self._module.reverse(fw, w, e, None, None, store=layer > 0)

@@ -18,4 +18,5 @@ async def websocket_session(websocket: WebSocket) -> None:
         getattr(state, "executor", None),
         train_executor=getattr(state, "train_executor", None),
         train_slots=getattr(state, "train_slots", None),
+        compute_slots=getattr(state, "compute_slots", None),
     ).serve()

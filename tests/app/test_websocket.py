@@ -219,7 +219,7 @@ def test_engine_errors_and_failures_keep_the_socket(client, monkeypatch):
         send(ws, {"type": "step"})
         assert receive_frame(ws)[0] == 1
 
-    def broken(config):
+    def broken(config, cancel=None):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(engine, "get_run", broken)

@@ -1,0 +1,40 @@
+"""Cooperative cancellation of a long computation, asked for from outside the engine.
+
+    event = threading.Event()
+    with cancel.scope(event):      # in the thread that computes
+        net.trace(x)               # raises cancel.Cancelled at its next check once event is set
+
+The engine checks between layers and directions of the forward sweep, the reverse sweep and the
+Jacobian sweep, so a trace stops within one layer-direction's work. A thread with no scope is never
+cancelled. The web app sets the event when the socket closes or a newer request supersedes this one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Cancelled(Exception):
+    """Whoever asked for the computation no longer wants it."""
+
+
+_local = threading.local()
+
+
+@contextmanager
+def scope(event: threading.Event | None) -> Iterator[None]:
+    previous = getattr(_local, "event", None)
+    _local.event = event
+    try:
+        yield
+    finally:
+        _local.event = previous
+
+
+def check() -> None:
+    """Raise Cancelled if this thread's computation has been cancelled."""
+    event = getattr(_local, "event", None)
+    if event is not None and event.is_set():
+        raise Cancelled("cancelled: the result is no longer wanted")
