@@ -310,7 +310,9 @@ export class Coach extends Emitter {
    * the answer to a training message sent last, a moment ago (a train_start's bad config).
    */
   ownsError(msg) {
-    if (msg.code === "busy" || msg.code === "not_training") return true;
+    if (msg.code === "not_training") return true;
+    // busy: the training slots, or the compute queue (a configure's, shown by the page as usual)
+    if (msg.code === "busy") return (this.lastSent.type || "").startsWith("train_") || this.lastSent.type === "sweep_start";
     const field = msg.field || "";
     const [head, ...rest] = field.split(".");
     if (head === "train" || head === "sweep" || (!rest.length && (TRAIN_FIELDS.has(head) || SWEEP_FIELDS.has(head)))) return true;
