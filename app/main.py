@@ -12,7 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import __version__, engine, training
+from . import __version__, engine, ratelimit, training
 from .body_limit import BodyLimitMiddleware
 from .routes import api, docs, health, pages, ws
 from .schemas import describe_errors, wire_input
@@ -68,6 +68,9 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = get_settings()
+    app.state.trace_limiter = ratelimit.AddressLimiter(
+        app.state.settings.compute_rate, app.state.settings.compute_burst
+    )
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)  # before a body is read whole
     app.add_middleware(SecurityMiddleware)  # outermost: checks Host and Origin before anything else

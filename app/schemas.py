@@ -536,6 +536,7 @@ ErrorCode = Literal[
     "not_configured",
     "not_training",  # a training message with no training in this session
     "busy",  # the server's trainings are all taken (GATEFLOW_MAX_TRAININGS)
+    "rate_limited",  # too many computations asked for (GATEFLOW_COMPUTE_RATE, GATEFLOW_COMPUTE_BURST)
     "internal",
 ]
 

@@ -27,7 +27,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import engine, training
+from . import engine, ratelimit, training
 from .schemas import (
     CLIENT_MESSAGE,
     CLIENT_TYPES,
@@ -119,6 +119,10 @@ class Session:
         self._stop_driver = False
         self._job_lock = asyncio.Lock()
         self.computes = compute_slots or _default_computes
+        client = getattr(websocket, "client", None)
+        self.bucket = None  # a loopback client is not rate-limited
+        if not ratelimit.exempt(client.host if client else None):
+            self.bucket = ratelimit.TokenBucket(settings.compute_rate, settings.compute_burst)
         self._inbox: deque[dict] = deque()  # messages read while a run was computed, not handled yet
         self._receiving: asyncio.Future | None = None  # a receive started while a run was computed
 
@@ -252,6 +256,11 @@ class Session:
         await self.send_error("invalid_message", first["msg"], first["field"])
 
     async def dispatch(self, msg) -> None:
+        if isinstance(msg, (Configure, TrainStart, TrainOpen, SweepStart)):  # each one computes
+            wait = None if self.bucket is None else self.bucket.take()
+            if wait is not None:
+                rate, burst = self.settings.compute_rate, self.settings.compute_burst
+                return await self.send_error("rate_limited", ratelimit.message(rate, burst, wait))
         if isinstance(msg, Configure):
             return await self.configure(msg)
         if isinstance(msg, TRAIN_MESSAGES):

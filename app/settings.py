@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
     # configures queued or computing on the whole server (one per session at most): past it, "busy"
     max_queued_computes: int = Field(32, ge=1, le=10_000)
+    # computations one client may ask for (app/ratelimit.py): a burst, then so many a second
+    compute_rate: float = Field(2.0, gt=0.0, le=10_000.0)
+    compute_burst: int = Field(20, ge=1, le=100_000)
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
     # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
     max_trainings: int = Field(2, ge=1, le=64)

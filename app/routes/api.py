@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from .. import engine
+from .. import engine, ratelimit
 from ..presets import PRESETS
 from ..schemas import (
     ADDING_FORMS,
@@ -81,6 +82,15 @@ async def trace(
     request: Request,
     format: Literal["json", "csv"] = Query("json", description="json or csv"),
 ) -> Response:
+    settings = request.app.state.settings
+    limiter = request.app.state.trace_limiter
+    wait = limiter.take(request.client.host if request.client else "")
+    if wait is not None:
+        msg = ratelimit.message(settings.compute_rate, settings.compute_burst, wait)
+        detail = {"type": "rate_limited", "loc": ["body"], "msg": msg, "field": None, "input": None}
+        return JSONResponse(
+            status_code=429, content={"detail": [detail]}, headers={"Retry-After": str(math.ceil(wait))}
+        )
     executor = getattr(request.app.state, "executor", None)
     loop = asyncio.get_running_loop()
     try:

@@ -1,0 +1,67 @@
+"""How often one client may ask for a computation: token buckets (GATEFLOW_COMPUTE_RATE, _BURST).
+
+A WebSocket session has its own bucket (configure, train_start, train_open, sweep_start); POST
+/api/trace has one per client address, the last ``ADDRESSES`` of them kept. A bucket holds up to
+``burst`` tokens and refills at ``rate`` a second; a request takes one or is told how long to wait.
+Per session rather than per address on the socket: a class behind one NAT or Docker's port mapping
+shares an address, not a session. Loopback clients (the teacher's own browser and notebooks on the
+machine that runs the server) are not limited.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+
+ADDRESSES = 4096
+
+
+def exempt(host: str | None) -> bool:
+    """A loopback client: the machine the server runs on."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.last = float(burst), clock()
+
+    def take(self) -> float | None:
+        """Take a token: None if there was one, else the seconds until there is."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
+class AddressLimiter:
+    """One bucket per client address, the least recently seen forgotten past ADDRESSES."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, address: str) -> float | None:
+        if exempt(address):
+            return None
+        bucket = self._buckets.pop(address, None) or TokenBucket(self.rate, self.burst)
+        self._buckets[address] = bucket
+        while len(self._buckets) > ADDRESSES:
+            self._buckets.popitem(last=False)
+        return bucket.take()
+
+
+def message(rate: float, burst: int, wait: float) -> str:
+    return (
+        f"too many computations: at most {burst} at once, then {rate:g} a second "
+        f"(GATEFLOW_COMPUTE_RATE, GATEFLOW_COMPUTE_BURST); try again in {max(wait, 0.1):.1f} s"
+    )
