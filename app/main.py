@@ -71,6 +71,9 @@ def create_app() -> FastAPI:
     app.state.trace_limiter = ratelimit.AddressLimiter(
         app.state.settings.compute_rate, app.state.settings.compute_burst
     )
+    app.state.connections = ratelimit.Connections(
+        app.state.settings.max_connections, app.state.settings.max_connections_per_address
+    )
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)  # before a body is read whole
     app.add_middleware(SecurityMiddleware)  # outermost: checks Host and Origin before anything else

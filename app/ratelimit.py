@@ -65,3 +65,37 @@ def message(rate: float, burst: int, wait: float) -> str:
         f"too many computations: at most {burst} at once, then {rate:g} a second "
         f"(GATEFLOW_COMPUTE_RATE, GATEFLOW_COMPUTE_BURST); try again in {max(wait, 0.1):.1f} s"
     )
+
+
+class Connections:
+    """Open WebSocket sessions, in all and per client address (loopback not counted per address):
+    ``admit`` says why one more is refused, or None and counts it; ``release`` when it ends."""
+
+    def __init__(self, total: int, per_address: int):
+        self.total, self.per_address = total, per_address
+        self.open = 0
+        self.by_address: dict[str, int] = {}
+
+    def admit(self, address: str) -> str | None:
+        if self.open >= self.total:
+            return (
+                f"the server has {self.open} connections, its limit (GATEFLOW_MAX_CONNECTIONS); "
+                "try again later"
+            )
+        mine = self.by_address.get(address, 0)
+        if not exempt(address) and mine >= self.per_address:
+            return (
+                f"{mine} connections from {address} already, the limit per address "
+                "(GATEFLOW_MAX_CONNECTIONS_PER_ADDRESS); close a tab, or try again later"
+            )
+        self.open += 1
+        self.by_address[address] = mine + 1
+        return None
+
+    def release(self, address: str) -> None:
+        self.open = max(0, self.open - 1)
+        left = self.by_address.get(address, 1) - 1
+        if left > 0:
+            self.by_address[address] = left
+        else:
+            self.by_address.pop(address, None)

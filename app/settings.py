@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # computations one client may ask for (app/ratelimit.py): a burst, then so many a second
     compute_rate: float = Field(2.0, gt=0.0, le=10_000.0)
     compute_burst: int = Field(20, ge=1, le=100_000)
+    # open WebSocket sessions: in all, and per client address (the server's own machine not counted)
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    max_connections_per_address: int = Field(100, ge=1, le=1_000_000)
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
     # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
     max_trainings: int = Field(2, ge=1, le=64)

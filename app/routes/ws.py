@@ -1,8 +1,10 @@
-"""/ws: one Session per connection (see app/session.py and docs/protocol.md)."""
+"""/ws: one Session per connection (see app/session.py and docs/protocol.md), within the
+connection limits (app/ratelimit.py Connections): past them, 503 before the socket is accepted."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
 
 from ..session import Session
 
@@ -12,6 +14,21 @@ router = APIRouter()
 @router.websocket("/ws")
 async def websocket_session(websocket: WebSocket) -> None:
     state = websocket.app.state
+    address = websocket.client.host if websocket.client else ""
+    refusal = state.connections.admit(address)
+    if refusal is not None:
+        detail = {"type": "too_many_connections", "loc": ["connection"], "msg": refusal, "field": None}
+        await websocket.send_denial_response(
+            JSONResponse({"detail": [detail]}, status_code=503, headers={"Retry-After": "10"})
+        )
+        return
+    try:
+        await serve(websocket, state)
+    finally:
+        state.connections.release(address)
+
+
+async def serve(websocket: WebSocket, state) -> None:
     await Session(
         websocket,
         state.settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from starlette.testclient import WebSocketDenialResponse
 from wire_helpers import configure, receive_json
 
 from app import ratelimit
@@ -58,3 +59,31 @@ def test_a_bucket_refills_at_its_rate():
     assert bucket.take() == pytest.approx(0.5)
     now[0] = 0.5
     assert bucket.take() is None and bucket.take() == pytest.approx(0.5)
+
+
+def test_connections_past_the_limits_get_503_before_accept(client):
+    connections = client.app.state.connections
+    total, per_address = connections.total, connections.per_address
+    connections.per_address = 2
+    try:
+        with client.websocket_connect("/ws") as first, client.websocket_connect("/ws"):
+            with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+                pass
+            assert denied.value.status_code == 503
+            assert "GATEFLOW_MAX_CONNECTIONS_PER_ADDRESS" in denied.value.json()["detail"][0]["msg"]
+            assert configure(first, SMALL)[0]["type"] == "ready"  # the others serve on
+        connections.per_address, connections.total = per_address, connections.open
+        with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+            pass
+        assert "GATEFLOW_MAX_CONNECTIONS)" in denied.value.json()["detail"][0]["msg"]
+    finally:
+        connections.total, connections.per_address = total, per_address
+    with client.websocket_connect("/ws") as ws:  # closed ones were counted out
+        assert configure(ws, SMALL)[0]["type"] == "ready"
+    assert connections.open == 0 and not connections.by_address
+
+
+def test_loopback_is_not_counted_per_address():
+    connections = ratelimit.Connections(total=10, per_address=1)
+    assert connections.admit("127.0.0.1") is None and connections.admit("127.0.0.1") is None
+    assert connections.admit("10.0.0.5") is None and connections.admit("10.0.0.5") is not None
