@@ -15,6 +15,7 @@ import math
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -143,6 +144,7 @@ class Run:
     frames: np.ndarray = field(default=None)  # (T, F) little-endian float32, frame_layout order
     bulk_payload: bytes = b""
     ready_json: bytes = b""
+    nbytes: int = 0  # what this run holds in memory (arrays, frames, bulk, ready), counted by memory_in_use
 
     def frame_bytes(self, t: int, sent_ms: float | None = None) -> bytes:
         sent_ms = time.time() * 1000.0 if sent_ms is None else sent_ms
@@ -366,6 +368,12 @@ def _pack(run: Run) -> None:
     run.frame_layout, run.bulk_layout = layout, bulk_layout
     run.bulk_payload = np.concatenate(bulk).astype("<f4").tobytes()
     run.ready_json = dumps(ready_message(run))
+    arrays = [run.x, run.frames]
+    for cr in run.cells:
+        arrays += [cr.output, *(v for _, v in cr.per_unit())]
+        arrays += [v for v in cr.norms.values() if v is not None]
+    run.nbytes = sum(a.nbytes for a in arrays) + len(run.bulk_payload) + len(run.ready_json)
+    _live[id(run)] = run
 
 
 def ready_message(run: Run) -> dict:
@@ -474,6 +482,43 @@ def trace_csv(run: Run) -> str:
     return out.getvalue()
 
 
+# -- memory --------------------------------------------------------------------------------------
+_live: weakref.WeakValueDictionary[int, Run] = weakref.WeakValueDictionary()  # every run still held
+
+
+def memory_in_use() -> int:
+    """Bytes held by every run still alive: in the cache, on a session's display, being sent."""
+    return sum(run.nbytes for run in list(_live.values()))
+
+
+def estimate_bytes(config: RunConfig) -> int:
+    """About what a run of ``config`` will hold: each per-unit field (h, c, gates, grad_h, grad_c) as a
+    float32 array, again in the frames and again in the bulk block."""
+    fields = sum(2 + len(GATES[cell]) + (2 if cell == "lstm" else 0) for cell in config.cells)
+    per_field = config.steps * config.num_layers * config.num_directions * config.hidden_size
+    return int(1.1 * 3 * 4 * fields * per_field)  # measured: within 5% of nbytes, plus the JSON
+
+
+class MemoryFull(Exception):
+    """The runs held would pass the server's memory budget even with the cache emptied."""
+
+
+def reserve(config: RunConfig, budget_bytes: int) -> None:
+    """Make room for a run of ``config`` under ``budget_bytes``: drop cached runs no session shows,
+    least recently used first; MemoryFull if the runs that sessions hold leave no room."""
+    need = estimate_bytes(config)
+    if memory_in_use() + need <= budget_bytes:
+        return
+    _cache.shrink_until(lambda: memory_in_use() + need <= budget_bytes)
+    held = memory_in_use()
+    if held + need > budget_bytes:
+        raise MemoryFull(
+            f"the server's memory budget is full: runs on display hold {held / 2**20:.0f} MB of "
+            f"{budget_bytes / 2**20:.0f} MB (GATEFLOW_MEMORY_BUDGET_MB) and this run needs about "
+            f"{need / 2**20:.0f} MB; try a smaller run, or again when others have closed their pages"
+        )
+
+
 # -- the cache ------------------------------------------------------------------------------------
 class RunCache:
     """LRU of runs by config; concurrent requests for one config wait for a single compute."""
@@ -494,6 +539,15 @@ class RunCache:
     def clear(self) -> None:
         with self._lock:
             self._runs.clear()
+
+    def shrink_until(self, enough) -> None:
+        """Drop runs, least recently used first, until ``enough()`` or the cache is empty (a run a
+        session still shows stays alive there; the others are freed at once)."""
+        while not enough():
+            with self._lock:
+                if not self._runs:
+                    return
+                self._runs.popitem(last=False)
 
     def get(self, config: RunConfig) -> Run:
         key = config.model_dump_json()

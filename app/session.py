@@ -292,6 +292,10 @@ class Session:
         if await self.stop_player():
             await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
+        try:
+            engine.reserve(msg.config, self.settings.memory_budget_mb * 2**20)
+        except engine.MemoryFull as err:
+            return await self.send_error("busy", str(err))
         if not self.computes.take():
             return await self.send_error(
                 "busy",

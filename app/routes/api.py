@@ -91,6 +91,11 @@ async def trace(
         return JSONResponse(
             status_code=429, content={"detail": [detail]}, headers={"Retry-After": str(math.ceil(wait))}
         )
+    try:
+        engine.reserve(config, settings.memory_budget_mb * 2**20)
+    except engine.MemoryFull as err:
+        detail = {"type": "busy", "loc": ["body"], "msg": str(err), "field": None, "input": None}
+        return JSONResponse(status_code=503, content={"detail": [detail]}, headers={"Retry-After": "10"})
     executor = getattr(request.app.state, "executor", None)
     loop = asyncio.get_running_loop()
     try:

@@ -1,0 +1,65 @@
+"""The memory budget (issue 9, item 3): the runs held in memory, cached or on a session's display,
+are counted by bytes; a configure that would pass GATEFLOW_MEMORY_BUDGET_MB first drops cached runs
+no session shows, then, if sessions hold it all, is told the server is busy and why."""
+
+from __future__ import annotations
+
+import gc
+
+import orjson
+import pytest
+from wire_helpers import configure, receive_json
+
+from app import engine
+from app.schemas import RunConfig
+
+MEDIUM = {"cells": ["rnn_tanh", "lstm"], "seq_len": 200, "hidden_size": 64}
+
+
+def test_a_run_counts_while_a_session_shows_it_and_is_freed_after(client):
+    engine.cache().clear()
+    gc.collect()
+    before = engine.memory_in_use()
+    with client.websocket_connect("/ws") as ws:
+        assert configure(ws, MEDIUM | {"seed": 301})[0]["type"] == "ready"
+        engine.cache().clear()  # only the session holds it now
+        gc.collect()
+        held = engine.memory_in_use() - before
+        assert held >= engine.estimate_bytes(RunConfig(**MEDIUM)) * 0.8
+    gc.collect()
+    assert engine.memory_in_use() - before < held / 10
+
+
+def test_past_the_budget_cached_runs_go_first_then_a_configure_is_refused(client):
+    engine.cache().clear()
+    gc.collect()
+    need = engine.estimate_bytes(RunConfig(**MEDIUM))
+    settings = client.app.state.settings
+    budget_mb = (engine.memory_in_use() + 2.5 * need) / 2**20
+    client.app.state.settings = settings.model_copy(update={"memory_budget_mb": max(1, round(budget_mb))})
+    try:
+        for seed in (311, 312, 313):  # cached, shown by no session: dropped to make room
+            assert client.post("/api/trace", json=MEDIUM | {"seed": seed}).status_code == 200
+        with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+            assert configure(a, MEDIUM | {"seed": 321})[0]["type"] == "ready"
+            assert configure(b, MEDIUM | {"seed": 322})[0]["type"] == "ready"
+            with client.websocket_connect("/ws") as c:
+                c.send_text(orjson.dumps({"type": "configure", "config": MEDIUM | {"seed": 323}}).decode())
+                assert receive_json(c)["type"] == "progress"
+                error = receive_json(c)
+                assert error["code"] == "busy" and "GATEFLOW_MEMORY_BUDGET_MB" in error["message"]
+                response = client.post("/api/trace", json=MEDIUM | {"seed": 324})
+                assert response.status_code == 503 and "memory budget" in response.json()["detail"][0]["msg"]
+                a.close()
+                gc.collect()
+                assert configure(c, MEDIUM | {"seed": 323})[0]["type"] == "ready"  # room again
+    finally:
+        client.app.state.settings = settings
+        engine.cache().clear()
+
+
+@pytest.mark.parametrize("cells", [["rnn_tanh"], ["lstm", "gru"]])
+def test_the_estimate_is_close_to_what_a_run_holds(cells):
+    config = RunConfig(cells=cells, seq_len=50, hidden_size=16, num_layers=2, bidirectional=True)
+    run = engine.compute_run(config)
+    assert 0.9 * run.nbytes <= engine.estimate_bytes(config) <= 1.5 * run.nbytes
