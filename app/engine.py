@@ -9,6 +9,8 @@ config being computed is computed once however many sessions ask for it at the s
 from __future__ import annotations
 
 import csv
+import ctypes
+import ctypes.util
 import hashlib
 import io
 import math
@@ -48,7 +50,7 @@ class EngineError(ValueError):
 def configure(settings: Settings) -> None:
     """Apply the settings that belong to torch and to the cache (called once at startup)."""
     torch.set_num_threads(settings.torch_threads)
-    _cache.resize(settings.cache_size)
+    _cache.resize(settings.cache_size, settings.memory_budget_mb * 2**20 // 4)
 
 
 # -- numbers on the wire --------------------------------------------------------------------------
@@ -486,6 +488,23 @@ def trace_csv(run: Run) -> str:
 _live: weakref.WeakValueDictionary[int, Run] = weakref.WeakValueDictionary()  # every run still held
 
 
+def _libc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_malloc_trim = _libc_trim()
+
+
+def release_memory() -> None:
+    """Give freed memory back to the operating system (glibc keeps freed heap pages for reuse: a
+    closed session's run would otherwise leave the process as large as before)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def memory_in_use() -> int:
     """Bytes held by every run still alive: in the cache, on a session's display, being sent."""
     return sum(run.nbytes for run in list(_live.values()))
@@ -521,19 +540,27 @@ def reserve(config: RunConfig, budget_bytes: int) -> None:
 
 # -- the cache ------------------------------------------------------------------------------------
 class RunCache:
-    """LRU of runs by config; concurrent requests for one config wait for a single compute."""
+    """LRU of runs by config, bounded in count and in bytes (a quarter of the memory budget: the rest
+    is for the runs sessions show); concurrent requests for one config wait for a single compute."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, max_bytes: int | None = None):
+        self.size, self.max_bytes = size, max_bytes  # max_bytes: None, no bound by bytes
         self._runs: OrderedDict[str, Run] = OrderedDict()
         self._pending: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.computed = 0  # how many runs were actually computed (for tests and benchmarks)
 
-    def resize(self, size: int) -> None:
+    def resize(self, size: int, max_bytes: int | None = None) -> None:
         with self._lock:
-            self.size = size
-            while len(self._runs) > max(size, 0):
+            self.size, self.max_bytes = size, max_bytes
+            self._trim()
+
+    def _trim(self) -> None:
+        """Least recently used out until within the count and the bytes (the newest always stays)."""
+        while len(self._runs) > max(self.size, 0):
+            self._runs.popitem(last=False)
+        if self.max_bytes is not None:
+            while len(self._runs) > 1 and sum(r.nbytes for r in self._runs.values()) > self.max_bytes:
                 self._runs.popitem(last=False)
 
     def clear(self) -> None:
@@ -570,8 +597,7 @@ class RunCache:
                 self.computed += 1
                 if self.size > 0:
                     self._runs[key] = run
-                    while len(self._runs) > self.size:
-                        self._runs.popitem(last=False)
+                    self._trim()
                 self._pending.pop(key, None)
             return run
 

@@ -161,6 +161,9 @@ class Session:
                 self._receiving.cancel()
             await self.stop_player()
             await self.stop_job()
+            self.run = self.job = None
+            with contextlib.suppress(RuntimeError):  # the pool is gone when the server stops
+                await asyncio.get_running_loop().run_in_executor(self.executor, engine.release_memory)
 
     async def next_message(self) -> dict:
         """The next message: one that came while a run was computed first, in order, then the socket's."""

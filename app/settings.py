@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     max_connections_per_address: int = Field(100, ge=1, le=1_000_000)
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
     # bytes every run held may take (the cache and every session's run on display): engine.reserve
-    memory_budget_mb: int = Field(1024, ge=1, le=1_000_000)
+    # 512: with the process's own ~350 MB (torch, numpy) the server stays near 1 GB (bench/server.py --memory)
+    memory_budget_mb: int = Field(512, ge=1, le=1_000_000)
     # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
     max_trainings: int = Field(2, ge=1, le=64)
     max_train_steps: int = Field(20_000, ge=1, le=200_000)  # a training's step budget

@@ -532,6 +532,80 @@ async def fairness_probe(uri: str, heavy: int, seed: int) -> dict:
     return {"heavy": heavy, "small_ready_ms": (time.perf_counter() - start) * 1000}
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+async def memory_probe(uri: str, sessions: int, pid: int) -> dict:
+    """``sessions`` sockets, each configuring a different maximal run and keeping it on display; the
+    server's RSS with all of them open, and after they close."""
+    answers = {"ready": 0, "busy": 0, "other": 0}
+    sockets = []
+    before = rss_mb(pid)
+    for k in range(sessions):
+        ws = await connect(uri, max_size=None, compression=None)
+        sockets.append(ws)
+        await ws.send(orjson.dumps({"type": "configure", "config": {**MAXIMAL, "seed": 80_000 + k}}).decode())
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 300)
+            if isinstance(message, str):
+                kind = orjson.loads(message)
+                if kind["type"] == "ready":
+                    answers["ready"] += 1
+                    break
+                if kind["type"] == "error":
+                    answers["busy" if kind["code"] == "busy" else "other"] += 1
+                    break
+    held = rss_mb(pid)
+    for ws in sockets:
+        await ws.close()
+    await asyncio.sleep(5)
+    return {
+        "sessions": sessions,
+        **answers,
+        "rss_before_mb": before,
+        "rss_held_mb": held,
+        "rss_after_mb": rss_mb(pid),
+    }
+
+
+def memory_rows(args) -> None:
+    port = common.free_port()
+    server = start_server(port, 0 if (os.cpu_count() or 1) >= 2 else None)
+    uri = f"ws://127.0.0.1:{port}/ws"
+    try:
+        warm(uri)
+        r = asyncio.run(memory_probe(uri, 80, server.pid))
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(r)
+    lines = [
+        "## Server: memory budget",
+        "",
+        f"Machine: {machine_line()}. Command: `.venv/bin/python bench/server.py --memory` "
+        f"({time.strftime('%Y-%m-%d')}). Default settings (GATEFLOW_MEMORY_BUDGET_MB = 512: the runs "
+        "held, cached or on display; the cache at most a quarter of it).",
+        "80 sessions from this machine's loopback, one after another, each configuring a different "
+        "maximal run (3 cells, T = 256, H = 128, 2 layers, bidirectional; about 25 MB each) and keeping it "
+        "on display; "
+        "the server process's resident memory. The issue measured 2.7 GB held and never returned before "
+        "the budget.",
+        "",
+        "| sessions | ready | refused (busy: budget full) | RSS at start | RSS with all open "
+        "| RSS 5 s after they close |",
+        "|---|---|---|---|---|---|",
+        f"| {r['sessions']} | {r['ready']} | {r['busy']} | {r['rss_before_mb']:.0f} MB "
+        f"| {r['rss_held_mb']:.0f} MB | {r['rss_after_mb']:.0f} MB |",
+    ]
+    markdown = "\n".join(lines) + "\n"
+    print(markdown)
+    common.write_section("Server: memory budget", markdown)
+
+
 def fairness_rows(args) -> None:
     two_cores = (os.cpu_count() or 1) >= 2
     port = common.free_port()
@@ -661,11 +735,14 @@ def main() -> None:
     parser.add_argument(
         "--fairness", action="store_true", help="a small configure after 10 cancelled maximal ones"
     )
+    parser.add_argument("--memory", action="store_true", help="80 sessions holding maximal runs: RSS")
     args = parser.parse_args()
     if args.training:
         return training_rows(args)
     if args.fairness:
         return fairness_rows(args)
+    if args.memory:
+        return memory_rows(args)
     if args.quick:
         args.sessions, args.seconds, args.configure_runs, args.repeat = [10], 3.0, 3, 1
     if args.add_sessions:  # more rows for the ladder, next to the saved results
