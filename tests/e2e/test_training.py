@@ -142,7 +142,10 @@ def test_bad_values_pause_step_and_reset(page, recorder, server_url):
     page.click("#btn-train-reset")
     wait_training(page, "reset")
     wait_trained(page, None)
-    assert "untrained" in page.locator("#checkpoint-bar .ckpt-words").inner_text()
+    # the bar is redrawn at the next animation frame
+    page.wait_for_function(
+        "() => document.querySelector('#checkpoint-bar .ckpt-words').textContent.includes('untrained')"
+    )
     assert page.locator("#btn-train-reset").is_disabled()
     recorder.check()
 
