@@ -11,6 +11,7 @@ import struct
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -372,6 +373,20 @@ def _within(field: str, value: int, hi: int) -> int:
     return value
 
 
+def _budget(value: int) -> int:
+    return _within("steps", value, get_settings().max_train_steps)
+
+
+def _batch(value: int) -> int:
+    return _within("batch_size", value, get_settings().max_train_batch)
+
+
+# Training settings' types, shared by TrainSettings, SweepSettings and train_set (bounds: models.limits)
+LearningRate = Annotated[float, Field(ge=1e-7, le=10.0)]
+ClipNorm = Annotated[float, Field(ge=1e-4, le=1e4)]  # the global gradient norm's cap
+Budget = Annotated[int, Field(ge=1), AfterValidator(_budget)]  # steps, at most GATEFLOW_MAX_TRAIN_STEPS
+
+
 class TrainSettings(BaseModel):
     """How the cells of a RunConfig learn (models.Trainer): every cell on the same batches from the
     config's seed, the task's own loss, a fresh batch each step and a fixed held-out batch."""
@@ -379,22 +394,12 @@ class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(1e-2, ge=1e-7, le=10.0)
+    lr: LearningRate = 1e-2
     momentum: float = Field(0.9, ge=0.0, le=0.999)  # SGD's
-    batch_size: int = Field(64, ge=1)  # at most GATEFLOW_MAX_TRAIN_BATCH
-    clip: float | None = Field(1.0, ge=1e-4, le=1e4)  # the global gradient norm's cap; null: off
-    steps: int = Field(1000, ge=1)  # the budget, at most GATEFLOW_MAX_TRAIN_STEPS: then it pauses
+    batch_size: Annotated[int, Field(ge=1), AfterValidator(_batch)] = 64  # at most GATEFLOW_MAX_TRAIN_BATCH
+    clip: ClipNorm | None = 1.0  # null: off
+    steps: Budget = 1000  # the budget: training pauses when it is reached
     probe_every: int = Field(10, ge=1, le=1000)  # a gradient-flow record every so many steps
-
-    @field_validator("batch_size")
-    @classmethod
-    def _batch(cls, value: int) -> int:
-        return _within("batch_size", value, get_settings().max_train_batch)
-
-    @field_validator("steps")
-    @classmethod
-    def _budget(cls, value: int) -> int:
-        return _within("steps", value, get_settings().max_train_steps)
 
 
 class SweepSettings(BaseModel):
@@ -405,7 +410,7 @@ class SweepSettings(BaseModel):
     lengths: list[int] = Field(
         default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=SWEEP_LENGTHS_MAX
     )
-    steps: int = Field(300, ge=1)  # at most GATEFLOW_MAX_TRAIN_STEPS
+    steps: Budget = 300
 
     @field_validator("lengths")
     @classmethod
@@ -415,11 +420,6 @@ class SweepSettings(BaseModel):
             if not 2 <= T <= hi:
                 raise ValueError(f"lengths: lengths[{i}] = {T} is outside the allowed range 2 .. {hi}")
         return sorted(set(lengths))
-
-    @field_validator("steps")
-    @classmethod
-    def _budget(cls, value: int) -> int:
-        return _within("steps", value, get_settings().max_train_steps)
 
 
 class TrainStart(_Message):
@@ -452,14 +452,9 @@ class TrainSet(_Message):
     """Changed live, from the next step on: only the fields sent (``"clip": null`` turns clipping off)."""
 
     type: Literal["train_set"]
-    lr: float | None = Field(None, ge=1e-7, le=10.0)
-    clip: float | None = Field(None, ge=1e-4, le=1e4)
-    steps: int | None = Field(None, ge=1)  # the budget
-
-    @field_validator("steps")
-    @classmethod
-    def _budget(cls, value: int | None) -> int | None:
-        return None if value is None else _within("steps", value, get_settings().max_train_steps)
+    lr: LearningRate | None = None
+    clip: ClipNorm | None = None
+    steps: Budget | None = None  # the budget
 
 
 class TrainOpen(_Message):

@@ -22,10 +22,10 @@ def test_names_agree_with_the_engine():
     assert schemas.ADDING_FORMS == models.tasks.ADDING_FORMS
     assert schemas.OPTIMIZERS == models.limits.OPTIMIZERS
     assert set(schemas.TASKS) == set(models.limits.TRAIN_TASKS)  # every view task can be trained
+    properties = schemas.TrainSettings.model_json_schema()["properties"]
     for name in ("lr", "momentum", "clip"):  # TrainSettings' bounds are the engine's
-        field = schemas.TrainSettings.model_fields[name]
-        ge = next(m.ge for m in field.metadata if hasattr(m, "ge"))
-        le = next(m.le for m in field.metadata if hasattr(m, "le"))
+        bounds = next(b for b in [properties[name], *properties[name].get("anyOf", [])] if "minimum" in b)
+        ge, le = bounds["minimum"], bounds["maximum"]
         assert (ge, le) == models.limits.LIMITS[name]
 
 
