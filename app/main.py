@@ -32,8 +32,8 @@ async def lifespan(app: FastAPI):
         initializer=training.lower_priority,
         initargs=(settings.train_niceness,),
     )
-    app.state.train_slots = training.Slots(settings.max_trainings)
-    app.state.compute_slots = training.Slots(settings.max_queued_computes)
+    app.state.train_slots = ratelimit.Slots(settings.max_trainings)
+    app.state.compute_slots = ratelimit.Slots(settings.max_queued_computes)
     try:
         yield
     finally:

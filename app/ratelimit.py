@@ -1,4 +1,5 @@
-"""How often one client may ask for a computation: token buckets (GATEFLOW_COMPUTE_RATE, _BURST).
+"""How often and how much clients may ask of the server: token buckets for computations
+(GATEFLOW_COMPUTE_RATE, _BURST), open connections, and slots for the jobs running at once.
 
 A WebSocket session has its own bucket (configure, train_start, train_open, sweep_start); POST
 /api/trace has one per client address, the last ``ADDRESSES`` of them kept. A bucket holds up to
@@ -99,3 +100,20 @@ class Connections:
             self.by_address[address] = left
         else:
             self.by_address.pop(address, None)
+
+
+class Slots:
+    """How many jobs of a kind may run at once on the whole server (trainings: GATEFLOW_MAX_TRAININGS,
+    computes: GATEFLOW_MAX_QUEUED_COMPUTES); used from the event loop only."""
+
+    def __init__(self, size: int):
+        self.size, self.used = size, 0
+
+    def take(self) -> bool:
+        if self.used >= self.size:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used = max(0, self.used - 1)

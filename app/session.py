@@ -9,7 +9,7 @@ Train mode (app/training.py): a session has at most one job, a training or a len
 a task that runs it a chunk (about ``train_chunk_seconds``) at a time in the training pool and sends
 what is new at most ten times a second. A chunk is never cut: pausing, a new job and the socket
 closing stop the driver between chunks; an asyncio lock keeps live changes (learning rate, clip,
-budget) and checkpoint reads out of a running chunk. ``Slots`` caps the jobs running on the server.
+budget) and checkpoint reads out of a running chunk. ``ratelimit.Slots`` caps the jobs running on the server.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from .schemas import (
     TrainSettings,
     TrainStart,
     TrainStep,
+    TrainUpdate,
     describe_errors,
     nesting,
 )
@@ -57,8 +58,8 @@ from .settings import Settings
 
 log = logging.getLogger("gateflow.session")
 PROGRESS_SECONDS = 0.1  # at most ten training messages a second
-_default_slots = training.Slots(2)  # sessions made without the app's (tests)
-_default_computes = training.Slots(64)
+_default_slots = ratelimit.Slots(2)  # sessions made without the app's (tests)
+_default_computes = ratelimit.Slots(64)
 
 
 def _is_configure(message: dict) -> bool:
@@ -99,8 +100,8 @@ class Session:
         executor: Executor | None = None,
         compute: Callable[..., engine.Run] | None = None,
         train_executor: Executor | None = None,
-        train_slots: training.Slots | None = None,
-        compute_slots: training.Slots | None = None,
+        train_slots: ratelimit.Slots | None = None,
+        compute_slots: ratelimit.Slots | None = None,
     ):
         self.ws = websocket
         self.settings = settings
@@ -516,22 +517,21 @@ TRAIN_MESSAGES = (TrainStart, TrainPause, TrainResume, TrainStep, TrainReset, Tr
 
 
 def _reset_message(job_id: int) -> dict:
-    return {
-        "type": "train",
-        "id": job_id,
-        "status": "reset",
-        "reset": True,
-        "step": 0,
-        "budget": 0,
-        "seconds": 0.0,
-        "steps_per_second": None,
-        "config": None,
-        "settings": None,
-        "task": None,
-        "cells": [],
-        "checkpoints": [],
-        "message": None,
-    }
+    """The TrainUpdate after train_reset: nothing to show."""
+    return TrainUpdate(
+        id=job_id,
+        status="reset",
+        reset=True,
+        step=0,
+        budget=0,
+        seconds=0.0,
+        steps_per_second=None,
+        config=None,
+        settings=None,
+        task=None,
+        cells=[],
+        checkpoints=[],
+    ).model_dump(mode="json")
 
 
 class Player:

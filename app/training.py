@@ -3,7 +3,7 @@
 ``TrainJob`` owns one Trainer per cell, built from the page's RunConfig and TrainSettings: the same
 task, seed, init and batches for every cell. Its ``advance`` runs in a worker thread in chunks of about
 ``train_chunk_seconds`` (the cells in lockstep, a few steps each in turn) and ``delta`` turns what is new
-into the wire's TrainUpdate. ``Slots`` caps the trainings running at once on the whole server.
+into the wire's TrainUpdate. ``ratelimit.Slots`` caps the trainings running at once on the whole server.
 The session (app/session.py) drives a job: one per session, stopped when the socket closes or the
 session starts another. No torch here: the engine's trace of a checkpoint is engine.compute_run's.
 """
@@ -32,7 +32,6 @@ BASELINE_TEXT = {
     "sequence": "always predict the mean: the variance of the targets",
     "sine": "always predict 0: E[sin²] = 1/2",
 }
-CROSS_ENTROPY = ("text", "copy", "delayed_recall")  # the classification tasks; the others' loss is MSE
 
 
 def baseline_key(config: RunConfig) -> str:
@@ -120,7 +119,7 @@ class TrainJob:
         self.task = {
             "name": config.task,
             "T": first.seq_len,
-            "loss_name": "cross-entropy (nats)" if config.task in CROSS_ENTROPY else "MSE",
+            "loss_name": "cross-entropy (nats)" if first.stream.val.classification else "MSE",
             "baseline": first.baseline,
             "baseline_text": BASELINE_TEXT[baseline_key(config)],
         }
@@ -342,20 +341,3 @@ def lower_priority(niceness: int) -> None:
     takes what is left (bench/server.py --training)."""
     with contextlib.suppress(AttributeError, OSError):  # elsewhere: training runs at normal priority
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-
-
-class Slots:
-    """How many trainings may run at once on the whole server (GATEFLOW_MAX_TRAININGS); used from
-    the event loop only."""
-
-    def __init__(self, size: int):
-        self.size, self.used = size, 0
-
-    def take(self) -> bool:
-        if self.used >= self.size:
-            return False
-        self.used += 1
-        return True
-
-    def give(self) -> None:
-        self.used = max(0, self.used - 1)
