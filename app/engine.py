@@ -612,5 +612,11 @@ def get_run(config: RunConfig, cancel: threading.Event | None = None) -> Run:
         return _cache.get(config)
 
 
+def trained_run(config: RunConfig, trained: Trained, cancel: threading.Event | None = None) -> Run:
+    """The run of ``config`` with checkpoint weights (never cached: the weights are a training's)."""
+    with models.cancel.scope(cancel):
+        return compute_run(config, trained)
+
+
 def cache() -> RunCache:
     return _cache

@@ -293,11 +293,16 @@ class Session:
 
     # -- configure --------------------------------------------------------------------------------
     async def configure(self, msg: Configure) -> None:
+        await self.compute_and_show(msg.config, self.compute or engine.get_run, msg.config)
+
+    async def compute_and_show(self, config, fn: Callable[..., engine.Run], *args) -> None:
+        """A run of ``config`` (``fn(*args)``) computed and put on display: the player stopped, then
+        the memory budget, the server's compute queue, a compute a newer configure cancels, ready."""
         if await self.stop_player():
             await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
         try:
-            engine.reserve(msg.config, self.settings.memory_budget_mb * 2**20)
+            engine.reserve(config, self.settings.memory_budget_mb * 2**20)
         except engine.MemoryFull as err:
             return await self.send_error("busy", str(err))
         if not self.computes.take():
@@ -307,7 +312,7 @@ class Session:
                 "try again in a few seconds",
             )
         try:
-            run = await self.compute_run(self.compute or engine.get_run, msg.config)
+            run = await self.compute_run(fn, *args)
             if run is None:
                 return None  # superseded by a newer configure, or the socket closed
         except engine.Cancelled:
@@ -480,17 +485,10 @@ class Session:
     async def open_checkpoint(self, job: training.TrainJob, step: int) -> None:
         """Every view shows the weights of the checkpoint at ``step`` (each cell's last at or before it)."""
         loop = asyncio.get_running_loop()
-        await self.send_json(Progress(fraction=0.0).model_dump())
         async with self._job_lock:
             weights = await loop.run_in_executor(self.executor, job.weights_at, step)
         trained = engine.Trained(job.id, step, weights)
-        try:
-            run = await loop.run_in_executor(self.executor, engine.compute_run, job.config, trained)
-        except engine.EngineError as err:
-            return await self.send_error("invalid_config", str(err), err.field)
-        if await self.stop_player():
-            await self.send_state()
-        await self.show(run)
+        await self.compute_and_show(job.config, engine.trained_run, job.config, trained)
 
     # -- the player -------------------------------------------------------------------------------
     async def play(self, rate: float, direction: int) -> None:
