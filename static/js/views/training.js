@@ -30,6 +30,14 @@ export function trainedWhat(config) {
   return `${names} on ${config.task.replace("_", " ")}, T = ${config.seq_len}, H = ${config.hidden_size}${layers}`;
 }
 
+/** The settings the panel's words name (trainedWhat): read one by one, not state.config(), which
+ * copies every field (a text of 100,000 characters too) and ran at every animation frame. */
+function namedConfig(state) {
+  const out = {};
+  for (const key of ["cells", "task", "seq_len", "hidden_size", "num_layers"]) out[key] = state.get(key);
+  return out;
+}
+
 export function settingsWords(s) {
   if (!s) return "";
   const opt = s.optimizer === "sgd" ? `SGD (momentum ${fmt(s.momentum)})` : "Adam";
@@ -84,12 +92,13 @@ export class TrainingView extends Emitter {
     this.controls.render(state, record);
     this.renderStatus(record, state);
     const large = Boolean(state.get("large"));
-    const key = JSON.stringify([record.id, record.version, large, state.config(), state.get("clip")]);
+    const named = namedConfig(state);
+    const key = JSON.stringify([record.id, record.version, large, named, state.get("clip")]);
     if (!this.throttle.due(key, !record.running)) {
       if (this.throttle.wait > 0) this.emit("later", { ms: this.throttle.wait });
       return;
     }
-    this.loss.update(record, large, state.config());
+    this.loss.update(record, large, named);
     this.norm.update(record, large, state.get("clip"));
   }
 
@@ -138,8 +147,7 @@ export function statusText(record, state) {
     return { text: `The connection was lost: the training stopped at step ${record.step}. Press Start to train again.`, kind: "error" };
   }
   if (!record.exists) {
-    const config = state.config();
-    return { text: `Not trained yet. Start trains ${trainedWhat(config)}, side by side on the same batches.`, kind: "info" };
+    return { text: `Not trained yet. Start trains ${trainedWhat(namedConfig(state))}, side by side on the same batches.`, kind: "info" };
   }
   const of = `step ${record.step} of ${record.budget}`;
   const bad = diverged.length ? ` ${diverged.join("; ")}${advice}` : "";

@@ -135,12 +135,16 @@ export class TrainControls extends Emitter {
       const text = waits ? `this training: ${trained ?? "off"}; applies at the next Start` : "";
       if (note.textContent !== text) note.textContent = text;
     }
+    // called at every animation frame: the DOM is written only where something changed
+    const set = (el, prop, value) => {
+      if (el[prop] !== value) el[prop] = value;
+    };
     const b = this.buttons;
-    b.start.textContent = exists ? "↻ Start over" : "▶ Start";
+    set(b.start, "textContent", exists ? "↻ Start over" : "▶ Start");
     const paused = exists && !running;
-    b.pause.textContent = paused ? "▶ Resume" : "❚❚ Pause";
-    b.pause.dataset.command = paused ? "resume" : "pause";
-    b.pause.title = paused ? "Go on training up to the step budget" : "Pause the training";
+    set(b.pause, "textContent", paused ? "▶ Resume" : "❚❚ Pause");
+    if (b.pause.dataset.command !== (paused ? "resume" : "pause")) b.pause.dataset.command = paused ? "resume" : "pause";
+    set(b.pause, "title", paused ? "Go on training up to the step budget" : "Pause the training");
     b.pause.disabled = !exists || (paused && record.status === "done" && record.step >= record.budget);
     b.reset.disabled = !record.alive;
   }
