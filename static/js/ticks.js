@@ -6,6 +6,7 @@
  *   exponentTicks(lo, hi)  a colour bar whose values are log10 exponents: {tickvals, ticktext}.
  *   logRange(values, plotPx, font, opts)  a padded log10 range over the positive finite values and
  *                          the ticks that fit plotPx: {range, ticks}.
+ *   logAxis(values, plotPx, font, opts)   the same as a Plotly log axis (range, our ticks, grid).
  *
  * Wide ranges get one tick per decade (or per few decades), 10ⁿ; one to three decades get 1, 2, 5
  * per decade (1, 3 or 1 alone where fewer fit); under a decade, evenly spaced round values. Labels
@@ -101,4 +102,18 @@ export function logRange(values, plotPx, font, { pad = 0.05, minPad = 0.02, spac
   const range = [a - margin, b + margin];
   const ticks = logTicks(10 ** range[0], 10 ** range[1], Math.max(3, Math.floor(plotPx / (font * spacing))));
   return { range, ticks };
+}
+
+/** A Plotly log y axis over ``values`` with logRange's range and ticks (add its title). */
+export function logAxis(values, plotPx, font, opts) {
+  const { range, ticks } = logRange(values, plotPx, font, opts);
+  return {
+    type: "log",
+    range,
+    autorange: false,
+    tickmode: "array",
+    tickvals: ticks.tickvals,
+    ticktext: ticks.ticktext,
+    gridcolor: "#e4e4e4",
+  };
 }

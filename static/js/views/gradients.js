@@ -14,7 +14,7 @@
 
 import { CELL_COLOR, PLOTLY_CONFIG } from "../config.js";
 import { Emitter } from "../events.js";
-import { logRange } from "../ticks.js";
+import { logAxis } from "../ticks.js";
 import { CursorOverlay } from "./cursor_overlay.js";
 import { markKind, markRows, markTraces, withStrips } from "./gradient_marks.js";
 import { cellLabel, decayList, plotSummary, summaryBox, swatch } from "./gradient_words.js";
@@ -159,7 +159,7 @@ export class GradientView extends Emitter {
     const font = large ? 17 : 13;
     const margin = { l: 68, r: 12, t: 30, b: large ? 96 : 76 };
     const height = large ? 340 : 250;
-    const { range, ticks } = logRange(positives, height - margin.t - margin.b, font);
+    const yaxis = { ...logAxis(positives, height - margin.t - margin.b, font), title: { text: spec.yTitle } };
     const layout = {
       uirevision: spec.id,
       height,
@@ -171,16 +171,7 @@ export class GradientView extends Emitter {
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       xaxis: { title: { text: "t", standoff: 4 }, range: [-0.5, run.T - 0.5], zeroline: false },
-      yaxis: {
-        type: "log",
-        title: { text: spec.yTitle },
-        range,
-        autorange: false,
-        tickmode: "array",
-        tickvals: ticks.tickvals,
-        ticktext: ticks.ticktext,
-        gridcolor: "#e4e4e4",
-      },
+      yaxis,
     };
     return { traces, layout: withStrips(layout, rows, font + 9) };
   }

@@ -6,7 +6,7 @@
  */
 
 import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG } from "../config.js";
-import { logRange } from "../ticks.js";
+import { logAxis as ticksLogAxis } from "../ticks.js";
 
 export const cellName = (name) => CELL_LABEL[name] || name;
 
@@ -76,16 +76,7 @@ function fitLegend(traces, layout, width) {
 
 /** The log axis over the values shown (finite, > 0), a little padded, with readable ticks. */
 export function logAxis(values, plotPx, font, extra = []) {
-  const { range, ticks } = logRange([...values, ...extra], plotPx, font, { pad: 0.06, minPad: 0.05, spacing: 2 });
-  return {
-    type: "log",
-    range,
-    autorange: false,
-    tickmode: "array",
-    tickvals: ticks.tickvals,
-    ticktext: ticks.ticktext,
-    gridcolor: "#e4e4e4",
-  };
+  return ticksLogAxis([...values, ...extra], plotPx, font, { pad: 0.06, minPad: 0.05, spacing: 2 });
 }
 
 /** The layout every training plot starts from (Figure.draw makes room for its legend). */
