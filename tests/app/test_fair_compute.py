@@ -5,12 +5,10 @@ after it, in order; past GATEFLOW_MAX_QUEUED_COMPUTES the server says it is busy
 from __future__ import annotations
 
 import threading
-import time
 
-import orjson
 import pytest
 import torch
-from wire_helpers import configure, decode_binary, receive_json
+from wire_helpers import configure, decode_binary, receive_json, send, wait_for
 
 import models
 from app import engine
@@ -22,19 +20,8 @@ HEAVY = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 500, "hidden_size": 12
 SMALL = {"cells": ["rnn_tanh"], "seq_len": 8, "hidden_size": 4}
 
 
-def send(ws, message: dict) -> None:
-    ws.send_text(orjson.dumps(message).decode())
-
-
 def cached(config: dict) -> bool:
     return RunConfig(**config).model_dump_json() in engine.cache()._runs
-
-
-def wait_for(condition, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_newer_configure_supersedes_the_run_being_computed(client):

@@ -4,13 +4,10 @@ divergence, the length sweep, the server-wide cap and cancellation."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-import orjson
 import pytest
 import torch
-from wire_helpers import configure, decode_binary, receive_json
+from wire_helpers import configure, decode_binary, receive_json, send, wait_for
 
 import models
 from app import training
@@ -21,10 +18,6 @@ pytestmark = pytest.mark.timeout(120)
 
 CONFIG = {"cells": ["rnn_tanh", "lstm"], "task": "adding", "seq_len": 12, "hidden_size": 6}
 TRAIN = {"batch_size": 8, "steps": 40, "probe_every": 5, "lr": 0.01}
-
-
-def send(ws, message: dict) -> None:
-    ws.send_text(orjson.dumps(message).decode())
 
 
 def until_stopped(ws, kind: str = "train") -> list[dict]:
@@ -221,13 +214,6 @@ def test_the_sweep_points_are_fresh_trainers_at_each_length(client):
         tr = models.Trainer(**kwargs)
         tr.run(6)
         assert point["val_loss"] == tr.evaluate() and point["steps"] == 6
-
-
-def wait_for(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_one_job_per_session_a_server_wide_cap_and_closing_stops_it(client):

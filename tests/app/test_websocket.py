@@ -12,6 +12,7 @@ from wire_helpers import (
     receive_frame,
     receive_json,
     reference_trace,
+    send,
     split_bulk,
     split_frame,
 )
@@ -22,10 +23,6 @@ from app.schemas import Ready, RunConfig
 pytestmark = pytest.mark.timeout(60)
 
 SMALL = {"cells": ["rnn_tanh", "lstm"], "seq_len": 10, "hidden_size": 4}
-
-
-def send(ws, message: dict) -> None:
-    ws.send_text(orjson.dumps(message).decode())
 
 
 def test_configure_sends_progress_ready_bulk_and_frame_zero(client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import orjson
 
@@ -80,3 +82,15 @@ def reference_trace(config: RunConfig, cell: str):
     )
     readout = models.tasks.make_readout(net.output_size, task.output_size, seed=config.seed)
     return task, net.trace(task.x, loss=task.loss_fn(readout, config.loss))
+
+
+def send(ws, message: dict) -> None:
+    ws.send_text(orjson.dumps(message).decode())
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    """Poll ``condition`` until it holds (bounded): for what the server does in its own threads."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
