@@ -238,6 +238,9 @@ def test_lesson_with_training_opens_train_mode(page, recorder, server_url):
         5,
     )
     assert (s["lengths"], s["sweep_steps"]) == ([10, 30], 100)
+    # the panel and its fields are drawn at the next animation frame
+    page.locator("#training").wait_for(state="visible")
+    page.locator("#train-momentum").wait_for(state="visible")
     assert page.locator("#training").is_visible() and page.locator("#train-momentum").is_visible()
     assert page.input_value("#train-clip") == "" and page.input_value("#sweep-lengths") == "10, 30"
     page.wait_for_function("() => location.hash.includes('mode=train') && location.hash.includes('clip=off')")
