@@ -30,6 +30,16 @@ def wait_trained(page, step: int | None) -> None:
     )
 
 
+def wait_text(page, selector: str, text: str) -> None:
+    """Wait until the first element at ``selector`` says ``text``: views redraw at the next animation
+    frame, after the state or the run the test waited for has changed."""
+    page.wait_for_function(
+        "([sel, text]) => { const el = document.querySelector(sel); "
+        "return !!el && el.textContent.includes(text); }",
+        arg=[selector, text],
+    )
+
+
 def grad_h(page) -> dict[str, list]:
     return {
         tr["meta"]["cell"]: tr["y"]
@@ -51,6 +61,7 @@ def test_gru_learns_rnn_does_not_and_checkpoints_reload_the_views(page, recorder
         page.locator("#training").is_visible()
         and page.locator("#btn-train").get_attribute("aria-pressed") == "true"
     )
+    wait_text(page, "#checkpoint-bar .ckpt-words", "untrained")
     assert "untrained" in page.locator("#checkpoint-bar .ckpt-words").inner_text()
     assert "No training yet" in page.locator("#training .plot-empty").first.inner_text()
 
@@ -62,6 +73,7 @@ def test_gru_learns_rnn_does_not_and_checkpoints_reload_the_views(page, recorder
     page.wait_for_function("() => location.hash.includes('lr=0.025')")
     done = wait_training(page, "done")
     assert done["step"] == 300 and done["id"] == 1  # the lr change did not start a new training
+    wait_text(page, ".train-what", "learning rate 0.025")
     assert "learning rate 0.025" in page.locator(".train-what").inner_text()
 
     # held-out loss: the GRU falls far below the no-memory baseline, the RNN stays on it
@@ -81,6 +93,7 @@ def test_gru_learns_rnn_does_not_and_checkpoints_reload_the_views(page, recorder
 
     # following the training, the views now show its last checkpoint: another gradient flow
     wait_trained(page, 300)
+    wait_text(page, "#checkpoint-bar .ckpt-words", "after 300 training steps")
     assert "after 300 training steps" in page.locator("#checkpoint-bar .ckpt-words").inner_text()
     trained = grad_h(page)
     assert trained["gru"] != untrained["gru"]
@@ -90,6 +103,7 @@ def test_gru_learns_rnn_does_not_and_checkpoints_reload_the_views(page, recorder
     # before training: the untrained weights again, and the movie's playhead moves to step 0
     page.click("#checkpoint-bar .ckpt-first")
     wait_trained(page, 0)
+    wait_text(page, "#checkpoint-bar .ckpt-words", "after 0 training steps")
     assert "after 0 training steps" in page.locator("#checkpoint-bar .ckpt-words").inner_text()
     before = grad_h(page)
     for cell, y in untrained.items():
@@ -143,9 +157,7 @@ def test_bad_values_pause_step_and_reset(page, recorder, server_url):
     wait_training(page, "reset")
     wait_trained(page, None)
     # the bar is redrawn at the next animation frame
-    page.wait_for_function(
-        "() => document.querySelector('#checkpoint-bar .ckpt-words').textContent.includes('untrained')"
-    )
+    wait_text(page, "#checkpoint-bar .ckpt-words", "untrained")
     assert page.locator("#btn-train-reset").is_disabled()
     recorder.check()
 
