@@ -12,24 +12,14 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .schemas import http_error
 from .settings import Settings
 
 
 def too_large(size: int | None, limit: int) -> bytes:
     what = f"{size} bytes" if size is not None else "more bytes"
-    return orjson.dumps(
-        {
-            "detail": [
-                {
-                    "type": "too_large",
-                    "loc": ["body"],
-                    "msg": f"body: {what} is over the limit of {limit} bytes (GATEFLOW_MAX_BODY_BYTES)",
-                    "field": "body",
-                    "input": None,
-                }
-            ]
-        }
-    )
+    msg = f"body: {what} is over the limit of {limit} bytes (GATEFLOW_MAX_BODY_BYTES)"
+    return orjson.dumps(http_error("too_large", msg, ["body"], "body"))
 
 
 class BodyLimitMiddleware:
@@ -47,7 +37,9 @@ class BodyLimitMiddleware:
             except ValueError:
                 size = None
             if size is None or size < 0:
-                return await self._refuse(send, 400, b'{"detail": "Content-Length is not a number"}')
+                msg = "Content-Length: must be a whole number of bytes"
+                body = orjson.dumps(http_error("bad_header", msg, ["header", "content-length"], None, length))
+                return await self._refuse(send, 400, body)
             if size > self.limit:
                 return await self._refuse(send, 413, too_large(size, self.limit))
             return await self.app(scope, receive, send)

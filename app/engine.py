@@ -47,8 +47,18 @@ class EngineError(ValueError):
         self.field = field
 
 
+def devices() -> tuple[str, ...]:
+    """The RunConfig.device choices this machine can run: "cuda" only where torch sees a CUDA GPU."""
+    return ("cpu", "cuda", "auto") if torch.cuda.is_available() else ("cpu", "auto")
+
+
 def configure(settings: Settings) -> None:
     """Apply the settings that belong to torch and to the cache (called once at startup)."""
+    if settings.device not in devices():
+        raise RuntimeError(
+            f"GATEFLOW_DEVICE={settings.device}: this machine has no CUDA GPU; allowed here: "
+            + ", ".join(devices())
+        )
     torch.set_num_threads(settings.torch_threads)
     _cache.resize(settings.cache_size, settings.memory_budget_mb * 2**20 // 4)
 

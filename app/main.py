@@ -9,13 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__, engine, ratelimit, training
 from .body_limit import BodyLimitMiddleware
 from .routes import api, docs, health, pages, ws
-from .schemas import describe_errors, wire_input
+from .schemas import describe_errors, http_error, openapi_spec
 from .security import SecurityMiddleware
 from .settings import get_settings
 
@@ -47,15 +49,23 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     errors = list(exc.errors())
     if any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes) for e in errors):
         content_type = request.headers.get("content-type")
-        detail = {
-            "type": "unsupported_media_type",
-            "loc": ["header", "content-type"],
-            "msg": f"the body must be JSON with Content-Type: application/json, not {content_type or 'none'}",
-            "field": None,
-            "input": wire_input(content_type),
-        }
-        return JSONResponse(status_code=415, content={"detail": [detail]})
+        msg = f"the body must be JSON with Content-Type: application/json, not {content_type or 'none'}"
+        body = http_error("unsupported_media_type", msg, ["header", "content-type"], None, content_type)
+        return JSONResponse(status_code=415, content=body)
     return JSONResponse(status_code=422, content={"detail": describe_errors(errors, strip=1)})
+
+
+async def http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's and FastAPI's own errors (404, 405, a body that is not UTF-8) in the app's shape:
+    ``{"detail": [{"type", "loc", "msg", ...}]}`` like every other error."""
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a JSON body it cannot decode (not UTF-8) or parse (nested ~1000 deep); other
+        # bad JSON is a 422 json_invalid already
+        msg = "body: not readable JSON (bytes that are not UTF-8 text, or lists and objects nested too deep)"
+        body = http_error("json_invalid", msg, ["body"], "body")
+        return JSONResponse(status_code=422, content=body)
+    body = http_error("http_error", str(exc.detail), [])
+    return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
 
 
 def create_app() -> FastAPI:
@@ -68,6 +78,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = get_settings()
+    app.state.devices = engine.devices()
     app.state.trace_limiter = ratelimit.AddressLimiter(
         app.state.settings.compute_rate, app.state.settings.compute_burst
     )
@@ -78,11 +89,23 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)  # before a body is read whole
     app.add_middleware(SecurityMiddleware)  # outermost: checks Host and Origin before anything else
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_exception)
     for module in (pages, api, health, ws, docs):
         app.include_router(module.router)
     app.mount(docs.SWAGGER_URL, StaticFiles(directory=docs.SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static", check_dir=False), name="static")
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """The OpenAPI spec, built once, with this server's bounds, devices and error answers."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        app.openapi_schema = openapi_spec(spec, app.state.settings, app.state.devices)
+    return app.openapi_schema
 
 
 app = create_app()

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -53,6 +54,18 @@ KIND_BULK = 2
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 WireFloat = float | NonFinite
 
+
+def _integral(value: Any) -> Any:
+    """23.0 is the integer 23 in JSON (and in JSON Schema's "integer"); 23.5, "23" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The messages are validated strictly ("yes" is no bool, false no number); an integer field takes an
+# integral JSON number such as 23.0, as the OpenAPI spec's "integer" promises.
+Int = Annotated[int, BeforeValidator(_integral)]
+
 Sigmoid = Annotated[float, Field(ge=0.0, le=1.0)]
 Tanh = Annotated[float, Field(ge=-1.0, le=1.0)]
 
@@ -60,7 +73,7 @@ Tanh = Annotated[float, Field(ge=-1.0, le=1.0)]
 class Clamp(TypedDict, total=False):
     """Gate -> constant: LSTM i f g o, GRU r z n; sigmoid gates 0..1, g and n -1..1."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # type: ignore[misc]
     i: Sigmoid
     f: Sigmoid
     g: Tanh
@@ -81,14 +94,19 @@ def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
 class RunConfig(BaseModel):
     """One run: the same seed, input and loss for every cell, compared side by side."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    cells: list[CellName] = Field(default_factory=lambda: ["rnn_tanh", "lstm"], min_length=1, max_length=3)
-    hidden_size: int = Field(32, ge=1, le=4096)
-    num_layers: int = Field(1, ge=1, le=8)
+    cells: list[CellName] = Field(
+        default_factory=lambda: ["rnn_tanh", "lstm"],
+        min_length=1,
+        max_length=3,
+        json_schema_extra={"uniqueItems": True},
+    )
+    hidden_size: Int = Field(32, ge=1, le=4096)
+    num_layers: Int = Field(1, ge=1, le=8)
     bidirectional: bool = False
-    seq_len: int = Field(60, ge=2, le=100_000)
-    seed: int = Field(0, ge=0, le=SEED_MAX)
+    seq_len: Int = Field(60, ge=2, le=100_000)
+    seed: Int = Field(0, ge=0, le=SEED_MAX)
     init: Literal["torch", "xavier", "orthogonal", "identity"] = "torch"
     spectral_radius: float | None = Field(None, ge=0.0, le=10.0)
     forget_bias: float | None = Field(None, ge=-10.0, le=10.0)
@@ -97,14 +115,17 @@ class RunConfig(BaseModel):
     task: Literal["text", "sequence", "sine", "adding", "copy", "delayed_recall"] = "adding"
     text: str = Field("hello world", min_length=2, max_length=100_001)
     values: list[float] = Field(
-        default_factory=lambda: [0.0, 1.0, 0.0, -1.0, 0.0], min_length=2, max_length=100_001
+        default_factory=lambda: [0.0, 1.0, 0.0, -1.0, 0.0],
+        min_length=2,
+        max_length=100_001,
+        json_schema_extra={"items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}},
     )
     period: float = Field(20.0, ge=2.0, le=1000.0)
     noise: float = Field(0.0, ge=0.0, le=1.0)
     adding_form: Literal["le", "hochreiter"] = "le"
-    copy_len: int = Field(5, ge=1, le=20)
+    copy_len: Int = Field(5, ge=1, le=20)
     loss: Literal["last", "sum", "task"] = "last"
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = Field(default_factory=lambda: get_settings().device)
     # ||dh_T/dh_t||: "auto" computes it when T * H^2 <= models.limits.JACOBIAN_AUTO_ELEMENTS
     jacobian: Literal["auto", "on", "off"] = "auto"
 
@@ -322,7 +343,7 @@ def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
 
 # -- WebSocket: client -> server -------------------------------------------------------------------
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Configure(_Message):
@@ -332,12 +353,12 @@ class Configure(_Message):
 
 class Step(_Message):
     type: Literal["step"]
-    delta: int = Field(1, ge=-100_000, le=100_000)
+    delta: Int = Field(1, ge=-100_000, le=100_000)
 
 
 class Seek(_Message):
     type: Literal["seek"]
-    t: int = Field(0, ge=0, le=100_000)
+    t: Int = Field(0, ge=0, le=100_000)
 
 
 class Play(_Message):
@@ -384,30 +405,30 @@ def _batch(value: int) -> int:
 # Training settings' types, shared by TrainSettings, SweepSettings and train_set (bounds: models.limits)
 LearningRate = Annotated[float, Field(ge=1e-7, le=10.0)]
 ClipNorm = Annotated[float, Field(ge=1e-4, le=1e4)]  # the global gradient norm's cap
-Budget = Annotated[int, Field(ge=1), AfterValidator(_budget)]  # steps, at most GATEFLOW_MAX_TRAIN_STEPS
+Budget = Annotated[Int, Field(ge=1), AfterValidator(_budget)]  # steps, at most GATEFLOW_MAX_TRAIN_STEPS
 
 
 class TrainSettings(BaseModel):
     """How the cells of a RunConfig learn (models.Trainer): every cell on the same batches from the
     config's seed, the task's own loss, a fresh batch each step and a fixed held-out batch."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: LearningRate = 1e-2
     momentum: float = Field(0.9, ge=0.0, le=0.999)  # SGD's
-    batch_size: Annotated[int, Field(ge=1), AfterValidator(_batch)] = 64  # at most GATEFLOW_MAX_TRAIN_BATCH
+    batch_size: Annotated[Int, Field(ge=1), AfterValidator(_batch)] = 64  # at most GATEFLOW_MAX_TRAIN_BATCH
     clip: ClipNorm | None = 1.0  # null: off
     steps: Budget = 1000  # the budget: training pauses when it is reached
-    probe_every: int = Field(10, ge=1, le=1000)  # a gradient-flow record every so many steps
+    probe_every: Int = Field(10, ge=1, le=1000)  # a gradient-flow record every so many steps
 
 
 class SweepSettings(BaseModel):
     """A length sweep: each cell trains ``steps`` steps at each T of ``lengths`` (from the same start)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    lengths: list[int] = Field(
+    lengths: list[Int] = Field(
         default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=SWEEP_LENGTHS_MAX
     )
     steps: Budget = 300
@@ -428,7 +449,7 @@ class TrainStart(_Message):
     type: Literal["train_start"]
     config: RunConfig
     train: TrainSettings = Field(default_factory=TrainSettings)
-    now: int | None = Field(None, ge=1, le=200_000)  # steps to take now, then pause; null: to the budget
+    now: Int | None = Field(None, ge=1, le=200_000)  # steps to take now, then pause; null: to the budget
 
 
 class TrainPause(_Message):
@@ -441,7 +462,7 @@ class TrainResume(_Message):
 
 class TrainStep(_Message):
     type: Literal["train_step"]
-    steps: int = Field(1, ge=1, le=1000)
+    steps: Int = Field(1, ge=1, le=1000)
 
 
 class TrainReset(_Message):
@@ -461,7 +482,7 @@ class TrainOpen(_Message):
     """Show the weights of the checkpoint at ``step`` (or the last one before it) in every view."""
 
     type: Literal["train_open"]
-    step: int = Field(ge=0, le=200_000)
+    step: Int = Field(ge=0, le=200_000)
 
 
 class SweepStart(_Message):
@@ -732,6 +753,72 @@ class SweepUpdate(BaseModel):
 
 
 # -- REST ------------------------------------------------------------------------------------------
+class ErrorItem(BaseModel):
+    """One error of a 4xx answer: pydantic's fields, plus ``field`` (dotted) that the message names."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    field: str | None = None
+    input: Any = None
+
+
+class HTTPError(BaseModel):
+    detail: list[ErrorItem]
+
+
+def http_error(kind: str, msg: str, loc: list[str], field: str | None = None, value: Any = None) -> dict:
+    """The body of every REST error the app itself writes (HTTPError): one item, ``input`` made safe."""
+    item = {"type": kind, "loc": loc, "msg": wire_input(msg), "field": field, "input": wire_input(value)}
+    return {"detail": [item]}
+
+
+# The errors a REST operation may answer with besides its own (openapi_spec lists them in the spec):
+# every operation can meet the Host check; one with parameters, validation; one with a body (POST
+# /api/trace, which computes) the body limits, the rate limit and the memory budget too.
+ERROR_RESPONSES: dict[int, str] = {
+    400: "The Host header names no address of this server (GATEFLOW_ALLOWED_HOSTS)",
+    413: "The body is larger than GATEFLOW_MAX_BODY_BYTES; it was not read",
+    415: "The body is not JSON (Content-Type: application/json)",
+    422: "A field is invalid: the message names it and the allowed range",
+    429: "Too many computations from this address; Retry-After says when to try again",
+    503: "The server's memory budget for runs is spent; Retry-After says when to try again",
+}
+
+
+def openapi_spec(spec: dict, settings: Settings, devices: tuple[str, ...]) -> dict:
+    """FastAPI's spec made true for this server: RunConfig's bounds are the settings' (not the model's
+    hard bounds), ``device`` offers only what the machine has, and every operation lists the errors it
+    can answer with."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    props = schemas.get("RunConfig", {}).get("properties", {})
+    for name, (lo, hi) in settings_limits(settings).items():
+        prop = props.get(name)
+        if prop is None or prop.get("type") not in ("integer", "number", "string", "array"):
+            continue
+        kind = {"string": "Length", "array": "Items"}.get(prop["type"])
+        prop[f"min{kind}" if kind else "minimum"] = lo
+        prop[f"max{kind}" if kind else "maximum"] = hi
+    if "device" in props:
+        props["device"] = {"type": "string", "enum": list(devices), "default": settings.device}
+    error = HTTPError.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in error.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas["HTTPError"] = error
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            codes = [400]
+            if operation.get("parameters") or "requestBody" in operation:
+                codes.append(422)
+            if "requestBody" in operation:
+                codes += [413, 415, 429, 503]
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                responses[str(code)] = {"description": ERROR_RESPONSES[code], "content": content}
+    return spec
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str

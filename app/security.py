@@ -25,6 +25,7 @@ import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .schemas import http_error
 from .settings import Settings
 
 WILDCARDS = ("0.0.0.0", "::", "")
@@ -102,8 +103,7 @@ def page_csp(host_header: str | None) -> str:
 
 
 def _refusal(kind: str, header: str, value: str, msg: str) -> bytes:
-    detail = {"type": kind, "loc": ["header", header], "msg": msg, "field": None, "input": value[:200]}
-    return orjson.dumps({"detail": [detail]})
+    return orjson.dumps(http_error(kind, msg, ["header", header], None, value[:200]))
 
 
 class SecurityMiddleware:

@@ -6,6 +6,7 @@ No other module reads ``os.environ``: everything configurable is a field here.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    device: str = "cpu"  # the device reported by /healthz and the default of RunConfig.device
+    # the default of RunConfig.device, reported by /healthz; "cuda" on a machine without one stops the start
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
     max_hidden_size: int = Field(128, ge=1, le=4096)
     max_layers: int = Field(3, ge=1, le=8)
     max_seq_len: int = Field(500, ge=2, le=100_000)

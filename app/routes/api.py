@@ -15,7 +15,6 @@ from ..schemas import (
     ADDING_FORMS,
     CELLS,
     CLAMPABLE,
-    DEVICES,
     GATES,
     INITS,
     JACOBIAN_MODES,
@@ -30,6 +29,7 @@ from ..schemas import (
     Share,
     TraceResponse,
     TrainSettings,
+    http_error,
     settings_limits,
 )
 from ..share import share_info
@@ -49,7 +49,7 @@ def cells(request: Request) -> CellsResponse:
             "init": list(INITS),
             "task": list(TASKS),
             "loss": list(LOSSES),
-            "device": list(DEVICES),
+            "device": list(request.app.state.devices),
             "adding_form": list(ADDING_FORMS),
             "jacobian": list(JACOBIAN_MODES),
             "optimizer": list(OPTIMIZERS),
@@ -87,35 +87,25 @@ async def trace(
     wait = limiter.take(request.client.host if request.client else "")
     if wait is not None:
         msg = ratelimit.message(settings.compute_rate, settings.compute_burst, wait)
-        detail = {"type": "rate_limited", "loc": ["body"], "msg": msg, "field": None, "input": None}
         return JSONResponse(
-            status_code=429, content={"detail": [detail]}, headers={"Retry-After": str(math.ceil(wait))}
+            status_code=429,
+            content=http_error("rate_limited", msg, ["body"]),
+            headers={"Retry-After": str(math.ceil(wait))},
         )
     try:
         engine.reserve(config, settings.memory_budget_mb * 2**20)
     except engine.MemoryFull as err:
-        detail = {"type": "busy", "loc": ["body"], "msg": str(err), "field": None, "input": None}
-        return JSONResponse(status_code=503, content={"detail": [detail]}, headers={"Retry-After": "10"})
+        return JSONResponse(
+            status_code=503, content=http_error("busy", str(err), ["body"]), headers={"Retry-After": "10"}
+        )
     executor = getattr(request.app.state, "executor", None)
     loop = asyncio.get_running_loop()
     try:
         run = await loop.run_in_executor(executor, engine.get_run, config)
     except engine.EngineError as err:
         field = err.field or "config"
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": [
-                    {
-                        "type": "value_error",
-                        "loc": ["body", field],
-                        "msg": str(err),
-                        "field": field,
-                        "input": None,
-                    }
-                ]
-            },
-        )
+        body = http_error("value_error", str(err), ["body", field], field)
+        return JSONResponse(status_code=422, content=body)
     if format == "csv":
         body = await loop.run_in_executor(executor, engine.trace_csv, run)
         return Response(

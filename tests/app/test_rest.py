@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import plotly
 import pytest
+import torch
 from wire_helpers import reference_trace
 
 import models
@@ -137,3 +138,39 @@ def test_page_loads_plotly_from_the_server(client):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert re.search(r'<script[^>]*\ssrc="/vendor/plotly\.min\.js"', response.text)
     assert "{{" not in response.text  # rendered by Jinja2
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(client):
+    response = client.post("/api/trace", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["type"] == "json_invalid" and detail["field"] == "body" and "UTF-8" in detail["msg"]
+
+
+def test_every_error_has_the_one_shape(client):
+    for response in (
+        client.get("/api/nothing-here"),
+        client.delete("/api/trace"),
+        client.post("/api/trace", content=b"x", headers={"content-type": "text/plain"}),
+        client.post("/api/trace", json={"seq_len": 1}),
+    ):
+        assert response.status_code in (404, 405, 415, 422)
+        (item,) = response.json()["detail"]
+        assert {"type", "loc", "msg", "field", "input"} <= set(item), item
+
+
+def test_device_choices_are_this_machines(client):
+    options = client.get("/api/cells").json()["options"]["device"]
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["RunConfig"]["properties"]["device"]
+    assert (
+        options == spec["enum"] == (["cpu", "cuda", "auto"] if torch.cuda.is_available() else ["cpu", "auto"])
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA may be set to it")
+def test_gateflow_device_cuda_without_a_gpu_stops_the_start():
+    from app import engine
+    from app.settings import Settings
+
+    with pytest.raises(RuntimeError, match="GATEFLOW_DEVICE=cuda: this machine has no CUDA GPU"):
+        engine.configure(Settings(device="cuda"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -168,3 +169,48 @@ def test_client_message_defaults():
     assert CLIENT_MESSAGE.validate_python({"type": "step"}).delta == 1
     play = CLIENT_MESSAGE.validate_python({"type": "play"})
     assert (play.rate, play.direction) == (10.0, 1)
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"bidirectional": "yes"}, "bidirectional"),  # was read as true
+        ({"bidirectional": 1}, "bidirectional"),
+        ({"noise": False}, "noise"),  # was read as 0.0
+        ({"hidden_size": "23"}, "hidden_size"),
+        ({"hidden_size": True}, "hidden_size"),
+        ({"hidden_size": 23.5}, "hidden_size"),
+        ({"seed": "7"}, "seed"),
+        ({"text": 12345}, "text"),
+        ({"values": ["1", "2"]}, "values"),
+    ],
+)
+def test_no_loose_coercion(config, field):
+    assert {f for f, _ in fields_of(config)} == {field}
+    message = CLIENT_MESSAGE.validate_json(
+        orjson.dumps({"type": "configure", "config": {"cells": ["gru"]}})
+    )  # the messages are strict too, and a valid one still passes
+    assert message.config.cells == ["gru"]
+    with pytest.raises(ValidationError):
+        CLIENT_MESSAGE.validate_json(orjson.dumps({"type": "configure", "config": config}))
+
+
+def test_an_integral_json_number_is_an_integer():
+    """JSON (and the OpenAPI spec's "integer") has 23.0 == 23; strictness must not refuse it."""
+    config = RunConfig.model_validate_json(b'{"hidden_size": 23.0, "seq_len": 40.0}')
+    assert (config.hidden_size, config.seq_len) == (23, 40)
+    assert isinstance(config.hidden_size, int)
+
+
+def test_gateflow_device_is_the_default_device(monkeypatch):
+    from app.settings import get_settings
+
+    monkeypatch.setenv("GATEFLOW_DEVICE", "auto")
+    get_settings.cache_clear()
+    try:
+        assert RunConfig().device == "auto"
+        assert RunConfig(device="cpu").device == "cpu"
+    finally:
+        monkeypatch.delenv("GATEFLOW_DEVICE")
+        get_settings.cache_clear()
+    assert RunConfig().device == "cpu"

@@ -1,0 +1,63 @@
+"""Schemathesis, every check, on the REST API: valid and invalid requests generated from the OpenAPI
+spec (which app/schemas.openapi_spec makes true for this server) must get the answers the spec says,
+never a 5xx.
+
+The one allowance: JSON Schema cannot say two fields' relation (the copy task's seq_len >= 2 *
+copy_len + 1, the run's size seq_len * hidden_size * layers * directions), so a request valid field by
+field may get 422; ``only_cross_field_422`` then checks that the error is one of those relations.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+
+from app import engine, ratelimit
+from app.main import create_app
+
+app = create_app()
+# TestClient's requests say "Host: testserver"; one client makes every request: no rate limit here
+app.state.settings = app.state.settings.model_copy(
+    update={"allowed_hosts": "testserver", "compute_burst": 10**6}
+)
+app.state.trace_limiter = ratelimit.AddressLimiter(app.state.settings.compute_rate, 10**6)
+engine.configure(app.state.settings)
+
+CONFIG = SchemathesisConfig.from_dict(
+    {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}}}
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
+
+CROSS_FIELD = ("seq_len: the copy task needs", "seq_len: the run is too large")
+
+
+def only_cross_field_422(ctx, response, case):
+    """A request the spec calls valid is refused only for a relation between fields."""
+    meta = case.meta
+    if response.status_code != 422 or meta is None or not meta.generation.mode.is_positive:
+        return None
+    messages = [e["msg"] for e in response.json()["detail"]]
+    assert messages and all(m.startswith(CROSS_FIELD) for m in messages), (
+        f"a request valid by the spec was refused: {messages}"
+    )
+    return None
+
+
+@schema.parametrize()
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_answers_as_its_spec_says(case):
+    case.call_and_validate(additional_checks=[only_cross_field_422])
+
+
+def test_spec_offers_only_this_machines_devices_and_settings_bounds():
+    spec = app.openapi()
+    props = spec["components"]["schemas"]["RunConfig"]["properties"]
+    s = app.state.settings
+    assert props["device"]["enum"] == list(engine.devices())
+    assert props["hidden_size"]["maximum"] == s.max_hidden_size
+    assert props["seq_len"]["maximum"] == s.max_seq_len
+    assert props["text"]["maxLength"] == s.max_seq_len + 1
+    trace = spec["paths"]["/api/trace"]["post"]["responses"]
+    assert {"200", "400", "413", "415", "422", "429", "503"} <= set(trace)
+    assert "400" in spec["paths"]["/healthz"]["get"]["responses"]
