@@ -515,9 +515,14 @@ def release_memory() -> None:
         _malloc_trim(0)
 
 
+_reserved = 0  # bytes promised to runs being computed (Reservation), not yet alive in _live
+_reserved_lock = threading.Lock()
+
+
 def memory_in_use() -> int:
-    """Bytes held by every run still alive: in the cache, on a session's display, being sent."""
-    return sum(run.nbytes for run in list(_live.values()))
+    """Bytes held by every run still alive (in the cache, on a session's display, being sent) and
+    promised to the runs being computed."""
+    return sum(run.nbytes for run in list(_live.values())) + _reserved
 
 
 def estimate_bytes(config: RunConfig) -> int:
@@ -532,20 +537,45 @@ class MemoryFull(Exception):
     """The runs held would pass the server's memory budget even with the cache emptied."""
 
 
-def reserve(config: RunConfig, budget_bytes: int) -> None:
-    """Make room for a run of ``config`` under ``budget_bytes``: drop cached runs no session shows,
-    least recently used first; MemoryFull if the runs that sessions hold leave no room."""
+class Reservation:
+    """Room promised to one run while it is computed: counted by memory_in_use until ``release`` (or
+    the end of a ``with`` block), when the run is alive and counts itself, or was never made."""
+
+    def __init__(self, nbytes: int):
+        self.nbytes = nbytes
+
+    def release(self) -> None:
+        global _reserved
+        with _reserved_lock:
+            _reserved -= self.nbytes
+            self.nbytes = 0
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def reserve(config: RunConfig, budget_bytes: int) -> Reservation:
+    """Room for a run of ``config`` under ``budget_bytes``, held until the Reservation is released:
+    cached runs no session shows are dropped first, least recently used first; MemoryFull if the
+    runs that sessions hold or are computing leave no room."""
+    global _reserved
     need = estimate_bytes(config)
-    if memory_in_use() + need <= budget_bytes:
-        return
-    _cache.shrink_until(lambda: memory_in_use() + need <= budget_bytes)
-    held = memory_in_use()
-    if held + need > budget_bytes:
-        raise MemoryFull(
-            f"the server's memory budget is full: runs on display hold {held / 2**20:.0f} MB of "
-            f"{budget_bytes / 2**20:.0f} MB (GATEFLOW_MEMORY_BUDGET_MB) and this run needs about "
-            f"{need / 2**20:.0f} MB; try a smaller run, or again when others have closed their pages"
-        )
+    with _reserved_lock:
+        if memory_in_use() + need > budget_bytes:
+            _cache.shrink_until(lambda: memory_in_use() + need <= budget_bytes)
+        held = memory_in_use()
+        if held + need > budget_bytes:
+            raise MemoryFull(
+                f"the server's memory budget is full: runs on display or being computed hold "
+                f"{held / 2**20:.0f} MB of {budget_bytes / 2**20:.0f} MB (GATEFLOW_MEMORY_BUDGET_MB) and "
+                f"this run needs about {need / 2**20:.0f} MB; try a smaller run, or again when others have "
+                "closed their pages"
+            )
+        _reserved += need
+    return Reservation(need)
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -618,14 +648,20 @@ _cache = RunCache(32)
 def get_run(config: RunConfig, cancel: threading.Event | None = None) -> Run:
     """The run of ``config``, from the cache or computed; raises models.cancel.Cancelled soon after
     ``cancel`` is set (the asker went away or asked for something else)."""
-    with models.cancel.scope(cancel):
-        return _cache.get(config)
+    try:
+        with models.cancel.scope(cancel):
+            return _cache.get(config)
+    finally:
+        release_memory()  # the compute's working memory (autograd, Jacobians) goes back to the system
 
 
 def trained_run(config: RunConfig, trained: Trained, cancel: threading.Event | None = None) -> Run:
     """The run of ``config`` with checkpoint weights (never cached: the weights are a training's)."""
-    with models.cancel.scope(cancel):
-        return compute_run(config, trained)
+    try:
+        with models.cancel.scope(cancel):
+            return compute_run(config, trained)
+    finally:
+        release_memory()
 
 
 def cache() -> RunCache:

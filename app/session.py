@@ -302,10 +302,11 @@ class Session:
             await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
         try:
-            engine.reserve(config, self.settings.memory_budget_mb * 2**20)
+            reservation = engine.reserve(config, self.settings.memory_budget_mb * 2**20)
         except engine.MemoryFull as err:
             return await self.send_error("busy", str(err))
         if not self.computes.take():
+            reservation.release()
             return await self.send_error(
                 "busy",
                 f"the server is computing {self.computes.size} runs already (GATEFLOW_MAX_QUEUED_COMPUTES); "
@@ -326,6 +327,7 @@ class Session:
             )
         finally:
             self.computes.give()
+            reservation.release()  # the run, if made, now counts itself
         await self.show(run)
 
     async def show(self, run: engine.Run) -> None:

@@ -37,9 +37,10 @@ class Settings(BaseSettings):
     max_connections: int = Field(1000, ge=1, le=1_000_000)
     max_connections_per_address: int = Field(100, ge=1, le=1_000_000)
     cache_size: int = Field(32, ge=0, le=4096)  # runs kept by config; 0 disables the cache
-    # bytes every run held may take (the cache and every session's run on display): engine.reserve
-    # 512: with the process's own ~350 MB (torch, numpy) the server stays near 1 GB (bench/server.py --memory)
-    memory_budget_mb: int = Field(512, ge=1, le=1_000_000)
+    # bytes every run held may take (the cache, every session's run on display, and every run being
+    # computed, from the moment it is admitted): engine.reserve. 384: with the process's own ~300 MB
+    # (torch, numpy) and two computes' working memory the server stays near 1 GB (bench/server.py --memory)
+    memory_budget_mb: int = Field(384, ge=1, le=1_000_000)
     # Training (app/training.py): trainings running at once on the whole server, and one training's bounds
     max_trainings: int = Field(2, ge=1, le=64)
     max_train_steps: int = Field(20_000, ge=1, le=200_000)  # a training's step budget

@@ -93,7 +93,7 @@ async def trace(
             headers={"Retry-After": str(math.ceil(wait))},
         )
     try:
-        engine.reserve(config, settings.memory_budget_mb * 2**20)
+        reservation = engine.reserve(config, settings.memory_budget_mb * 2**20)
     except engine.MemoryFull as err:
         return JSONResponse(
             status_code=503, content=http_error("busy", str(err), ["body"]), headers={"Retry-After": "10"}
@@ -101,7 +101,8 @@ async def trace(
     executor = getattr(request.app.state, "executor", None)
     loop = asyncio.get_running_loop()
     try:
-        run = await loop.run_in_executor(executor, engine.get_run, config)
+        with reservation:  # released once the run counts itself
+            run = await loop.run_in_executor(executor, engine.get_run, config)
     except engine.EngineError as err:
         field = err.field or "config"
         body = http_error("value_error", str(err), ["body", field], field)

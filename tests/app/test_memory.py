@@ -63,3 +63,23 @@ def test_the_estimate_is_close_to_what_a_run_holds(cells):
     config = RunConfig(cells=cells, seq_len=50, hidden_size=16, num_layers=2, bidirectional=True)
     run = engine.compute_run(config)
     assert 0.9 * run.nbytes <= engine.estimate_bytes(config) <= 1.5 * run.nbytes
+
+
+def test_runs_being_computed_count_against_the_budget():
+    """Room is promised when a compute is admitted, not when it ends: 80 configures sent at once must
+    not all pass a budget that holds only a few of them."""
+    config = RunConfig(**MEDIUM)
+    need = engine.estimate_bytes(config)
+    engine.cache().clear()
+    gc.collect()
+    budget = engine.memory_in_use() + 2.5 * need
+    first = engine.reserve(config, budget)
+    second = engine.reserve(config, budget)
+    with pytest.raises(engine.MemoryFull, match="being computed"):
+        engine.reserve(config, budget)
+    first.release()
+    first.release()  # twice is once
+    with engine.reserve(config, budget):
+        pass
+    second.release()
+    assert engine.memory_in_use() < need / 10
