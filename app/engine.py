@@ -8,6 +8,7 @@ config being computed is computed once however many sessions ask for it at the s
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import ctypes
 import ctypes.util
@@ -533,6 +534,18 @@ def estimate_bytes(config: RunConfig) -> int:
     return int(1.1 * 3 * 4 * fields * per_field)  # measured: within 5% of nbytes, plus the JSON
 
 
+def working_bytes(config: RunConfig) -> int:
+    """About the most a compute of ``config`` needs besides the run it makes: with Jacobian norms, one
+    layer-direction's (T, K, H) sweep seeded with the identity (K = 2H for the LSTM's h and c, else H)
+    and its copies for the spectral norms (measured: 130-150 MB for T = 256, H = 128, the LSTM)."""
+    T, H = config.steps, config.hidden_size
+    jacobian = {"auto": models.limits.jacobian_auto(T, 1, H), "on": True, "off": False}[config.jacobian]
+    if not jacobian:
+        return 0
+    K = 2 * H if "lstm" in config.cells else H
+    return 4 * T * K * H * 4
+
+
 class MemoryFull(Exception):
     """The runs held would pass the server's memory budget even with the cache emptied."""
 
@@ -558,11 +571,12 @@ class Reservation:
 
 
 def reserve(config: RunConfig, budget_bytes: int) -> Reservation:
-    """Room for a run of ``config`` under ``budget_bytes``, held until the Reservation is released:
+    """Room for a run of ``config`` and for its compute's working memory under ``budget_bytes``, held
+    until the Reservation is released:
     cached runs no session shows are dropped first, least recently used first; MemoryFull if the
     runs that sessions hold or are computing leave no room."""
     global _reserved
-    need = estimate_bytes(config)
+    need = estimate_bytes(config) + working_bytes(config)
     with _reserved_lock:
         if memory_in_use() + need > budget_bytes:
             _cache.shrink_until(lambda: memory_in_use() + need <= budget_bytes)
@@ -576,6 +590,24 @@ def reserve(config: RunConfig, budget_bytes: int) -> Reservation:
             )
         _reserved += need
     return Reservation(need)
+
+
+def computing_bytes() -> int:
+    """Bytes promised to the runs being computed now (their runs and working memory)."""
+    return _reserved
+
+
+async def admit(config: RunConfig, budget_bytes: int, poll_seconds: float = 0.02) -> Reservation:
+    """``reserve``, waiting while runs being computed hold the room they will give back (their working
+    memory) and the rest would fit; MemoryFull when the runs held leave no room even so. Cancelling
+    the awaiting task stops the wait."""
+    while True:
+        try:
+            return reserve(config, budget_bytes)
+        except MemoryFull:
+            if computing_bytes() == 0:
+                raise
+        await asyncio.sleep(poll_seconds)
 
 
 # -- the cache ------------------------------------------------------------------------------------

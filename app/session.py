@@ -175,13 +175,13 @@ class Session:
         receiving, self._receiving = self._receiving, None
         return await receiving
 
-    async def compute_run(self, fn: Callable[..., engine.Run], *args) -> engine.Run | None:
-        """``fn(*args, cancel=event)`` in the compute pool, while the socket is still read: a newer
-        configure or the socket closing sets ``event`` and cancels it (None is returned; the messages
-        read meanwhile are handled next, in order). Other messages wait for the run."""
-        loop = asyncio.get_running_loop()
+    async def compute_run(self, fn: Callable[..., engine.Run], *args, config) -> engine.Run | None:
+        """``fn(*args, cancel=event)`` in the compute pool once the memory budget has room for a run of
+        ``config`` (engine.admit), while the socket is still read: a newer configure or the socket
+        closing sets ``event`` and cancels it (None is returned; the messages read meanwhile are
+        handled next, in order). Other messages wait for the run."""
         event = threading.Event()
-        future = loop.run_in_executor(self.executor, partial(fn, *args, cancel=event))
+        future = asyncio.ensure_future(self._admit_and_compute(config, partial(fn, *args, cancel=event)))
         while True:
             if self._receiving is None:
                 self._receiving = asyncio.ensure_future(self.ws.receive())
@@ -196,6 +196,13 @@ class Session:
                 with contextlib.suppress(engine.Cancelled, asyncio.CancelledError):
                     await future
                 return None
+
+    async def _admit_and_compute(self, config, job: Callable[[], engine.Run]) -> engine.Run:
+        reservation = await engine.admit(config, self.settings.memory_budget_mb * 2**20)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, job)
+        finally:
+            reservation.release()  # the run, if made, now counts itself
 
     async def handle(self, message: dict) -> None:
         text, data = message.get("text"), message.get("bytes")
@@ -301,21 +308,18 @@ class Session:
         if await self.stop_player():
             await self.send_state()
         await self.send_json(Progress(fraction=0.0).model_dump())
-        try:
-            reservation = engine.reserve(config, self.settings.memory_budget_mb * 2**20)
-        except engine.MemoryFull as err:
-            return await self.send_error("busy", str(err))
         if not self.computes.take():
-            reservation.release()
             return await self.send_error(
                 "busy",
                 f"the server is computing {self.computes.size} runs already (GATEFLOW_MAX_QUEUED_COMPUTES); "
                 "try again in a few seconds",
             )
         try:
-            run = await self.compute_run(fn, *args)
+            run = await self.compute_run(fn, *args, config=config)
             if run is None:
                 return None  # superseded by a newer configure, or the socket closed
+        except engine.MemoryFull as err:
+            return await self.send_error("busy", str(err))
         except engine.Cancelled:
             return None
         except engine.EngineError as err:
@@ -327,7 +331,6 @@ class Session:
             )
         finally:
             self.computes.give()
-            reservation.release()  # the run, if made, now counts itself
         await self.show(run)
 
     async def show(self, run: engine.Run) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -544,7 +545,7 @@ async def memory_probe(uri: str, sessions: int, pid: int) -> dict:
     """``sessions`` sockets, all sending a configure of a different maximal run at once and keeping it
     on display; the server's RSS at its peak (sampled every 20 ms), with all of them open, and after
     they close."""
-    answers = {"ready": 0, "busy": 0, "other": 0}
+    answers = {"ready": 0, "busy": 0, "busy_queue": 0, "other": 0}
     before = rss_mb(pid)
     peak = before
     sockets = [await connect(uri, max_size=None, compression=None) for _ in range(sessions)]
@@ -560,6 +561,7 @@ async def memory_probe(uri: str, sessions: int, pid: int) -> dict:
                     return
                 if kind["type"] == "error":
                     answers["busy" if kind["code"] == "busy" else "other"] += 1
+                    answers["busy_queue"] += "MAX_QUEUED_COMPUTES" in kind["message"]
                     return
 
     asking = asyncio.gather(*(ask(k, ws) for k, ws in enumerate(sockets)))
@@ -598,21 +600,129 @@ def memory_rows(args) -> None:
         "",
         f"Machine: {machine_line()}. Command: `.venv/bin/python bench/server.py --memory` "
         f"({time.strftime('%Y-%m-%d')}). Default settings: GATEFLOW_MEMORY_BUDGET_MB = {budget} (the runs "
-        "held, cached or on display; the cache at most a quarter of it), two compute threads.",
+        "held, cached or on display, and the runs being computed with their working memory; the cache at "
+        "most a quarter of it), GATEFLOW_MAX_QUEUED_COMPUTES = 32, two compute threads. A configure that "
+        "finds the budget taken by computes waits for the room they give back; one that finds it taken by "
+        "runs on display is refused (busy) at once.",
         "80 sessions from this machine's loopback, all sending at once a configure of a different "
         "maximal run (3 cells, T = 256, H = 128, 2 layers, bidirectional; about 25 MB each) and keeping it "
         "on display; the server process's resident memory (RSS), sampled every 20 ms. The issue measured "
         "2.7 GB held and never returned before the budget.",
         "",
-        "| sessions | ready | refused (busy: budget full) | RSS at start | RSS peak | RSS with all open "
-        "| RSS 5 s after they close |",
-        "|---|---|---|---|---|---|---|",
-        f"| {r['sessions']} | {r['ready']} | {r['busy']} | {r['rss_before_mb']:.0f} MB "
+        "| sessions | ready | busy: 32 computes queued | busy: budget full | RSS at start | RSS peak "
+        "| RSS with all open | RSS 5 s after they close |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {r['sessions']} | {r['ready']} | {r['busy_queue']} | {r['busy'] - r['busy_queue']} "
+        f"| {r['rss_before_mb']:.0f} MB "
         f"| {r['rss_peak_mb']:.0f} MB | {r['rss_held_mb']:.0f} MB | {r['rss_after_mb']:.0f} MB |",
     ]
     markdown = "\n".join(lines) + "\n"
     print(markdown)
     common.write_section("Server: memory budget", markdown)
+
+
+def _post_big(port: int, size: int, chunked: bool) -> tuple[int, float]:
+    """A POST /api/trace of ``size`` bytes (Content-Length, or chunked) sent as fast as the server
+    takes it, on a plain socket: its status and how long until the answer."""
+    import socket
+
+    block = b"[" + b"1," * (2**20 // 2 - 1) + b"1"  # 1 MiB of a JSON list
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    head = (
+        f"POST /api/trace HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"{length}\r\n\r\n"
+    ).encode()
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head)
+        try:
+            for _ in range(size // len(block)):
+                sock.sendall(f"{len(block):x}\r\n".encode() + block + b"\r\n" if chunked else block)
+        except OSError:
+            pass  # the server answered and closed: the rest of the body is never read
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n" not in answer:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+    elapsed = time.perf_counter() - start
+    status = int(answer.split()[1]) if answer.startswith(b"HTTP/") else -1
+    return status, elapsed
+
+
+async def hostile_probe(port: int) -> dict:
+    """Another client's step round trips while a 64 MB body is posted (with a length, then chunked); a
+    WebSocket from a foreign Origin; a request with a foreign Host."""
+    uri = f"ws://127.0.0.1:{port}/ws"
+    out: dict = {}
+    async with connect(uri, max_size=None, compression=None) as ws:
+        await ws.send(orjson.dumps({"type": "configure", "config": {"seq_len": 60}}).decode())
+        while not isinstance(await ws.recv(), bytes):
+            pass
+        for chunked in (False, True):
+            steps: list[float] = []
+            post = asyncio.ensure_future(asyncio.to_thread(_post_big, port, 64 * 2**20, chunked))
+            while not post.done():
+                start = time.perf_counter()
+                await ws.send('{"type": "step", "delta": 1}')
+                while True:
+                    message = await asyncio.wait_for(ws.recv(), 60)
+                    if isinstance(message, bytes):
+                        break
+                steps.append((time.perf_counter() - start) * 1000)
+                await asyncio.sleep(0.005)
+            status, seconds = await post
+            key = "chunked" if chunked else "length"
+            out[key] = {
+                "status": status,
+                "answer_ms": seconds * 1000,
+                "steps": len(steps),
+                "step_max_ms": max(steps),
+            }
+    try:
+        async with connect(uri, origin="http://evil.example", compression=None):
+            out["foreign_origin"] = 101
+    except websockets.exceptions.InvalidStatus as err:
+        out["foreign_origin"] = err.response.status_code
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{port}/api/cells", headers={"Host": "evil.example"})
+        out["foreign_host"] = response.status_code
+    return out
+
+
+def hostile_rows(args) -> None:
+    port = common.free_port()
+    server = start_server(port, None)
+    try:
+        r = asyncio.run(hostile_probe(port))
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(r)
+    length, chunked = r["length"], r["chunked"]
+    lines = [
+        "## Server: hostile requests",
+        "",
+        f"Machine: {machine_line()}. Command: `.venv/bin/python bench/server.py --hostile` "
+        f"({time.strftime('%Y-%m-%d')}). Default settings (GATEFLOW_MAX_BODY_BYTES = 4 MiB).",
+        "One client steps (a step message, its frame back, every 5 ms) while another posts a 64 MB body "
+        "to `POST /api/trace`, first with its Content-Length, then chunked (no length). The issue "
+        "measured a 7.9 s step and +770 MB before the body limit.",
+        "",
+        "| probe | answer | time to the answer | steps meanwhile | slowest step |",
+        "|---|---|---|---|---|",
+        f"| 64 MB POST, Content-Length | {length['status']} | {length['answer_ms']:.0f} ms "
+        f"| {length['steps']} | {length['step_max_ms']:.1f} ms |",
+        f"| 64 MB POST, chunked | {chunked['status']} | {chunked['answer_ms']:.0f} ms "
+        f"| {chunked['steps']} | {chunked['step_max_ms']:.1f} ms |",
+        f"| WebSocket with Origin: http://evil.example | {r['foreign_origin']} | | | |",
+        f"| GET /api/cells with Host: evil.example | {r['foreign_host']} | | | |",
+    ]
+    markdown = "\n".join(lines) + "\n"
+    print(markdown)
+    common.write_section("Server: hostile requests", markdown)
 
 
 def fairness_rows(args) -> None:
@@ -745,7 +855,10 @@ def main() -> None:
         "--fairness", action="store_true", help="a small configure after 10 cancelled maximal ones"
     )
     parser.add_argument("--memory", action="store_true", help="80 sessions holding maximal runs: RSS")
+    parser.add_argument("--hostile", action="store_true", help="a 64 MB POST, a foreign Origin and Host")
     args = parser.parse_args()
+    if args.hostile:
+        return hostile_rows(args)
     if args.training:
         return training_rows(args)
     if args.fairness:

@@ -93,7 +93,7 @@ async def trace(
             headers={"Retry-After": str(math.ceil(wait))},
         )
     try:
-        reservation = engine.reserve(config, settings.memory_budget_mb * 2**20)
+        reservation = await engine.admit(config, settings.memory_budget_mb * 2**20)
     except engine.MemoryFull as err:
         return JSONResponse(
             status_code=503, content=http_error("busy", str(err), ["body"]), headers={"Retry-After": "10"}

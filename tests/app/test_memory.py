@@ -13,7 +13,8 @@ from wire_helpers import configure, receive_json
 from app import engine
 from app.schemas import RunConfig
 
-MEDIUM = {"cells": ["rnn_tanh", "lstm"], "seq_len": 200, "hidden_size": 64}
+# no Jacobian norms: a compute's room is then its run's alone (working memory: the last test)
+MEDIUM = {"cells": ["rnn_tanh", "lstm"], "seq_len": 200, "hidden_size": 64, "jacobian": "off"}
 
 
 def test_a_run_counts_while_a_session_shows_it_and_is_freed_after(client):
@@ -83,3 +84,38 @@ def test_runs_being_computed_count_against_the_budget():
         pass
     second.release()
     assert engine.memory_in_use() < need / 10
+
+
+def test_a_compute_with_jacobian_norms_reserves_its_working_memory():
+    """The identity-seeded sweep behind ||dh_T/dh_t|| is the compute's largest buffer (T, K, H): it is
+    promised while the run is computed, and given back with the reservation."""
+    on, off = RunConfig(**MEDIUM | {"jacobian": "on"}), RunConfig(**MEDIUM)
+    assert engine.working_bytes(off) == 0
+    assert engine.working_bytes(on) == 4 * 200 * 128 * 64 * 4  # the LSTM: K = 2H cotangents
+    before = engine.memory_in_use()
+    with engine.reserve(on, 10**12) as with_norms, engine.reserve(off, 10**12) as without:
+        assert with_norms.nbytes - without.nbytes == engine.working_bytes(on)
+        assert engine.memory_in_use() - before == with_norms.nbytes + without.nbytes
+    assert engine.memory_in_use() == before
+
+
+def test_a_configure_waits_for_room_that_computes_give_back_rather_than_being_refused(client):
+    """Two configures at once with room for one compute's working memory: the second waits for the
+    first to finish (its working memory given back) and is then computed; neither is refused."""
+    config = MEDIUM | {"jacobian": "on"}
+    need = engine.estimate_bytes(RunConfig(**config)) + engine.working_bytes(RunConfig(**config))
+    engine.cache().clear()
+    gc.collect()
+    settings = client.app.state.settings
+    budget = engine.memory_in_use() + need + 1.2 * engine.estimate_bytes(RunConfig(**config))
+    client.app.state.settings = settings.model_copy(update={"memory_budget_mb": budget / 2**20})
+    try:
+        with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+            for ws, seed in ((a, 331), (b, 332)):
+                ws.send_text(orjson.dumps({"type": "configure", "config": config | {"seed": seed}}).decode())
+            for ws in (a, b):
+                kinds = [receive_json(ws)["type"] for _ in range(2)]
+                assert kinds == ["progress", "ready"], kinds
+    finally:
+        client.app.state.settings = settings
+        engine.cache().clear()
