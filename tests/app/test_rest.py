@@ -9,7 +9,6 @@ import typing
 from pathlib import Path
 
 import numpy as np
-import plotly
 import pytest
 import torch
 from wire_helpers import reference_trace
@@ -120,23 +119,61 @@ def test_openapi_documents_the_response_models(client):
     assert client.get("/docs").status_code == 200
 
 
+def plotly_url(client) -> str:
+    match = re.search(
+        r'<script[^>]*\ssrc="(/vendor/plotly-cartesian-[0-9.]+\.min\.js)"', client.get("/").text
+    )
+    assert match, "the page loads no Plotly bundle from the server"
+    return match.group(1)
+
+
 def test_plotly_is_served_locally_compressed_and_cached(client):
-    response = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    url = plotly_url(client)
+    response = client.get(url, headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
     assert "max-age=31536000" in response.headers["cache-control"]
-    assert int(response.headers["content-length"]) < 1_600_000  # compressed on the wire
-    package_file = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert response.content == package_file.read_bytes()  # httpx decoded it
-    plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert int(response.headers["content-length"]) < 600_000  # the partial bundle, compressed
+    assert response.content == (ROOT / "static" / "vendor" / "plotly-cartesian.min.js").read_bytes()
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.content == response.content
+    assert client.get("/vendor/plotly.min.js").status_code == 404
+
+
+def test_the_plotly_bundle_has_every_trace_type_the_page_draws(client):
+    """The partial bundle knows only some trace types: a view that draws another would be blank."""
+    bundle = client.get(plotly_url(client)).text
+    known = set(re.findall(r'moduleType:"trace",name:"([a-z0-9]+)"', bundle))
+    assert {"scatter", "heatmap"} <= known
+    plotly_types = {
+        "scatter",
+        "scattergl",
+        "heatmap",
+        "heatmapgl",
+        "bar",
+        "contour",
+        "surface",
+        "image",
+        "histogram",
+        "box",
+        "violin",
+        "pie",
+        "scatter3d",
+        "parcoords",
+        "sankey",
+        "table",
+    }
+    used = set()
+    for path in (ROOT / "static" / "js").rglob("*.js"):
+        used |= set(re.findall(r'type: "([a-z0-9]+)"', path.read_text())) & plotly_types
+    assert used and used <= known, used - known
 
 
 @pytest.mark.skipif(not (ROOT / "templates" / "index.html").exists(), reason="the page is not written yet")
 def test_page_loads_plotly_from_the_server(client):
     response = client.get("/")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    assert re.search(r'<script[^>]*\ssrc="/vendor/plotly\.min\.js"', response.text)
+    assert plotly_url(client).startswith("/vendor/plotly-cartesian-")
     assert "{{" not in response.text  # rendered by Jinja2
 
 

@@ -84,7 +84,11 @@ def choose_preset(page: Page, name: str) -> dict:
 
 
 def plot_data(page: Page, selector: str) -> list[dict]:
-    """The traces of a Plotly graph div, as plain JSON (y with null for gaps)."""
+    """The traces of a Plotly graph div, as plain JSON (y with null for gaps); waits for the view's
+    first draw (views draw on the animation frame after a run arrives)."""
+    page.wait_for_function(
+        "sel => { const el = document.querySelector(sel); return !!(el && el.data); }", arg=selector
+    )
     return json.loads(
         page.evaluate(
             "sel => JSON.stringify(document.querySelector(sel).data.map(d => ({name: d.name, meta: d.meta,"
