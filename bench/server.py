@@ -529,8 +529,8 @@ def page_weight_rows() -> None:
     end = text.find("\n\n", text.index("| file |", start))
     head = (
         "**First page load** (`.venv/bin/python bench/server.py --page-weight`, "
-        f"{time.strftime('%Y-%m-%d')}; Plotly is the vendored cartesian partial bundle, static/vendor/README.md; "
-        "with the full bundle it was 1.512 MB), gzip accepted:"
+        f"{time.strftime('%Y-%m-%d')}; Plotly is the vendored cartesian partial bundle, "
+        "static/vendor/README.md; with the full bundle it was 1.512 MB), gzip accepted:"
     )
     block = block.replace("**First page load**, gzip accepted:", head, 1)
     text = text[:start] + block.rstrip("\n") + text[end:]
