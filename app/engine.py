@@ -597,15 +597,18 @@ def computing_bytes() -> int:
     return _reserved
 
 
-async def admit(config: RunConfig, budget_bytes: int, poll_seconds: float = 0.02) -> Reservation:
-    """``reserve``, waiting while runs being computed hold the room they will give back (their working
-    memory) and the rest would fit; MemoryFull when the runs held leave no room even so. Cancelling
+async def admit(
+    config: RunConfig, budget_bytes: int, poll_seconds: float = 0.02, max_wait_seconds: float = 60.0
+) -> Reservation:
+    """``reserve``, waiting (at most ``max_wait_seconds``) while runs being computed hold room they will
+    give back (their working memory); MemoryFull when the runs held leave no room even so. Cancelling
     the awaiting task stops the wait."""
+    deadline = time.monotonic() + max_wait_seconds
     while True:
         try:
             return reserve(config, budget_bytes)
         except MemoryFull:
-            if computing_bytes() == 0:
+            if computing_bytes() == 0 or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(poll_seconds)
 
