@@ -6,7 +6,7 @@
 
 import { CELL_COLOR, fmt } from "../config.js";
 import { markKind, markRows, withStrips } from "./gradient_marks.js";
-import { Figure, baseLayout, cellName, hline, logAxis, sizes, stepsShown, stripTraces, thin } from "./training_plot.js";
+import { Figure, cellName, sizes, stepLayout, stripTraces, thin } from "./training_plot.js";
 
 const MAX_POINTS = 1500;
 const MAX_CLIPPED = 1500; // red dots per cell
@@ -31,13 +31,10 @@ export class GradNormPlot {
         ? "Clipping is off."
         : `Red dots: steps over the clip threshold (dashed, ${fmt(clip)}), scaled down to it.`);
     if (!record.exists || !record.cells.some((c) => c.steps.length)) {
-      this.figure.gd.hidden = true;
-      this.empty.hidden = false;
-      this.empty.textContent = record.exists ? (record.running ? "Waiting for the first steps…" : "No steps taken yet.") : "The gradient norm of each step appears here once training starts.";
+      this.figure.placeholder(this.empty, record.exists ? (record.running ? "Waiting for the first steps…" : "No steps taken yet.") : "The gradient norm of each step appears here once training starts.");
       return;
     }
-    this.figure.gd.hidden = false;
-    this.empty.hidden = true;
+    this.figure.placeholder(this.empty, null);
     const { font, height } = sizes(large, { height: 300 });
     const traces = [];
     const values = [];
@@ -102,17 +99,8 @@ export class GradNormPlot {
     }
     const rows = markRows(marks);
     traces.push(...stripTraces(record.cells, marks, rows, "‖∇‖"));
-    const hasClip = clip !== null && clip !== undefined;
-    const yaxis = { ...logAxis(values, height - font * 8, font, hasClip ? [clip] : []), title: { text: "‖∇‖ before clipping" } };
-    const layout = baseLayout({ font, height, xTitle: "training step", yaxis, uirevision: "train-grad-norm" });
-    layout.xaxis.range = [0, stepsShown(record)];
-    layout.shapes = [];
-    layout.annotations = [];
-    if (hasClip) {
-      const line = hline(clip, { color: CLIPPED, text: `clip = ${fmt(clip)}`, font });
-      layout.shapes.push(line.shape);
-      layout.annotations.push(line.note);
-    }
+    const lines = clip === null || clip === undefined ? [] : [{ y: clip, color: CLIPPED, text: `clip = ${fmt(clip)}` }];
+    const layout = stepLayout(record, { font, height, values, yTitle: "‖∇‖ before clipping", uirevision: "train-grad-norm", lines });
     this.figure.draw(traces, withStrips(layout, rows, font + 9));
   }
 }

@@ -8,7 +8,7 @@
 
 import { CELL_COLOR, fmt } from "../config.js";
 import { markKind, markRows, withStrips } from "./gradient_marks.js";
-import { Figure, baseLayout, cellName, hline, logAxis, sizes, stepsShown, stripTraces, thin } from "./training_plot.js";
+import { Figure, cellName, sizes, stepLayout, stripTraces, thin } from "./training_plot.js";
 
 const MAX_POINTS = 1500; // training-batch points per cell: enough for the eye, cheap to redraw
 
@@ -32,19 +32,19 @@ export class LossPlot {
     const task = record.task;
     const anyVal = record.cells.some((c) => c.valLoss.length || c.loss.length);
     if (!record.exists || !anyVal) {
-      this.figure.gd.hidden = true;
-      this.empty.hidden = false;
-      this.empty.textContent = record.exists
-        ? record.running
-          ? "Training started: the first losses appear after a few steps."
-          : "No steps taken yet: Resume or Step +1 trains."
-        : `No training yet. Press Start to train ${(config.cells || []).map(cellName).join(" and ")} on the ${config.task} task ` +
-          `(T = ${config.seq_len}): each net's held-out loss appears here, against the loss of a guess that ignores the past.`;
+      this.figure.placeholder(
+        this.empty,
+        record.exists
+          ? record.running
+            ? "Training started: the first losses appear after a few steps."
+            : "No steps taken yet: Resume or Step +1 trains."
+          : `No training yet. Press Start to train ${(config.cells || []).map(cellName).join(" and ")} on the ${config.task} task ` +
+              `(T = ${config.seq_len}): each net's held-out loss appears here, against the loss of a guess that ignores the past.`,
+      );
       this.baseline.hidden = true;
       return;
     }
-    this.figure.gd.hidden = false;
-    this.empty.hidden = true;
+    this.figure.placeholder(this.empty, null);
     const { font, height } = sizes(large, { height: 300 });
     const traces = [];
     const values = [];
@@ -92,16 +92,8 @@ export class LossPlot {
     const rows = markRows(marks);
     traces.push(...stripTraces(record.cells, marks, rows, "loss"));
     const baseline = task && Number.isFinite(task.baseline) && task.baseline > 0 ? task.baseline : null;
-    const yaxis = { ...logAxis(values, height - font * 8, font, baseline ? [baseline] : []), title: { text: task?.loss_name || "loss" } };
-    const layout = baseLayout({ font, height, xTitle: "training step", yaxis, uirevision: "train-loss" });
-    layout.xaxis.range = [0, stepsShown(record)];
-    layout.shapes = [];
-    layout.annotations = [];
-    if (baseline) {
-      const line = hline(baseline, { color: "#333", text: `no-memory baseline ${fmt(baseline)}`, font });
-      layout.shapes.push(line.shape);
-      layout.annotations.push(line.note);
-    }
+    const lines = baseline ? [{ y: baseline, color: "#333", text: `no-memory baseline ${fmt(baseline)}` }] : [];
+    const layout = stepLayout(record, { font, height, values, yTitle: task?.loss_name || "loss", uirevision: "train-loss", lines });
     for (const cell of record.cells) {
       if (!cell.bad) continue;
       layout.shapes.push({ type: "line", xref: "x", x0: cell.bad.step, x1: cell.bad.step, yref: "paper", y0: 0, y1: 1, line: { color: CELL_COLOR[cell.name], dash: "dot", width: 2 } });

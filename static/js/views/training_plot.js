@@ -39,6 +39,13 @@ export class Figure {
     this.gd.dataset.traces = String(traces.length);
   }
 
+  /** `empty` saying `text` in place of the plot; with `text` null, the plot again. */
+  placeholder(empty, text) {
+    this.gd.hidden = text !== null;
+    empty.hidden = text === null;
+    if (text !== null) empty.textContent = text;
+  }
+
   on(event, handler) {
     if (this.drawn) this.gd.on(event, handler);
   }
@@ -101,6 +108,25 @@ export function baseLayout({ font, height, title, xTitle, yaxis, uirevision, leg
  * The training-step axis: up to the budget (how far along, at a glance), but not so far that the
  * steps taken are squeezed into a corner: a budget more than a few times the steps done waits.
  */
+/**
+ * The layout of a log-scale plot over training steps: the y axis fitted to `values` and to each
+ * reference line, the x axis the steps shown, a dashed line and its label for each of `lines`
+ * ({y, color, text}).
+ */
+export function stepLayout(record, { font, height, values, yTitle, uirevision, lines = [] }) {
+  const yaxis = { ...logAxis(values, height - font * 8, font, lines.map((l) => l.y)), title: { text: yTitle } };
+  const layout = baseLayout({ font, height, xTitle: "training step", yaxis, uirevision });
+  layout.xaxis.range = [0, stepsShown(record)];
+  layout.shapes = [];
+  layout.annotations = [];
+  for (const { y, color, text } of lines) {
+    const line = hline(y, { color, text, font });
+    layout.shapes.push(line.shape);
+    layout.annotations.push(line.note);
+  }
+  return layout;
+}
+
 export function stepsShown(record) {
   const step = Math.max(record.step, 1);
   return Math.max(step, Math.min(record.budget || step, Math.max(4 * step, 50)));
