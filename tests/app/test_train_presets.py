@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 import models
 from app.presets import PRESETS, by_name
@@ -23,12 +22,7 @@ from app.training import trainer_kwargs
 TRAINING = ("train-adding", "train-clipping", "train-forget-bias", "train-length-sweep")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(

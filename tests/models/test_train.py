@@ -12,14 +12,7 @@ import models
 from models import streams, tasks
 from tests.reference import make_cell, unroll
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small nets: a second torch thread only adds hand-offs (and stalls on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(cell="lstm", **kw):
