@@ -29,7 +29,7 @@ import torch
 import models
 
 from . import notes
-from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig
+from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
 from .settings import Settings
 
 NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
@@ -78,14 +78,6 @@ def json_safe(values: np.ndarray):
     out[values == np.inf] = "Infinity"
     out[values == -np.inf] = "-Infinity"
     return out.tolist()
-
-
-def wire_float(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float(value)
 
 
 def dumps(obj) -> bytes:
@@ -189,12 +181,10 @@ def _make_task(config: RunConfig):
     return tasks.adding(config.seq_len, seed=config.seed, form=config.adding_form)
 
 
-def build_net(config: RunConfig, cell: str, input_size: int):
-    """The net of one cell: only an LSTM takes forget_bias, a GRU update_bias, each its own clamps."""
-    clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
-    return models.build(
-        cell,
-        input_size=input_size,
+def net_options(config: RunConfig, cell: str) -> dict:
+    """The options of one cell's net that a RunConfig sets, for models.build and models.Trainer alike:
+    only an LSTM takes forget_bias, only a GRU update_bias."""
+    return dict(
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
         bidirectional=config.bidirectional,
@@ -203,9 +193,14 @@ def build_net(config: RunConfig, cell: str, input_size: int):
         spectral_radius=config.spectral_radius,
         forget_bias=config.forget_bias if cell == "lstm" else None,
         update_bias=config.update_bias if cell == "gru" else None,
-        clamp=clamp,
         device=config.device,
     )
+
+
+def build_net(config: RunConfig, cell: str, input_size: int):
+    """The net of one cell, with its own gates' clamps."""
+    clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
+    return models.build(cell, input_size=input_size, clamp=clamp, **net_options(config, cell))
 
 
 @dataclass
@@ -224,6 +219,9 @@ class Trained:
         }
 
 
+_JACOBIAN = {"auto": None, "on": True, "off": False}  # RunConfig.jacobian -> RecurrentNet.trace's jacobian
+
+
 def trace_cell(config: RunConfig, cell: str, task, trained: Trained | None = None):
     """(net, trace) of one cell on the task, with the config's readout and loss (or the trained net
     and its trained readout)."""
@@ -234,8 +232,9 @@ def trace_cell(config: RunConfig, cell: str, task, trained: Trained | None = Non
         )
     else:
         _, net, readout = trained.cells[cell]
-    jacobian = {"auto": None, "on": True, "off": False}[config.jacobian]
-    return net, net.trace(task.x, loss=task.loss_fn(readout, config.loss), jacobian=jacobian)
+    return net, net.trace(
+        task.x, loss=task.loss_fn(readout, config.loss), jacobian=_JACOBIAN[config.jacobian]
+    )
 
 
 def engine_error(err: ValueError) -> EngineError:
@@ -539,8 +538,8 @@ def working_bytes(config: RunConfig) -> int:
     layer-direction's (T, K, H) sweep seeded with the identity (K = 2H for the LSTM's h and c, else H)
     and its copies for the spectral norms (measured: 130-150 MB for T = 256, H = 128, the LSTM)."""
     T, H = config.steps, config.hidden_size
-    jacobian = {"auto": models.limits.jacobian_auto(T, 1, H), "on": True, "off": False}[config.jacobian]
-    if not jacobian:
+    jacobian = _JACOBIAN[config.jacobian]
+    if not (models.limits.jacobian_auto(T, 1, H) if jacobian is None else jacobian):
         return 0
     K = 2 * H if "lstm" in config.cells else H
     return 4 * T * K * H * 4
@@ -663,7 +662,7 @@ class RunCache:
                 if key in self._runs:
                     return self._runs[key]
             try:
-                run = compute_run(config)
+                run = _compute(config)
             except BaseException:
                 with self._lock:
                     self._pending.pop(key, None)
@@ -683,18 +682,21 @@ _cache = RunCache(32)
 def get_run(config: RunConfig, cancel: threading.Event | None = None) -> Run:
     """The run of ``config``, from the cache or computed; raises models.cancel.Cancelled soon after
     ``cancel`` is set (the asker went away or asked for something else)."""
-    try:
-        with models.cancel.scope(cancel):
-            return _cache.get(config)
-    finally:
-        release_memory()  # the compute's working memory (autograd, Jacobians) goes back to the system
+    with models.cancel.scope(cancel):
+        return _cache.get(config)
 
 
 def trained_run(config: RunConfig, trained: Trained, cancel: threading.Event | None = None) -> Run:
     """The run of ``config`` with checkpoint weights (never cached: the weights are a training's)."""
+    with models.cancel.scope(cancel):
+        return _compute(config, trained)
+
+
+def _compute(config: RunConfig, trained: Trained | None = None) -> Run:
+    """compute_run, then its working memory (autograd, Jacobians) given back to the system; a cache hit
+    computes nothing and trims nothing."""
     try:
-        with models.cancel.scope(cancel):
-            return compute_run(config, trained)
+        return compute_run(config, trained)
     finally:
         release_memory()
 

@@ -11,21 +11,17 @@ machine that runs the server) are not limited.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import OrderedDict
+
+from .share import is_loopback
 
 ADDRESSES = 4096
 
 
 def exempt(host: str | None) -> bool:
     """A loopback client: the machine the server runs on."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host or "")
 
 
 class TokenBucket:

@@ -7,6 +7,7 @@ allowed range; every other bound is a ``Field(ge=..., le=...)``.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Annotated, Any, Literal
 
@@ -66,6 +67,9 @@ def _integral(value: Any) -> Any:
 # integral JSON number such as 23.0, as the OpenAPI spec's "integer" promises.
 Int = Annotated[int, BeforeValidator(_integral)]
 
+# Every model a client sends: no unknown fields, no NaN or Infinity, no coercion.
+INBOUND = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
 Sigmoid = Annotated[float, Field(ge=0.0, le=1.0)]
 Tanh = Annotated[float, Field(ge=-1.0, le=1.0)]
 
@@ -73,7 +77,7 @@ Tanh = Annotated[float, Field(ge=-1.0, le=1.0)]
 class Clamp(TypedDict, total=False):
     """Gate -> constant: LSTM i f g o, GRU r z n; sigmoid gates 0..1, g and n -1..1."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # type: ignore[misc]
+    __pydantic_config__ = INBOUND  # type: ignore[misc]
     i: Sigmoid
     f: Sigmoid
     g: Tanh
@@ -94,7 +98,7 @@ def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
 class RunConfig(BaseModel):
     """One run: the same seed, input and loss for every cell, compared side by side."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = INBOUND
 
     cells: list[CellName] = Field(
         default_factory=lambda: ["rnn_tanh", "lstm"],
@@ -238,21 +242,9 @@ def settings_limits(settings: Settings) -> dict[str, tuple[float, float]]:
     } | {f"clamp.{g}": lim for gates in CLAMPABLE.values() for g, lim in gates.items()}
 
 
-_BOUND_ERRORS = {
-    "greater_than_equal",
-    "less_than_equal",
-    "greater_than",
-    "less_than",
-    "too_short",
-    "too_long",
-    "string_too_short",
-    "string_too_long",
-    "finite_number",
-}
-
-
 _NUMBER_BOUNDS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 _LENGTH_BOUNDS = {"too_short", "too_long", "string_too_short", "string_too_long"}
+_BOUND_ERRORS = _NUMBER_BOUNDS | _LENGTH_BOUNDS | {"finite_number"}  # pydantic's errors past a bound
 MAX_NESTING = 32  # deeper JSON is no message of ours (RunConfig's deepest field, clamp.f, is 3 down)
 _ECHO_CHARS = 200  # an echoed string or bytes input is cut to this many characters
 
@@ -273,16 +265,22 @@ def nesting(value: Any, limit: int = MAX_NESTING) -> int:
     return deepest
 
 
+def wire_float(value: float) -> float | str:
+    """A float as the wire writes it: finite as a number, NaN / inf / -inf as "NaN" / "Infinity" /
+    "-Infinity" (JSON has no literal for them)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float(value)
+
+
 def wire_input(value: Any, depth: int = 0) -> Any:
     """An error's ``input`` made safe to echo as JSON: non-finite floats as "NaN" / "Infinity" /
     "-Infinity" (the wire's convention), lone surrogates escaped, bytes decoded and cut, nesting past
     MAX_NESTING dropped (null)."""
     if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return wire_float(value)
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value[: _ECHO_CHARS * 4]).decode("utf-8", "replace")[:_ECHO_CHARS]
     if isinstance(value, str):
@@ -343,7 +341,7 @@ def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
 
 # -- WebSocket: client -> server -------------------------------------------------------------------
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = INBOUND
 
 
 class Configure(_Message):
@@ -412,7 +410,7 @@ class TrainSettings(BaseModel):
     """How the cells of a RunConfig learn (models.Trainer): every cell on the same batches from the
     config's seed, the task's own loss, a fresh batch each step and a fixed held-out batch."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = INBOUND
 
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: LearningRate = 1e-2
@@ -426,7 +424,7 @@ class TrainSettings(BaseModel):
 class SweepSettings(BaseModel):
     """A length sweep: each cell trains ``steps`` steps at each T of ``lengths`` (from the same start)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = INBOUND
 
     lengths: list[Int] = Field(
         default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=SWEEP_LENGTHS_MAX

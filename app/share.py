@@ -16,7 +16,8 @@ LOOPBACK_HINT = (
 )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: the machine the server runs on."""
     if host.lower() == "localhost":
         return True
     try:
@@ -52,7 +53,7 @@ def interface_addresses(ipv6: bool) -> list[str]:
 
 def share_info(host: str, port: int) -> dict:
     """{"host", "port", "urls", "reachable", "hint"} for a server bound to ``host``."""
-    if _is_loopback(host):
+    if is_loopback(host):
         return {
             "host": host,
             "port": port,

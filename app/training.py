@@ -19,8 +19,8 @@ from typing import Any
 
 import models
 
-from .engine import wire_float
-from .schemas import RunConfig, SweepSettings, TrainSettings
+from .engine import net_options
+from .schemas import RunConfig, SweepSettings, TrainSettings, wire_float
 
 # The no-memory baseline of each task, in words, for the loss plot's label (the values are models.streams').
 BASELINE_TEXT = {
@@ -64,21 +64,13 @@ def trainer_kwargs(config: RunConfig, cell: str, train: TrainSettings, seq_len: 
         cell=cell,
         task=config.task,
         seq_len=None if whole else (seq_len or config.seq_len),
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        bidirectional=config.bidirectional,
         batch_size=1 if whole else train.batch_size,
         optimizer=train.optimizer,
         lr=train.lr,
         momentum=train.momentum,
         clip=train.clip,
-        seed=config.seed,
-        init=config.init,
-        spectral_radius=config.spectral_radius,
-        forget_bias=config.forget_bias if cell == "lstm" else None,
-        update_bias=config.update_bias if cell == "gru" else None,
         probe_every=train.probe_every,
-        device=config.device,
+        **net_options(config, cell),
         **task_options,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
+from ..schemas import http_error
 from ..session import Session
 
 router = APIRouter()
@@ -17,9 +18,9 @@ async def websocket_session(websocket: WebSocket) -> None:
     address = websocket.client.host if websocket.client else ""
     refusal = state.connections.admit(address)
     if refusal is not None:
-        detail = {"type": "too_many_connections", "loc": ["connection"], "msg": refusal, "field": None}
+        body = http_error("too_many_connections", refusal, ["connection"])
         await websocket.send_denial_response(
-            JSONResponse({"detail": [detail]}, status_code=503, headers={"Retry-After": "10"})
+            JSONResponse(body, status_code=503, headers={"Retry-After": "10"})
         )
         return
     try:
