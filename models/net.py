@@ -266,7 +266,7 @@ class RecurrentNet:
 
         forwards, weights, output = self._forward_all(x, h0, c0)  # [layer][direction], (T, B, dirs*H)
         loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)
-        grads_h, grads_c = self._reverse_all(forwards, weights, grad_output)
+        grads_h, grads_c, scales = self._reverse_all(forwards, weights, grad_output)
 
         flat = [fw for fws in forwards for fw in fws]  # torch's h_n order: layer-major, direction-minor
         flat_w = [w for ws in weights for w in ws]
@@ -279,8 +279,12 @@ class RecurrentNet:
         gates = {g: stack([fw.gates[g] for fw in flat]) for g in self.gate_names}
         h_n = torch.stack([fw.h[-1] for fw in flat])
         c_n = torch.stack([fw.c[-1] for fw in flat]) if c is not None else None
-        grad_h = stack(grads_h)
-        grad_c = stack(grads_c) if c is not None else None
+        unscaled = torch.zeros(T, B, dtype=torch.float64, device=x.device)
+        log2 = stack([unscaled if s is None else s for s in scales])
+        grad_h = _descaled(stack(grads_h), log2)
+        grad_c = _descaled(stack(grads_c), log2) if c is not None else None
+        grad_h_norm = _norm(stack(grads_h), log2)
+        grad_c_norm = _norm(stack(grads_c), log2) if c is not None else None
 
         jac = jac_c = step_jac = None
         if jacobian:
@@ -307,8 +311,8 @@ class RecurrentNet:
             grad_output=grad_output,
             grad_h=grad_h,
             grad_c=grad_c,
-            grad_h_norm=_norm(grad_h),
-            grad_c_norm=None if grad_c is None else _norm(grad_c),
+            grad_h_norm=grad_h_norm,
+            grad_c_norm=grad_c_norm,
             jacobian_norm=jac,
             jacobian_norm_c=jac_c,
             step_jacobian_norm=step_jac,
@@ -336,49 +340,81 @@ class RecurrentNet:
             layer_input = torch.cat([_in_order(fw.h, d) for d, fw in enumerate(fws)], -1)
         return forwards, weights, layer_input
 
-    def _reverse_all(
-        self, forwards, weights, grad_output: Tensor
-    ) -> tuple[list[Tensor], list[Tensor | None]]:
+    def _reverse_all(self, forwards, weights, grad_output: Tensor):
         """The reverse sweeps, top layer first: a layer's explicit gradient is dL/dx of the layer above.
-        Returns dL/dh_t and dL/dc_t per layer-direction, in processing order."""
+        Returns dL/dh_t and dL/dc_t per layer-direction, in processing order, stored at the powers of two
+        in the third list ((T, B) float64 or None for 0; see cells.base.Rescale)."""
         H, dirs = self.hidden_size, self.num_directions
-        grads_h: list[Tensor] = [None] * (self.num_layers * dirs)  # type: ignore[list-item]
-        grads_c: list[Tensor | None] = [None] * (self.num_layers * dirs)
-        explicit = grad_output
+        n = self.num_layers * dirs
+        grads_h: list[Tensor] = [None] * n  # type: ignore[list-item]
+        grads_c: list[Tensor | None] = [None] * n
+        scales: list[Tensor | None] = [None] * n
+        explicit, explicit_scale = grad_output, None
         for layer in reversed(range(self.num_layers)):
-            below = None
+            below = below_scale = None
             for d in range(dirs):
                 cancel.check()
                 fw, w = forwards[layer][d], weights[layer][d]
                 e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
-                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0)
-                grads_h[layer * dirs + d] = rev.grad_h[:, :, 0]
-                grads_c[layer * dirs + d] = None if rev.grad_c is None else rev.grad_c[:, :, 0]
+                e_scale = None if explicit_scale is None else _in_order(explicit_scale, d)
+                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0, e_scale=e_scale)
+                i = layer * dirs + d
+                grads_h[i] = rev.grad_h[:, :, 0]
+                grads_c[i] = None if rev.grad_c is None else rev.grad_c[:, :, 0]
+                scales[i] = rev.log2_scale
                 if layer > 0:
                     dx = _in_order(rev.grad_x[:, :, 0], d)
-                    below = dx if below is None else below + dx
-            explicit = below
-        return grads_h, grads_c
+                    dx_scale = None if rev.log2_scale is None else _in_order(rev.log2_scale, d)
+                    below, below_scale = _add_scaled(below, below_scale, dx, dx_scale)
+            explicit, explicit_scale = below, below_scale
+        return grads_h, grads_c, scales
 
     def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None, Tensor]:
         """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I,
-        and ||dh_t/dh_{t-1}||_2, all in processing order."""
+        and ||dh_t/dh_{t-1}||_2, all in processing order, float64."""
         _, B, H = fw.h.shape
-        step = spectral_norm(self._module.step_jacobian(fw, w))
+        step = spectral_norm(self._module.step_jacobian(fw, w)).double()
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
         if self.cell != "lstm":
             rev = self._module.reverse(fw, w, None, eye, None, store=False)
-            return spectral_norm(rev.grad_h), None, step
+            return _scaled(spectral_norm(rev.grad_h), rev.log2_scale), None, step
         zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
         rev = self._module.reverse(
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
-        return spectral_norm(rev.grad_h[:, :, :H]), spectral_norm(rev.grad_c[:, :, H:]), step
+        jac_h = _scaled(spectral_norm(rev.grad_h[:, :, :H]), rev.log2_scale)
+        return jac_h, _scaled(spectral_norm(rev.grad_c[:, :, H:]), rev.log2_scale), step
 
 
-def _norm(values: Tensor) -> Tensor:
-    """||v||_2 over units, summed in float64: float32's sum of squares overflows at |v| ~ 1e19."""
-    return torch.linalg.vector_norm(values, dim=-1, dtype=torch.float64).to(values.dtype)
+def _scaled(values: Tensor, log2: Tensor | None) -> Tensor:
+    """values * 2**log2 in float64 (a sweep's stored values times its scale, see cells.base.Rescale)."""
+    values = values.to(torch.float64)
+    return values if log2 is None else values * torch.exp2(log2)
+
+
+def _norm(values: Tensor, log2: Tensor) -> Tensor:
+    """||v||_2 over units in float64, times the sweep's scale: down to 1e-300 in a float32 run."""
+    return _scaled(torch.linalg.vector_norm(values, dim=-1, dtype=torch.float64), log2)
+
+
+def _descaled(values: Tensor, log2: Tensor) -> Tensor:
+    """The true values of a sweep's output, in its dtype (what is below the dtype's range is 0 there)."""
+    if not bool((log2 != 0).any()):
+        return values
+    return (values * torch.exp2(log2)[..., None]).to(values.dtype)
+
+
+def _add_scaled(a: Tensor | None, a_scale: Tensor | None, b: Tensor, b_scale: Tensor | None):
+    """a * 2**a_scale + b * 2**b_scale, at the larger scale (T, B), so neither term overflows."""
+    if a is None:
+        return b, b_scale
+    if a_scale is None and b_scale is None:
+        return a + b, None
+    a_scale = torch.zeros_like(b_scale) if a_scale is None else a_scale
+    b_scale = torch.zeros_like(a_scale) if b_scale is None else b_scale
+    common = torch.maximum(a_scale, b_scale)
+    total = a * torch.exp2(a_scale - common)[..., None] + b * torch.exp2(b_scale - common)[..., None]
+    return total.to(b.dtype), common
 
 
 def _in_order(values: Tensor, direction: int) -> Tensor:

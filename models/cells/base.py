@@ -7,7 +7,9 @@ processing order (a reverse direction is flipped before and after by the net):
     reverse(fw, w, e, gh_T, gc_T)    -> Reverse      dL/dh_t (dL/dc_t), dL/dx_t by a backward sweep
     step_jacobian(fw, w)             -> (T, B, H, H) dh_t/dh_{t-1}
 
-Sweeps carry a K axis of cotangents: K = 1 for dL/dh_t, K = H for the Jacobian dh_T/dh_t.
+Sweeps carry a K axis of cotangents: K = 1 for dL/dh_t, K = H for the Jacobian dh_T/dh_t. A sweep's
+outputs are stored scaled by powers of two (see Rescale): the true dL/dh_t is grad_h[t] * 2**log2_scale[t],
+so a gradient that decays to 1e-300 is still carried in float32.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ class Forward(NamedTuple):
 
 
 class Reverse(NamedTuple):
-    grad_h: Tensor  # (T, B, K, H)  dL/dh_t, total through all later steps
-    grad_c: Tensor | None  # (T, B, K, H)  dL/dc_t (LSTM)
-    grad_x: Tensor | None  # (T, B, K, D)  dL/dx_t, the explicit gradient of the layer below
+    grad_h: Tensor  # (T, B, K, H)  dL/dh_t, total through all later steps, times 2**-log2_scale
+    grad_c: Tensor | None  # (T, B, K, H)  dL/dc_t (LSTM), times 2**-log2_scale
+    grad_x: Tensor | None  # (T, B, K, D)  dL/dx_t, the explicit gradient of the layer below, the same
+    log2_scale: Tensor | None  # (T, B) float64, the power of two each step's values are stored at; None: 0
 
 
 def previous(seq: Tensor, first: Tensor) -> Tensor:
@@ -121,6 +124,106 @@ def explicit_steps(ops: Ops, e: Tensor | None, T: int) -> list:
     else:
         nonzero = (e != 0).flatten(1).any(1).tolist()
     return [v if nz else None for v, nz in zip(ops.steps(e), nonzero, strict=True)]
+
+
+class Rescale:
+    """Keeps a reverse sweep's carried cotangents inside the float range by powers of two.
+
+    A vanishing gradient shrinks by a constant factor a step: in float32 it reaches 1e-38 and then
+    exactly 0 (a tanh RNN at spectral radius 0.8 gets there in about 100 steps), while the lesson is
+    the curve below. Every EVERY steps the sweep checks each batch item's carried arrays; where the
+    largest |entry| has left [2**-30, 2**30] they are multiplied by the power of two that brings it into
+    [0.5, 1), exactly, and the exponent is added to that item's scale. Step t's outputs are stored at
+    the scale in force at t: true value = stored * 2**log2[t, b]. Between two checks a float32 sweep can
+    shrink by 2**-96 (a factor 2.4e-4 every step) or grow by 2**98 without leaving float32's range.
+
+    An explicit gradient e_t (the loss's, or the layer above's, at its own scale e_scale[t]) is added
+    at the larger of the two scales, so neither side overflows.
+    """
+
+    EVERY = 8
+    LOW, HIGH = 2.0**-30, 2.0**30
+
+    def __init__(self, ops: Ops, T: int, B: int, e_scale: Tensor | None = None, like: Tensor | None = None):
+        self.ops, self.T, self.B = ops, T, B
+        self.device = None if like is None else like.device
+        self.e_scale = None
+        if e_scale is not None and bool((e_scale != 0).any()):
+            self.e_scale = e_scale.detach().to("cpu", torch.float64).numpy()
+        self.current = np.zeros(B) if self.e_scale is None else self.e_scale[T - 1].copy()
+        self.changes: list[tuple[int, np.ndarray]] = []  # (t, scale in force from t down)
+        self.plain = self.e_scale is None and not self.current.any()  # e_t is added as it is
+        self.same_scale = None  # B = 1: e_scale[t] == the current scale, as Python bools (cheaper)
+        if self.current.any() or self.e_scale is not None:
+            self._set(T - 1, self.current)
+        self.countdown = self.EVERY
+
+    def enter(self, t: int, carried: tuple, e_t) -> None:
+        """At the top of step t (below T-1): add e_t to carried[0] (dL/dh_t) at a common scale, and
+        every EVERY steps bring the carried arrays back into range."""
+        if e_t is not None:
+            if self.plain:
+                self.ops.add(carried[0], e_t, out=carried[0])
+            else:
+                self._add_explicit(t, carried, e_t)
+        self.countdown -= 1
+        if not self.countdown:
+            self.countdown = self.EVERY
+            self._check(t, carried)
+
+    def _add_explicit(self, t: int, carried: tuple, e_t) -> None:
+        e_scale = np.zeros(self.B) if self.e_scale is None else self.e_scale[t]
+        if self.same_scale[t] if self.same_scale is not None else (e_scale == self.current).all():
+            self.ops.add(carried[0], e_t, out=carried[0])  # both at one scale already: the common case
+            return
+        new = np.maximum(self.current, e_scale)
+        if (new != self.current).any():
+            self._scale(carried, self.current - new)
+            self._set(t, new)
+        factor = self._per_item(np.ldexp(1.0, (e_scale - new).astype(np.int64)), carried[0].ndim)
+        self.ops.add(carried[0], self.ops.mul(e_t, factor), out=carried[0])
+
+    def _check(self, t: int, carried: tuple) -> None:
+        if self.ops.numpy and self.B == 1:  # the common case in Python floats: a tenth of NumPy's cost here
+            m = max(max(float(a.max()), -float(a.min())) for a in carried)
+            if not (m < self.LOW or m > self.HIGH) or m == 0 or m == math.inf or m != m:
+                return
+        largest = self._largest(carried)
+        out_of_range = np.isfinite(largest) & (largest > 0) & ((largest < self.LOW) | (largest > self.HIGH))
+        if out_of_range.any():
+            exponent = np.where(out_of_range, np.frexp(largest)[1], 0).astype(np.float64)
+            self._scale(carried, -exponent)
+            self._set(t, self.current + exponent)
+
+    def _largest(self, carried) -> np.ndarray:
+        if not self.ops.numpy:
+            return torch.stack([a.abs().flatten(1).amax(1) for a in carried]).amax(0).double().cpu().numpy()
+        return np.max([np.abs(a.reshape(self.B, -1)).max(1) for a in carried], axis=0)
+
+    def _per_item(self, factor: np.ndarray, ndim: int):
+        shaped = factor.reshape((self.B,) + (1,) * (ndim - 1))
+        return shaped if self.ops.numpy else torch.as_tensor(shaped, device=self.device)
+
+    def _scale(self, arrays, exponent: np.ndarray) -> None:
+        factor = np.ldexp(1.0, exponent.astype(np.int64))
+        for a in arrays:
+            self.ops.mul(a, self._per_item(factor, a.ndim), out=a)
+
+    def _set(self, t: int, new: np.ndarray) -> None:
+        self.current = new
+        self.plain = self.e_scale is None and not new.any()
+        if self.B == 1 and self.e_scale is not None:
+            self.same_scale = (self.e_scale[:, 0] == new[0]).tolist()
+        self.changes.append((t, new.copy()))
+
+    def log2(self, like: Tensor) -> Tensor | None:
+        """(T, B) float64: each step's scale; None where the sweep never rescaled."""
+        if not self.changes:
+            return None
+        out = np.zeros((self.T, self.B))
+        for t, scale in self.changes:  # in sweep order, t descending: each holds from t down
+            out[: t + 1] = scale
+        return torch.as_tensor(out, device=like.device)
 
 
 def seed_last_step(ops: Ops, gh_last, e, seed: Tensor | None) -> None:

@@ -22,6 +22,7 @@ from .base import (
     Forward,
     LayerWeights,
     Ops,
+    Rescale,
     Reverse,
     explicit_steps,
     per_step,
@@ -80,9 +81,16 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
 
 
 def reverse(
-    fw: Forward, w: LayerWeights, e: Tensor | None, seed_h: Tensor | None, seed_c=None, store=True
+    fw: Forward,
+    w: LayerWeights,
+    e: Tensor | None,
+    seed_h: Tensor | None,
+    seed_c=None,
+    store=True,
+    e_scale: Tensor | None = None,
 ) -> Reverse:
-    """e: (T, B, K, H) explicit dL/dh_t or None; seed_h: (B, K, H) added at the last step."""
+    """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at
+    the last step."""
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
@@ -94,19 +102,21 @@ def reverse(
     es = explicit_steps(ops, e, T)
     full = sweep_buffer(T, (B, K, 4, H), fw.h, store)
     dhh4, dhh2 = per_step(ops, full, T), per_step(ops, full.view(-1, B * K, 4 * H), T)
+    scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
-        for t in range(T - 1, 0, -1):
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
             ops.mul(gh4[t], hh_from_dh[t], out=dhh4[t])
-            ops.matmul(dhh2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t (+ e_{t-1})
-            if es[t - 1] is not None:
-                ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
-        ops.mul(gh4[0], hh_from_dh[0], out=dhh4[0])
+            if t > 0:
+                ops.matmul(dhh2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t
+    log2 = scale.log2(grad_h)
     if not store:
-        return Reverse(grad_h, None, None)
+        return Reverse(grad_h, None, None, log2)
     pre_ih = full[..., :3, :].reshape(T, B, K, 3 * H)  # r and z as in hh; n without the factor r
     pre_ih[..., 2 * H :] = grad_h * fw.coef["pre_n_from_dh"]
-    return Reverse(grad_h, None, pre_ih @ w.weight_ih)
+    return Reverse(grad_h, None, pre_ih @ w.weight_ih, log2)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

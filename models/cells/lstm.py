@@ -23,6 +23,7 @@ from .base import (
     Forward,
     LayerWeights,
     Ops,
+    Rescale,
     Reverse,
     explicit_steps,
     per_step,
@@ -67,9 +68,16 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
 
 
 def reverse(
-    fw: Forward, w: LayerWeights, e: Tensor | None, seed_h: Tensor | None, seed_c: Tensor | None, store=True
+    fw: Forward,
+    w: LayerWeights,
+    e: Tensor | None,
+    seed_h: Tensor | None,
+    seed_c: Tensor | None,
+    store=True,
+    e_scale: Tensor | None = None,
 ) -> Reverse:
-    """e: (T, B, K, H) explicit dL/dh_t or None; seed_h, seed_c: (B, K, H) added at the last step.
+    """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h, seed_c: (B, K, H)
+    added at the last step.
 
     Six NumPy ops a step, all but one on operands of one shape (broadcasting costs a NumPy op twice).
     """
@@ -89,21 +97,26 @@ def reverse(
     dpre2 = per_step(ops, full.view(-1, B * K, 4 * H), T)
     dpre_ifg, dpre_o = per_step(ops, full[:, :, :, :3], T), per_step(ops, full[:, :, :, 3], T)
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
+    scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
-            ops.mul(gh[t], dc_from_dh[t], out=gc[t])  # dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}
+            # dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}
             if t < T - 1:
-                ops.add(gc[t], ops.mul(gc[t + 1], forget[t + 1], out=carry), out=gc[t])
-            elif seed_c is not None:
-                ops.add(gc[t], ops.view(seed_c), out=gc[t])
+                ops.mul(gc[t + 1], forget[t + 1], out=carry)
+                scale.enter(t, (gh[t], carry), es[t])  # + e_t, and back into range
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                ops.add(gc[t], carry, out=gc[t])
+            else:
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                if seed_c is not None:
+                    ops.add(gc[t], ops.view(seed_c), out=gc[t])
             ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg[t])
             ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o[t])
             if t > 0:
-                ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t (+ e_{t-1})
-                if es[t - 1] is not None:
-                    ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
-    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) @ w.weight_ih if store else None)
+                ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t
+    log2 = scale.log2(grad_h)
+    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) @ w.weight_ih if store else None, log2)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

@@ -16,6 +16,7 @@ from .base import (
     Forward,
     LayerWeights,
     Ops,
+    Rescale,
     Reverse,
     explicit_steps,
     per_step,
@@ -50,9 +51,16 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights, nonlinear
 
 
 def reverse(
-    fw: Forward, w: LayerWeights, e: Tensor | None, seed_h: Tensor | None, seed_c=None, store=True
+    fw: Forward,
+    w: LayerWeights,
+    e: Tensor | None,
+    seed_h: Tensor | None,
+    seed_c=None,
+    store=True,
+    e_scale: Tensor | None = None,
 ) -> Reverse:
-    """e: (T, B, K, H) explicit dL/dh_t or None; seed_h: (B, K, H) added at the last step."""
+    """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at
+    the last step."""
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
@@ -62,15 +70,16 @@ def reverse(
     es = explicit_steps(ops, e, T)
     dpre_full = sweep_buffer(T, (B, K, H), fw.h, store)
     dpre, dpre2 = per_step(ops, dpre_full, T), per_step(ops, dpre_full.view(-1, B * K, H), T)
+    scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
-        for t in range(T - 1, 0, -1):
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
             ops.mul(gh[t], slope[t], out=dpre[t])
-            ops.matmul(dpre2[t], W, out=gh2[t - 1])
-            if es[t - 1] is not None:
-                ops.add(gh[t - 1], es[t - 1], out=gh[t - 1])
-        ops.mul(gh[0], slope[0], out=dpre[0])
-    return Reverse(grad_h, None, dpre_full @ w.weight_ih if store else None)
+            if t > 0:
+                ops.matmul(dpre2[t], W, out=gh2[t - 1])
+    return Reverse(grad_h, None, dpre_full @ w.weight_ih if store else None, scale.log2(grad_h))
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
