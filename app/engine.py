@@ -66,10 +66,10 @@ def configure(settings: Settings) -> None:
 
 # -- numbers on the wire --------------------------------------------------------------------------
 def json_safe(values: np.ndarray):
-    """A float array for orjson (OPT_SERIALIZE_NUMPY): the float32 array itself when every value is
-    finite, else nested lists where NaN, inf, -inf are the strings "NaN", "Infinity", "-Infinity"
-    (orjson would write them as null)."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
+    """A float array for orjson (OPT_SERIALIZE_NUMPY): the array itself (float64 stays float64, the
+    norms; anything else float32) when every value is finite, else nested lists where NaN, inf, -inf
+    are the strings "NaN", "Infinity", "-Infinity" (orjson would write them as null)."""
+    values = np.ascontiguousarray(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
     finite = np.isfinite(values)
     if finite.all():
         return values
@@ -104,7 +104,8 @@ def fit_decay(norm: np.ndarray) -> dict:
 # -- a run ----------------------------------------------------------------------------------------
 @dataclass
 class CellRun:
-    """One cell's trace, batch element 0, float32 numpy: per-unit fields (L*dirs, T, H), norms (L*dirs, T)."""
+    """One cell's trace, batch element 0, numpy: per-unit fields float32 (L*dirs, T, H), norms float64
+    (L*dirs, T): the frames carry them as float32, the ready message, JSON and CSV exactly."""
 
     cell: str
     loss: float
@@ -114,7 +115,7 @@ class CellRun:
     gates: dict[str, np.ndarray]
     grad_h: np.ndarray
     grad_c: np.ndarray | None
-    norms: dict[str, np.ndarray | None]  # NORMS -> (L*dirs, T) or None
+    norms: dict[str, np.ndarray | None]  # NORMS -> (L*dirs, T) float64 or None
     decay: dict  # the top layer's forward direction: {"grad_h", "jacobian"}
     decays: list[dict]  # per layer-direction: {"grad_h", "grad_c", "jacobian", "jacobian_c"}
     notes: list[str]
@@ -160,10 +161,10 @@ class Run:
         return BINARY_HEADER.pack(KIND_BULK, 0, sent_ms) + self.bulk_payload
 
 
-def _numpy(tensor: torch.Tensor | None, batch_axis: int) -> np.ndarray | None:
+def _numpy(tensor: torch.Tensor | None, batch_axis: int, dtype=torch.float32) -> np.ndarray | None:
     if tensor is None:
         return None
-    return tensor.detach().select(batch_axis, 0).to("cpu", torch.float32).numpy()
+    return tensor.detach().select(batch_axis, 0).to("cpu", dtype).numpy()
 
 
 def _make_task(config: RunConfig):
@@ -303,7 +304,8 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         for cell in config.cells:
             models.cancel.check()
             net, tr = trace_cell(config, cell, task, trained)
-            norms = {name: _numpy(getattr(tr, name), 2) for name in NORMS}
+            # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
+            norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
             gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
             decays = _decays(config, net, cell, norms, gates, target_steps)
             top = tr.index(-1, 0)
@@ -376,7 +378,8 @@ def _pack(run: Run) -> None:
             if cr.norms[name] is not None:
                 columns.append(cr.norms[name].T)  # (T, LD)
                 layout.append({"cell": i, "field": name, "count": LD})
-    run.frames = np.ascontiguousarray(np.concatenate(columns, axis=1), dtype="<f4")
+    with np.errstate(over="ignore"):  # a float64 norm past float32's range is inf in the float32 frames
+        run.frames = np.ascontiguousarray(np.concatenate(columns, axis=1), dtype="<f4")
     run.frame_layout, run.bulk_layout = layout, bulk_layout
     run.bulk_payload = np.concatenate(bulk).astype("<f4").tobytes()
     run.ready_json = dumps(ready_message(run))
@@ -460,9 +463,10 @@ def trace_json(run: Run) -> bytes:
 CSV_COLUMNS = ("cell", "layer", "direction", "t", "unit", "quantity", "value")
 
 
-def _csv_value(v: float) -> str:
+def _csv_value(v: float, digits: int = 9) -> str:
+    """9 significant digits round-trip a float32, 17 a float64 (the norms)."""
     if math.isfinite(v):
-        return f"{v:.9g}"
+        return f"{v:.{digits}g}"
     return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
@@ -488,7 +492,7 @@ def trace_csv(run: Run) -> str:
             for ld in range(values.shape[0]):
                 layer, direction = divmod(ld, dirs)
                 writer.writerows(
-                    [cr.cell, layer, direction, t, "", name, _csv_value(v)]
+                    [cr.cell, layer, direction, t, "", name, _csv_value(v, 17)]
                     for t, v in enumerate(values[ld].tolist())
                 )
     return out.getvalue()
@@ -527,10 +531,13 @@ def memory_in_use() -> int:
 
 def estimate_bytes(config: RunConfig) -> int:
     """About what a run of ``config`` will hold: each per-unit field (h, c, gates, grad_h, grad_c) as a
-    float32 array, again in the frames and again in the bulk block."""
+    float32 array, again in the frames and again in the bulk block; each norm curve as a float64 array,
+    a float32 frame column and about 22 characters of JSON."""
     fields = sum(2 + len(GATES[cell]) + (2 if cell == "lstm" else 0) for cell in config.cells)
-    per_field = config.steps * config.num_layers * config.num_directions * config.hidden_size
-    return int(1.1 * 3 * 4 * fields * per_field)  # measured: within 5% of nbytes, plus the JSON
+    curves = sum(5 if cell == "lstm" else 3 for cell in config.cells)
+    per_curve = config.steps * config.num_layers * config.num_directions
+    per_field = per_curve * config.hidden_size
+    return int(1.1 * (3 * 4 * fields * per_field + 34 * curves * per_curve))  # measured: within 10%
 
 
 def working_bytes(config: RunConfig) -> int:

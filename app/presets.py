@@ -33,8 +33,9 @@ PRESETS: list[Preset] = [
             "Both RNNs get orthogonal recurrent weights scaled to a spectral radius of 2.5, so every step "
             "back can multiply the gradient by up to 2.5. The tanh RNN's gradient grows tenfold every 10 "
             "to 14 steps back, held down only where tanh saturates. The ReLU RNN's grows tenfold every "
-            "4 or 5 steps, and with most seeds it overflows float32 on the way: infinity, then NaN, "
-            "toward the first steps."
+            "4 or 5 steps, and with most seeds it passes float32's largest number (3.4e38) on the way: "
+            "the float32 gradient there is infinity, what a float32 training step would get, while its "
+            "norm, kept in float64, shows how far past it goes."
         ),
         config=RunConfig(
             cells=["rnn_tanh", "rnn_relu"],

@@ -87,10 +87,14 @@ def test_exploding_the_gradient_grows_going_back_and_relu_overflows(seed):
 
 
 def test_exploding_relu_overflows_with_most_seeds():
-    overflowing = [
-        not np.isfinite(top(run_of("exploding", s)["rnn_relu"], "grad_h_norm")).all() for s in SEEDS
-    ]
-    assert sum(overflowing) >= 7  # "with most seeds"
+    overflowing = 0
+    for s in SEEDS:
+        relu = run_of("exploding", s)["rnn_relu"]
+        norm = top(relu, "grad_h_norm")  # float64: it carries the growth past float32's range
+        if np.nanmax(norm) > np.finfo(np.float32).max:
+            overflowing += 1
+            assert relu.nonfinite["grad_h"] and not np.isfinite(relu.grad_h).all()  # "infinity" in float32
+    assert overflowing >= 7  # "with most seeds"
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -79,6 +79,29 @@ def test_trace_csv(client):
     assert all(r[4] == "" for r in rows[1:] if r[5].endswith("norm"))
 
 
+def test_tiny_norms_are_exact_in_json_and_csv(client):
+    """Issue 10's float32 run (tanh RNN, H = 64, orthogonal W_hh at radius 0.8, T = 400): its gradient
+    norms reach ~1e-41, below float32's range. JSON and CSV carry them as the float64 numbers the
+    engine computed, not 0."""
+    config = {
+        "cells": ["rnn_tanh"],
+        "hidden_size": 64,
+        "init": "orthogonal",
+        "spectral_radius": 0.8,
+        "seq_len": 400,
+        "jacobian": "on",
+    }
+    _, tr = reference_trace(RunConfig(**config), "rnn_tanh")
+    expected = tr.grad_h_norm[:, :, 0].numpy()
+    assert expected.dtype == np.float64 and 0 < expected.min() < 1e-40  # float32: 0 below 1.4e-45
+    body = client.post("/api/trace", json=config).json()
+    np.testing.assert_array_equal(np.array(body["cells"][0]["grad_h_norm"]), expected)
+    assert 0 < min(body["cells"][0]["jacobian_norm"][0]) < 1e-30
+    rows = list(csv.reader(io.StringIO(client.post("/api/trace?format=csv", json=config).text)))
+    from_csv = [float(r[6]) for r in rows[1:] if r[5] == "grad_h_norm"]
+    np.testing.assert_array_equal(np.array(from_csv), expected[0])
+
+
 @pytest.mark.parametrize(
     ("config", "field", "words"),
     [

@@ -65,7 +65,7 @@ def test_step_seek_reset_frames_equal_the_engine(client):
             assert t == expected_t, message
             frame = split_frame(values, ready["frame_layout"])
             np.testing.assert_array_equal(frame[(0, "z")], tr.gates["z"][:, t, 0].reshape(-1).numpy())
-            np.testing.assert_array_equal(frame[(0, "grad_h_norm")], tr.grad_h_norm[:, t, 0].numpy())
+            np.testing.assert_array_equal(frame[(0, "grad_h_norm")], tr.grad_h_norm[:, t, 0].float().numpy())
 
 
 def test_play_forward_and_backward_in_order_then_state(client):
@@ -243,15 +243,17 @@ def test_nonfinite_values_are_strings_in_json_and_native_in_binary(client):
         relu = ready["cells"][0]
         assert relu["nonfinite"]["loss"] and relu["nonfinite"]["grad_h"]
         assert relu["loss"] == "Infinity"
+        # the norm curves are float64: the gradient's growth past float32's 3.4e38 is a number there
         curve = [v for row in relu["curves"]["grad_h_norm"] for v in row]
-        assert "NaN" in curve and None not in curve
+        assert None not in curve and max(curve) > 1e50
         assert '"grad_h_norm":[[null' not in text and ",null" not in text.split('"frame_layout"')[0]
         send(ws, {"type": "seek", "t": 0})
         _, values = receive_frame(ws)
         frame = split_frame(values, ready["frame_layout"])
-        assert np.isnan(frame[(0, "grad_h_norm")]).all()
+        assert np.isinf(frame[(0, "grad_h_norm")]).all()  # the float32 frame: inf, natively
         _, tr = reference_trace(RunConfig(**config), "rnn_relu")
-        np.testing.assert_array_equal(frame[(0, "grad_h")], tr.grad_h[0, 0, 0].numpy())  # NaN == NaN here
+        assert np.isinf(frame[(0, "grad_h")]).any()  # the float32 gradient itself overflows
+        np.testing.assert_array_equal(frame[(0, "grad_h")], tr.grad_h[0, 0, 0].numpy())
         send(ws, {"type": "play", "rate": 60})
         assert receive_json(ws)["playing"] is True
         send(ws, {"type": "pause"})
