@@ -21,6 +21,7 @@ from . import cancel, limits
 from .cells import gru, lstm, rnn
 from .cells.base import Forward, LayerWeights
 from .init import init_layer, rescale_spectral_radius, set_gate_bias
+from .spectral import sequence_spectral_norms, spectral_norm
 from .trace import Trace
 
 LossFn = Callable[[Tensor], Tensor]
@@ -57,25 +58,6 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
             raise ValueError(f"dtype: {dtype} is not one of 'float32', 'float64'")
         return dtype
     return getattr(torch, limits.check_choice("dtype", dtype, limits.DTYPES))
-
-
-def spectral_norm(matrices: Tensor) -> Tensor:
-    """Largest singular value of each (..., M, N) matrix; inf or NaN where the matrix holds them."""
-    finite = torch.isfinite(matrices).flatten(-2).all(-1)
-    safe = torch.where(finite[..., None, None], matrices, torch.zeros((), dtype=matrices.dtype))
-    # scaled to max |entry| = 1 so the Gram matrix cannot overflow in an exploding run
-    scale = safe.abs().amax(dim=(-2, -1), keepdim=True)
-    unit = safe / torch.where(scale > 0, scale, torch.ones((), dtype=scale.dtype))
-    # the largest singular value as sqrt(largest eigenvalue of the Gram matrix): a third of an SVD's cost
-    wide = unit.shape[-2] <= unit.shape[-1]
-    gram = unit @ unit.transpose(-1, -2) if wide else unit.transpose(-1, -2) @ unit
-    try:
-        largest = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0).sqrt()
-    except torch.linalg.LinAlgError:  # eigh did not converge on some matrix: fall back to the SVD
-        largest = torch.linalg.matrix_norm(unit, ord=2)
-    norms = largest * scale[..., 0, 0]
-    has_nan = torch.isnan(matrices).flatten(-2).any(-1)
-    return torch.where(finite, norms, torch.where(has_nan, torch.nan, torch.inf).to(norms.dtype))
 
 
 @dataclass
@@ -377,13 +359,14 @@ class RecurrentNet:
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
         if self.cell != "lstm":
             rev = self._module.reverse(fw, w, None, eye, None, store=False)
-            return _scaled(spectral_norm(rev.grad_h), rev.log2_scale), None, step
+            return _scaled(sequence_spectral_norms(rev.grad_h, backward=True), rev.log2_scale), None, step
         zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
         rev = self._module.reverse(
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
-        jac_h = _scaled(spectral_norm(rev.grad_h[:, :, :H]), rev.log2_scale)
-        return jac_h, _scaled(spectral_norm(rev.grad_c[:, :, H:]), rev.log2_scale), step
+        jac_h = _scaled(sequence_spectral_norms(rev.grad_h[:, :, :H], backward=True), rev.log2_scale)
+        jac_c = _scaled(sequence_spectral_norms(rev.grad_c[:, :, H:], backward=True), rev.log2_scale)
+        return jac_h, jac_c, step
 
 
 def _scaled(values: Tensor, log2: Tensor | None) -> Tensor:

@@ -1,0 +1,134 @@
+"""Jacobian norms benchmark: what ||dh_T/dh_t||_2 and ||dh_t/dh_{t-1}||_2 cost on top of a trace.
+
+At B = 1, T = 1000, H = 128, one layer, for each cell, in one run (interleaved repeats, medians):
+  trace      RecurrentNet.trace(x, jacobian=False)
+  jacobian   RecurrentNet.trace(x, jacobian=True)
+  sweep      the reverse sweep seeded with I alone (the products dh_T/dh_t; the floor of any exact method)
+  products   the largest singular value of every product: models.spectral.sequence_spectral_norms
+             (warm-started, certified) against the full eigen-solve of every Gram matrix (spectral_norm,
+             the method before issue 10)
+  steps      the step Jacobians' norms (batched eigen-solve)
+and configure -> ready for the largest run the page allows with Jacobians on (3 cells, T = 500,
+H = 64, 2 layers, bidirectional): app.engine.compute_run, cold cache.
+
+    python bench/jacobian.py [--budget 2] [--markdown bench/out/jacobian.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import models
+from bench.engine import machine_line, paired_median_ms
+from models.spectral import sequence_spectral_norms, spectral_norm
+
+CELLS = ("rnn_tanh", "lstm", "gru")
+
+
+def _seeded_sweep(net, x):
+    """The forward record and the reverse sweep seeded with I (rows of dh_T and, LSTM, dc_T)."""
+    H = net.hidden_size
+    fws, ws, _ = net._forward_all(x, *net._initial_state(None, x.shape[1]))
+    fw, w = fws[0][0], ws[0][0]
+    eye = torch.eye(H).expand(1, H, H)
+    if net.cell == "lstm":
+        zero = torch.zeros_like(eye)
+        seed_h, seed_c = torch.cat([eye, zero], 1), torch.cat([zero, eye], 1)
+    else:
+        seed_h, seed_c = eye, None
+
+    def sweep():
+        return net._module.reverse(fw, w, None, seed_h, seed_c, store=False)
+
+    return fw, w, sweep
+
+
+def _measure(cell: str, T: int, H: int, budget: float) -> str:
+    torch.manual_seed(0)
+    net = models.build(cell, H, H, seed=0)
+    x = torch.randn(T, 1, H)
+    fw, w, sweep = _seeded_sweep(net, x)
+    products = sweep().grad_h[:, :, :H]
+    steps = net._module.step_jacobian(fw, w)
+    trace_ms, jac_ms, sweep_ms, warm_ms, eig_ms, step_ms = paired_median_ms(
+        [
+            lambda: net.trace(x, jacobian=False),
+            lambda: net.trace(x, jacobian=True),
+            sweep,
+            lambda: sequence_spectral_norms(products, backward=True),
+            lambda: spectral_norm(products),
+            lambda: spectral_norm(steps),
+        ],
+        budget,
+        max_reps=7,
+    )
+    exact = torch.linalg.matrix_norm(products.double(), ord=2)
+    got = sequence_spectral_norms(products, backward=True)
+    held = exact > 0
+    error = float(((got[held] - exact[held]).abs() / exact[held]).max())
+    extra = jac_ms - trace_ms
+    return (
+        f"| {cell} | {trace_ms:.1f} | {jac_ms:.1f} | {extra:.1f} | {extra / trace_ms:.0f}x "
+        f"| {sweep_ms:.1f} | {warm_ms:.1f} | {eig_ms:.1f} | {step_ms:.1f} | {error:.1e} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds of repeats per measurement")
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    T, H = 1000, 128
+    md = [
+        f"Machine: {machine_line(1)}",
+        "",
+        f"B = 1, T = {T}, H = {H}, one layer; ms, medians of interleaved repeats:",
+        "",
+        "| cell | trace | with Jacobians | extra | extra / trace | sweep (floor) | products: certified "
+        "| products: eigen-solve | steps: eigen-solve | certified max rel. error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    print(machine_line(1))
+    for cell in CELLS:
+        line = _measure(cell, T, H, args.budget)
+        print(line, flush=True)
+        md.append(line)
+
+    from app import engine
+    from app.schemas import RunConfig
+
+    config = RunConfig(
+        cells=["rnn_tanh", "lstm", "gru"],
+        seq_len=500,
+        hidden_size=64,
+        num_layers=2,
+        bidirectional=True,
+        jacobian="on",
+    )
+    times = []
+    for seed in range(3):  # a new seed each time: nothing cached
+        start = time.perf_counter()
+        engine.compute_run(config.model_copy(update={"seed": 100 + seed}))
+        times.append((time.perf_counter() - start) * 1e3)
+    ready = sorted(times)[1]
+    line = (
+        f"configure -> ready, 3 cells, T = 500, H = 64, 2 layers, bidirectional, Jacobians on: {ready:.0f} ms"
+    )
+    print(line)
+    md += ["", line + " (median of 3 seeds, engine.compute_run)"]
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
