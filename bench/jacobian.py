@@ -9,7 +9,9 @@ At B = 1, T = 1000, H = 128, one layer, for each cell, in one run (interleaved r
              the method before issue 10)
   steps      the step Jacobians' norms (batched eigen-solve)
 and configure -> ready for the largest run the page allows with Jacobians on (3 cells, T = 500,
-H = 64, 2 layers, bidirectional): app.engine.compute_run, cold cache.
+H = 64, 2 layers, bidirectional): app.engine.compute_run, cold cache. Then the smallest norms a float32
+run shows: issue 10's tanh RNN (H = 64, orthogonal W_hh at radius 0.8, T = 400) against float64 on the
+same weights, and ||dh_T/dh_t|| = 0.5^(T-1-t) at T = 1000.
 
     python bench/jacobian.py [--budget 2] [--markdown bench/out/jacobian.md]
 """
@@ -79,6 +81,33 @@ def _measure(cell: str, T: int, H: int, budget: float) -> str:
     )
 
 
+def _tiny_norms() -> list[str]:
+    torch.manual_seed(0)
+    net = models.build("rnn_tanh", 3, 64, seed=0, init="orthogonal", spectral_radius=0.8)
+    x = torch.randn(400, 1, 3)
+    f32 = net.trace(x, jacobian=True)
+    f64 = net.to(dtype="float64").trace(x.double(), jacobian=True)
+    lines = []
+    for name in ("grad_h_norm", "jacobian_norm"):
+        a, b = getattr(f32, name), getattr(f64, name)
+        error = float(((a - b).abs() / b).max())
+        lines.append(
+            f"- float32 run, `{name}`: smallest {float(a.min()):.2e} (float64 run: {float(b.min()):.2e}), "
+            f"largest relative difference from float64 over all t {error:.1e}"
+        )
+    T = 1000
+    net = models.build("rnn_tanh", 1, 16, seed=0, init="orthogonal", spectral_radius=0.5)
+    got = net.trace(torch.zeros(T, 1, 1), jacobian=True).jacobian_norm[0, :, 0]
+    exact = torch.tensor([0.5 ** (T - 1 - t) for t in range(T)], dtype=torch.float64)
+    error = float(((got - exact).abs() / exact).max())
+    lines.append(
+        f"- float32 run, W_hh = 0.5 Q at the origin, T = {T}: `jacobian_norm` at t = 0 "
+        f"is {float(got[0]):.4e} "
+        f"(exact 0.5^999 = {float(exact[0]):.4e}); largest relative error over all t {error:.1e}"
+    )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,6 +154,8 @@ def main() -> None:
     )
     print(line)
     md += ["", line + " (median of 3 seeds, engine.compute_run)"]
+    md += ["", *_tiny_norms()]
+    print("\n".join(md[-3:]))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text("\n".join(md) + "\n")

@@ -372,7 +372,9 @@ class RecurrentNet:
 def _scaled(values: Tensor, log2: Tensor | None) -> Tensor:
     """values * 2**log2 in float64 (a sweep's stored values times its scale, see cells.base.Rescale)."""
     values = values.to(torch.float64)
-    return values if log2 is None else values * torch.exp2(log2)
+    if log2 is None:
+        return values
+    return torch.where(values == 0, values, values * torch.exp2(log2))  # 0 stays 0 at any scale
 
 
 def _norm(values: Tensor, log2: Tensor) -> Tensor:
@@ -384,7 +386,8 @@ def _descaled(values: Tensor, log2: Tensor) -> Tensor:
     """The true values of a sweep's output, in its dtype (what is below the dtype's range is 0 there)."""
     if not bool((log2 != 0).any()):
         return values
-    return (values * torch.exp2(log2)[..., None]).to(values.dtype)
+    scaled = torch.where(values == 0, 0.0, values * torch.exp2(log2)[..., None])  # 0 stays 0 at any scale
+    return scaled.to(values.dtype)
 
 
 def _add_scaled(a: Tensor | None, a_scale: Tensor | None, b: Tensor, b_scale: Tensor | None):
