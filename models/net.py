@@ -263,10 +263,11 @@ class RecurrentNet:
         c_n = torch.stack([fw.c[-1] for fw in flat]) if c is not None else None
         unscaled = torch.zeros(T, B, dtype=torch.float64, device=x.device)
         log2 = stack([unscaled if s is None else s for s in scales])
-        grad_h = _descaled(stack(grads_h), log2)
-        grad_c = _descaled(stack(grads_c), log2) if c is not None else None
-        grad_h_norm = _norm(stack(grads_h), log2)
-        grad_c_norm = _norm(stack(grads_c), log2) if c is not None else None
+        stored_h = stack(grads_h)  # at the sweeps' scales: the norms from these, then the true values
+        stored_c = stack(grads_c) if c is not None else None
+        grad_h_norm, grad_h = _norm(stored_h, log2), _descaled(stored_h, log2)
+        grad_c_norm = _norm(stored_c, log2) if stored_c is not None else None
+        grad_c = _descaled(stored_c, log2) if stored_c is not None else None
 
         jac = jac_c = step_jac = None
         if jacobian:
