@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint unit e2e bench chromium clean docker-smoke
+.PHONY: run run-workers test lint unit e2e bench chromium redis clean docker-smoke
 
 $(BIN)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,29 @@ chromium:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium: cannot install here; browser tests will fail" >&2; exit 1; fi
 
+# Debian's redis-server for the rooms' tests across workers (tests/app/test_rooms_live.py) and
+# `make run-workers`; the tests start their own on a free loopback port.
+redis:
+	@if command -v redis-server >/dev/null; then echo "redis-server: $$(command -v redis-server)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	elif command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else echo "redis-server: cannot install here; the rooms' Redis tests will fail" >&2; exit 1; fi
+
+# N workers behind one port, sharing classroom rooms through a local Redis (WORKERS=3 by default).
+WORKERS ?= 3
+REDIS_PORT ?= 6380
+run-workers: $(BIN)/.base redis
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save "" --appendonly no --daemonize yes
+	GATEFLOW_BROKER_URL=redis://127.0.0.1:$(REDIS_PORT)/0 $(BIN)/uvicorn app.main:app \
+		--host $${GATEFLOW_HOST:-127.0.0.1} --port $${GATEFLOW_PORT:-8000} --workers $(WORKERS)
+
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-unit: $(BIN)/.dev
+unit: $(BIN)/.dev redis
 	$(BIN)/pytest
 
 # The browser tests run in their own pytest process (pytest-playwright's loop and async tests clash).

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, engine, ratelimit, training
+from . import __version__, engine, ratelimit, rooms, training
 from .body_limit import BodyLimitMiddleware
-from .routes import api, docs, health, pages, ws
+from .routes import api, docs, health, pages, room_api, ws
 from .schemas import describe_errors, http_error, openapi_spec
 from .security import SecurityMiddleware
 from .settings import get_settings
@@ -36,9 +36,11 @@ async def lifespan(app: FastAPI):
     )
     app.state.train_slots = ratelimit.Slots(settings.max_trainings)
     app.state.compute_slots = ratelimit.Slots(settings.max_queued_computes)
+    app.state.hub = rooms.Hub(settings)
     try:
         yield
     finally:
+        await app.state.hub.close()
         app.state.executor.shutdown(wait=False, cancel_futures=True)
         app.state.train_executor.shutdown(wait=False, cancel_futures=True)
 
@@ -90,7 +92,7 @@ def create_app() -> FastAPI:
     app.add_middleware(SecurityMiddleware)  # outermost: checks Host and Origin before anything else
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_exception)
-    for module in (pages, api, health, ws, docs):
+    for module in (pages, api, room_api, health, ws, docs):
         app.include_router(module.router)
     app.mount(docs.SWAGGER_URL, StaticFiles(directory=docs.SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static", check_dir=False), name="static")

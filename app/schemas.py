@@ -381,6 +381,56 @@ class Reset(_Message):
     type: Literal["reset"]
 
 
+# -- classroom rooms (app/rooms.py; docs/protocol.md, Rooms) ------------------------------------------
+VIEW_FIELDS = ("h", "c", "gates", "grad_h", "grad_c")
+
+
+class RoomView(BaseModel):
+    """What the teacher's page shows besides the run and the cursor; each field optional (only those
+    the teacher's client knows). Followers' pages apply it as it is."""
+
+    model_config = ConfigDict(**INBOUND, populate_by_name=True)
+    sel: Int | None = Field(None, ge=0, le=16, description="the selected cell")
+    layer: Int | None = Field(None, ge=-1, le=8, description="-1: the top layer")
+    dir: Literal[0, 1] | None = None
+    unit: Int | None = Field(None, ge=-1, le=4096, description="-1: the mean over units")
+    pass_: Literal["forward", "backward"] | None = Field(None, alias="pass")
+    fields: list[Literal["h", "c", "gates", "grad_h", "grad_c"]] | None = Field(None, max_length=5)
+    scale: Literal["shared", "local"] | None = None
+    gscale: Literal["log", "linear"] | None = None
+    hide: list[Annotated[str, Field(pattern="^[a-z]{1,32}$")]] | None = Field(None, max_length=16)
+    mode: Literal["explore", "train"] | None = None
+    preset: Annotated[str, Field(pattern="^[a-z0-9-]{0,64}$")] | None = None  # the lesson shown, "" none
+    large: bool | None = None
+
+
+class RoomViewMessage(_Message):
+    """The teacher's cursor and view: every follower gets it as a ``room`` message."""
+
+    type: Literal["room_view"]
+    t: Int = Field(0, ge=0, le=100_000)
+    playing: bool = False
+    direction: Literal[1, -1] = 1
+    rate: float = Field(10.0, ge=0.5, le=1000.0)
+    view: RoomView = Field(default_factory=RoomView)
+
+
+class RoomEnd(_Message):
+    type: Literal["room_end"]
+
+
+class RoomDetach(_Message):
+    """A student explores alone: room states stop coming, the session's own controls work."""
+
+    type: Literal["room_detach"]
+
+
+class RoomFollow(_Message):
+    """A student follows the teacher again: the room's current run and state come at once."""
+
+    type: Literal["room_follow"]
+
+
 # -- training (app/training.py) ---------------------------------------------------------------------
 OPTIMIZERS = ("adam", "sgd")
 SWEEP_LENGTHS_MAX = 8
@@ -497,6 +547,10 @@ ClientMessage = Annotated[
     | Play
     | Pause
     | Reset
+    | RoomViewMessage
+    | RoomEnd
+    | RoomDetach
+    | RoomFollow
     | TrainStart
     | TrainPause
     | TrainResume
@@ -515,6 +569,10 @@ CLIENT_TYPES = (
     "play",
     "pause",
     "reset",
+    "room_view",
+    "room_end",
+    "room_detach",
+    "room_follow",
     "train_start",
     "train_pause",
     "train_resume",
@@ -551,6 +609,12 @@ ErrorCode = Literal[
     "not_training",  # a training message with no training in this session
     "busy",  # the server's trainings are all taken (GATEFLOW_MAX_TRAININGS)
     "rate_limited",  # too many computations asked for (GATEFLOW_COMPUTE_RATE, GATEFLOW_COMPUTE_BURST)
+    "unknown_room",  # /ws?room=: no such room open (the socket is closed, code 4404)
+    "wrong_token",  # /ws?room=&token=: not the teacher's token (closed, 4403)
+    "room_full",  # the room has GATEFLOW_MAX_ROOM_STUDENTS students (closed, 4429)
+    "room_follower",  # a control message from a student who follows the teacher: room_detach first
+    "not_teacher",  # room_view / room_end from a student
+    "not_in_room",  # a room message on a socket that is in no room
     "internal",
 ]
 
@@ -560,6 +624,40 @@ class Error(BaseModel):
     code: ErrorCode
     message: str
     field: str | None = None
+
+
+class RoomState(BaseModel):
+    """To every follower, on joining and whenever the teacher's cursor, run or view changes (the run
+    itself comes as ``ready`` and the bulk block first, when it is new to the follower)."""
+
+    type: Literal["room"] = "room"
+    room: str
+    seq: int  # grows with every change of the room
+    t: int
+    run_id: str | None  # the run ``t`` is a step of; null until the teacher's first run
+    playing: bool
+    direction: Literal[1, -1]
+    rate: float
+    view: RoomView
+
+
+class RoomStatus(BaseModel):
+    """On joining (and to the teacher whenever the number of students changes)."""
+
+    type: Literal["room_status"] = "room_status"
+    room: str
+    role: Literal["teacher", "student"]
+    following: bool  # a student: following the teacher (false once detached); the teacher: true
+    followers: int  # students in the room, on every worker
+    join_url: str
+
+
+class RoomEnded(BaseModel):
+    """The room is over (the teacher ended it, or it was idle too long); the socket stays open, alone."""
+
+    type: Literal["room_end"] = "room_end"
+    room: str
+    reason: str
 
 
 class Decay(BaseModel):
@@ -821,6 +919,24 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     device: str
+
+
+class CreatedRoom(BaseModel):
+    """POST /api/rooms: the room's code, the teacher's token (kept only in the teacher's link), the
+    link students open."""
+
+    room: str
+    teacher_token: str
+    join_url: str
+
+
+class RoomInfo(BaseModel):
+    """GET /api/rooms/{code}: an open room."""
+
+    room: str
+    followers: int
+    join_url: str
+    qr_url: str  # an SVG QR code of join_url
 
 
 class Share(BaseModel):

@@ -27,7 +27,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import engine, ratelimit, training
+from . import engine, ratelimit, rooms, training
 from .schemas import (
     CLIENT_MESSAGE,
     CLIENT_TYPES,
@@ -38,6 +38,13 @@ from .schemas import (
     Play,
     Progress,
     Reset,
+    RoomDetach,
+    RoomEnd,
+    RoomEnded,
+    RoomFollow,
+    RoomStatus,
+    RoomViewMessage,
+    RunConfig,
     Seek,
     State,
     Step,
@@ -102,6 +109,9 @@ class Session:
         train_executor: Executor | None = None,
         train_slots: ratelimit.Slots | None = None,
         compute_slots: ratelimit.Slots | None = None,
+        hub: rooms.Hub | None = None,
+        room: tuple[str, str | None] | None = None,
+        join_url: str = "",
     ):
         self.ws = websocket
         self.settings = settings
@@ -126,6 +136,10 @@ class Session:
             self.bucket = ratelimit.TokenBucket(settings.compute_rate, settings.compute_burst)
         self._inbox: deque[dict] = deque()  # messages read while a run was computed, not handled yet
         self._receiving: asyncio.Future | None = None  # a receive started while a run was computed
+        # a classroom room (app/rooms.py): (code, teacher token or None) asked for; the membership
+        self.hub, self._room_asked, self.join_url = hub, room, join_url
+        self.member: rooms.Member | None = None
+        self._room_task: asyncio.Task | None = None
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_json(self, message: dict | bytes) -> None:
@@ -134,8 +148,12 @@ class Session:
     async def send_error(self, code: str, message: str, field: str | None = None) -> None:
         await self.send_json(Error(code=code, message=message, field=field).model_dump())
 
-    async def send_frame(self) -> None:
+    async def send_frame(self, publish: bool = True) -> None:
         await self.ws.send_bytes(self.run.frame_bytes(self.t))
+        if publish and self.teaching:  # a client that moves the server's cursor (seek, step, play)
+            await self.publish(
+                {"t": self.t, "playing": self.playing, "direction": self.direction, "rate": self.rate}
+            )
 
     async def send_state(self) -> None:
         await self.send_json(
@@ -150,6 +168,8 @@ class Session:
     async def serve(self) -> None:
         await self.ws.accept()
         try:
+            if self._room_asked is not None and not await self.join_room(*self._room_asked):
+                return
             while True:
                 message = await self.next_message()
                 if message["type"] == "websocket.disconnect":
@@ -162,6 +182,7 @@ class Session:
                 self._receiving.cancel()
             await self.stop_player()
             await self.stop_job()
+            await self.leave_room()
             self.run = self.job = None
             with contextlib.suppress(RuntimeError):  # the pool is gone when the server stops
                 await asyncio.get_running_loop().run_in_executor(self.executor, engine.release_memory)
@@ -267,6 +288,15 @@ class Session:
         await self.send_error("invalid_message", first["msg"], first["field"])
 
     async def dispatch(self, msg) -> None:
+        if isinstance(msg, ROOM_MESSAGES):
+            return await self.dispatch_room(msg)
+        member = self.member
+        if member is not None and member.role == "student" and member.following:
+            return await self.send_error(
+                "room_follower",
+                f"{msg.type}: you follow the teacher in room {member.code}, who controls this view; "
+                "send room_detach (Explore on my own) to explore alone",
+            )
         if isinstance(msg, (Configure, TrainStart, TrainOpen, SweepStart)):  # each one computes
             wait = None if self.bucket is None else self.bucket.take()
             if wait is not None:
@@ -334,11 +364,158 @@ class Session:
         await self.show(run)
 
     async def show(self, run: engine.Run) -> None:
-        """A new run on display: ready, the bulk block, the frame at t = 0."""
+        """A new run on display: ready, the bulk block, the frame at t = 0; a teacher's, to the room."""
         self.run, self.t = run, 0
         await self.send_json(run.ready_json)
         await self.ws.send_bytes(run.bulk_bytes())
-        await self.send_frame()
+        await self.send_frame(publish=False)
+        if self.teaching:
+            config = run.config.model_dump(mode="json")
+            await self.publish({"config": config, "run_id": run.run_id, "t": 0, "playing": False})
+
+    # -- classroom rooms (app/rooms.py) -----------------------------------------------------------------
+    @property
+    def teaching(self) -> bool:
+        return self.member is not None and self.member.role == "teacher"
+
+    async def join_room(self, code: str, token: str | None) -> bool:
+        """Into the room asked for in the URL; an error message and a close when it cannot be."""
+        if self.hub is None:
+            await self.send_error("unknown_room", "room: this server has no classroom rooms", "room")
+            await self.ws.close(4404)
+            return False
+        try:
+            member, state = await self.hub.join(code, token)
+        except rooms.RoomError as err:
+            await self.send_error(err.code, err.message, err.field)
+            await self.ws.close(err.close)
+            return False
+        self.member = member
+        await self.send_room_status()
+        if member.role == "student":
+            member.offer(state)
+        self._room_task = asyncio.create_task(self._follow(member))
+        return True
+
+    async def leave_room(self) -> None:
+        task, self._room_task = self._room_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        member, self.member = self.member, None
+        if member is not None and self.hub is not None:
+            with contextlib.suppress(Exception):  # the broker may be gone
+                await self.hub.leave(member)
+
+    async def send_room_status(self) -> None:
+        m = self.member
+        await self.send_json(
+            RoomStatus(
+                room=m.code,
+                role=m.role,
+                following=m.following or m.role == "teacher",
+                followers=m.followers if m.followers is not None else self.hub.followers(m.code),
+                join_url=self.join_url,
+            ).model_dump()
+        )
+
+    def cursor(self) -> dict:
+        return {"t": self.t, "playing": self.playing, "direction": self.direction, "rate": self.rate}
+
+    async def publish(self, changes: dict) -> None:
+        """The teacher's new run or cursor, to every follower."""
+        if await self.hub.update(self.member, changes) is None:
+            self.member.end("the room has ended")
+
+    async def dispatch_room(self, msg) -> None:
+        m = self.member
+        if m is None:
+            return await self.send_error(
+                "not_in_room", f"{msg.type}: this socket is in no room (/ws?room=CODE)"
+            )
+        if isinstance(msg, (RoomViewMessage, RoomEnd)) and m.role != "teacher":
+            return await self.send_error(
+                "not_teacher", f"{msg.type}: only the teacher controls room {m.code}; students follow"
+            )
+        if isinstance(msg, (RoomDetach, RoomFollow)) and m.role != "student":
+            return await self.send_error("invalid_message", f"{msg.type}: the teacher always leads the room")
+        if isinstance(msg, RoomViewMessage):
+            if self.run is not None and msg.t > self.run.T - 1:
+                return await self.send_error(
+                    "invalid_message", f"t: {msg.t} is outside the allowed range 0 .. {self.run.T - 1}", "t"
+                )
+            await self.stop_player()  # the page plays: the server's cursor follows it
+            self.t, self.direction, self.rate = msg.t, msg.direction, msg.rate
+            view = msg.view.model_dump(by_alias=True, exclude_none=True)
+            return await self.publish(
+                {
+                    "t": msg.t,
+                    "playing": msg.playing,
+                    "direction": msg.direction,
+                    "rate": msg.rate,
+                    "view": view,
+                }
+            )
+        if isinstance(msg, RoomEnd):
+            return await self.hub.end(m.code, "the teacher ended the class")
+        if isinstance(msg, RoomDetach):
+            m.following, m.latest = False, None
+            return await self.send_room_status()
+        try:  # RoomFollow: the room's state now, whatever was seen before
+            state = await self.hub.load(m.code)
+        except rooms.RoomError as err:
+            return await self.send_error(err.code, err.message, err.field)
+        await self.stop_player()
+        await self.stop_job()
+        m.following, m.seen = True, -1
+        await self.send_room_status()
+        m.offer(state)
+
+    async def _follow(self, member: rooms.Member) -> None:
+        """The room's news for this socket: the latest state (a student's), the count (the teacher's),
+        the end."""
+        try:
+            while True:
+                await member.wake.wait()
+                member.wake.clear()
+                if member.ended is not None:
+                    await self.send_json(RoomEnded(room=member.code, reason=member.ended).model_dump())
+                    self.member, self._room_task = None, None
+                    await self.hub.leave(member)
+                    return
+                if member.followers is not None and member.role == "teacher":
+                    await self.send_room_status()
+                    member.followers = None
+                state, member.latest = member.latest, None
+                if state is not None and member.following and member.role == "student":
+                    await self.apply_room_state(member, state)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass  # the client went away; serve() leaves the room
+
+    async def apply_room_state(self, member: rooms.Member, state: dict) -> None:
+        """Show the teacher's state: the run first when it is new to this socket, then the cursor."""
+        config = RunConfig.model_validate_json(orjson.dumps(state["config"]))
+        run = self.run
+        if run is None or run.trained is not None or run.config.model_dump_json() != config.model_dump_json():
+            try:
+                run = await self.hub.shared_run(config, self._room_run)
+            except engine.MemoryFull as err:
+                return await self.send_error("busy", str(err))
+            except engine.EngineError as err:
+                return await self.send_error("invalid_config", str(err), err.field)
+            if not member.following:
+                return  # detached while it was computed
+            self.run = run
+            await self.send_json(run.ready_json)
+            await self.ws.send_bytes(run.bulk_bytes())
+        self.t = min(int(state.get("t", 0)), run.T - 1)
+        await self.send_json({**rooms.room_message(member.code, state), "run_id": run.run_id, "t": self.t})
+
+    async def _room_run(self, config: RunConfig) -> engine.Run:
+        reservation = await engine.admit(config, self.settings.memory_budget_mb * 2**20)
+        with reservation:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, engine.get_run, config)
 
     # -- training -------------------------------------------------------------------------------
     async def dispatch_training(self, msg) -> None:
@@ -516,6 +693,7 @@ class Session:
         return was_playing
 
 
+ROOM_MESSAGES = (RoomViewMessage, RoomEnd, RoomDetach, RoomFollow)
 TRAIN_MESSAGES = (TrainStart, TrainPause, TrainResume, TrainStep, TrainReset, TrainSet, TrainOpen, SweepStart)
 
 

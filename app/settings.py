@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""  # e.g. "gateflow.school.example,teacher-laptop.local"
     allowed_origins: str = ""  # e.g. "https://gateflow.school.example" (a proxy that rewrites Host)
     ws_deflate: bool = False  # WebSocket permessage-deflate (python -m app); float32 frames barely compress
+    # Classroom rooms (app/rooms.py): "" keeps them in this process; redis://host:port/db shares them
+    # between workers and machines through Redis pub/sub
+    broker_url: str = ""
+    max_rooms: int = Field(100, ge=1, le=100_000)  # rooms open at once (across workers, with Redis)
+    max_room_students: int = Field(1000, ge=1, le=100_000)  # students following one room
+    room_idle_seconds: float = Field(4 * 3600.0, gt=0.0, le=7 * 86400.0)  # no teacher change: the room ends
+    room_check_seconds: float = Field(2.0, gt=0.0, le=600.0)  # how often a worker checks its rooms are alive
 
 
 @lru_cache(maxsize=1)

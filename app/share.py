@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -76,3 +77,19 @@ def share_info(host: str, port: int) -> dict:
             f"does not load, this machine's firewall may be blocking port {port}."
         )
     return {"host": host, "port": port, "urls": urls, "reachable": bool(urls), "hint": hint}
+
+
+def public_base(base_url: str, host: str, port: int) -> str:
+    """The base URL students can open: the request's own, unless it names this machine by a loopback
+    address and the server listens on a network address too (then that one, as the share box does)."""
+    parts = urlsplit(base_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    if is_loopback(parts.hostname or ""):
+        urls = share_info(host, parts.port or port)["urls"]
+        if urls:
+            return urls[0]
+    return f"{scheme}://{parts.netloc}/"
+
+
+def join_url(base: str, code: str) -> str:
+    return f"{base}?room={code}"

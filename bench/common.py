@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -87,3 +88,26 @@ def write_section(title: str, markdown: str) -> None:
         nxt = text.find("\n## ", start + len(heading))
         text = text[:start] + markdown + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
     RESULTS.write_text(text.rstrip("\n") + "\n")
+
+
+def start_redis(port: int, timeout_s: float = 20) -> subprocess.Popen:
+    """Debian's ``redis-server`` on 127.0.0.1:port, nothing written to disk, once it answers PING."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: `make redis` (or apt-get install redis-server)")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"redis-server did not answer on port {port}")

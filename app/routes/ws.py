@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
+from .. import rooms
 from ..schemas import http_error
 from ..session import Session
+from ..share import join_url, public_base
 
 router = APIRouter()
 
@@ -30,6 +32,11 @@ async def websocket_session(websocket: WebSocket) -> None:
 
 
 async def serve(websocket: WebSocket, state) -> None:
+    """A single user's session, or a room's (``?room=CODE``, the teacher's with ``&token=TOKEN``)."""
+    code, token = websocket.query_params.get("room"), websocket.query_params.get("token")
+    settings = state.settings
+    room = (code, token) if code is not None else None
+    base = public_base(str(websocket.base_url), settings.host, settings.port)
     await Session(
         websocket,
         state.settings,
@@ -37,4 +44,15 @@ async def serve(websocket: WebSocket, state) -> None:
         train_executor=getattr(state, "train_executor", None),
         train_slots=getattr(state, "train_slots", None),
         compute_slots=getattr(state, "compute_slots", None),
+        hub=getattr(state, "hub", None),
+        room=room,
+        join_url=join_url(base, rooms.normalize_code(code)) if room and _valid(code) else "",
     ).serve()
+
+
+def _valid(code: str) -> bool:
+    try:
+        rooms.normalize_code(code)
+    except rooms.RoomError:
+        return False
+    return True

@@ -2,6 +2,8 @@
  * Wiring: state <-> URL, socket -> run -> views (rendered at most once per animation frame),
  * controls -> configure, player bar and keyboard -> player, view events -> state / player, and in
  * Train mode the training panels -> coach (train.js) -> socket, its checkpoints -> the views' run.
+ * In a classroom room (room.js) the teacher's cursor and view go out, a following student's come in;
+ * whatever a student touches first detaches it from the teacher.
  * Views never call each other; they emit events that land here.
  */
 
@@ -11,6 +13,7 @@ import { Player } from "./player.js";
 import { PlayerBar } from "./playerbar.js";
 import { PROJECTOR_FOLDED, Panels } from "./panels.js";
 import { PresetBox, START_LESSON } from "./presets.js";
+import { Room, roomInUrl, socketUrl } from "./room.js";
 import { Run } from "./run.js";
 import { ShareBox } from "./share.js";
 import { Socket } from "./socket.js";
@@ -40,12 +43,26 @@ let lessonFromLink = isColdHash(location.hash)
   ? { name: START_LESSON, config: {}, cold: true }
   : lessonInHash(location.hash);
 if (lessonFromLink) lessonFromLink.train = trainInHash(location.hash);
+// a student's link (/?room=CODE) shows the teacher's run, not a lesson of its own
+const roomAsked = roomInUrl(location.search);
+if (roomAsked.code && !roomAsked.token) lessonFromLink = null;
 
-const socket = new Socket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-const player = new Player(socket, state);
+const socket = new Socket(socketUrl(location, roomAsked.code, roomAsked.token));
+const player = new Player(state);
+const room = new Room(socket, state, player, roomAsked);
+/** The user took a control: a student who follows the teacher goes exploring alone first. */
+function takeOver() {
+  if (room.led) {
+    room.detach();
+    setStatus("exploring on your own: “Back to the teacher” follows the class again", "info");
+  }
+}
 const controls = new Controls($("#config-form"));
 const presets = new PresetBox($("#preset"), $("#preset-desc"), state);
-const playerBar = new PlayerBar(player, state, () => (restoreT = null));
+const playerBar = new PlayerBar(player, state, () => {
+  restoreT = null;
+  takeOver();
+});
 const panels = new Panels($(".views"), $("#folded"), (partial) => state.set(partial));
 const share = new ShareBox($("#share-box"), $("#btn-share"), () => state.toHash());
 const coach = new Coach(socket, state);
@@ -66,7 +83,6 @@ const views = {
 let run = null; // the run on display
 let pendingRun = null; // `ready` received, bulk not yet
 let restoreT = state.get("t") > 0 ? state.get("t") : null; // a cursor to restore after the next ready
-let restoreTimer = null;
 const errors = []; // server errors, for the test hook
 let framesRendered = 0;
 let hoverUnit = null; // a unit under the pointer in a heatmap: shown until the pointer leaves
@@ -176,6 +192,7 @@ function configureSoon(delay = 250) {
 
 function configure() {
   clearTimeout(configureTimer);
+  if (room.led) return; // the teacher's run is shown; a control touched detaches first (takeOver)
   if (run && restoreT === null) restoreT = state.get("t");
   coach.noteSent("configure");
   if (!socket.send({ type: "configure", config: state.config() })) {
@@ -186,23 +203,12 @@ function configure() {
 }
 
 socket.on("open", () => {
-  setStatus("connected", "info");
-  if (!lessonFromLink) configure();
+  setStatus(room.code ? `connected to class ${room.code}` : "connected", "info");
+  if (!lessonFromLink && !room.led) configure();
 });
-// Playback an outage cut short: the new session knows nothing of it, so once the run and the cursor
-// are back the page plays on from where it was, in the same direction.
-let resumeAfterOutage = null; // {direction} while waiting for the run after a reconnect
-function resumePlayback() {
-  if (!resumeAfterOutage || !run || restoreT !== null) return;
-  const { direction } = resumeAfterOutage;
-  resumeAfterOutage = null;
-  player.play(direction);
-}
-
+// The page holds the whole run and owns the cursor: playback goes on while the server is away.
 socket.on("close", () => {
-  if (player.playing) resumeAfterOutage = { direction: state.get("pass") === "backward" ? -1 : 1 };
-  setStatus(`connection lost — reconnecting…${resumeAfterOutage ? " (playback resumes when it is back)" : ""}`, "error");
-  player.interrupted(); // the button says Play: nothing is playing now
+  setStatus(`connection lost — reconnecting…${run ? " (the run on display keeps working)" : ""}`, "error");
   if (!run) showEmpty("Waiting for the Gateflow server…");
 });
 socket.on("progress", (msg) => {
@@ -217,17 +223,6 @@ socket.on("bulk", ({ fields }) => {
   run = pendingRun;
   pendingRun = null;
   onRun();
-});
-socket.on("frame", (frame) => {
-  if (!run) return;
-  if (restoreT !== null) {
-    if (frame.t !== restoreT) return; // the t = 0 frame that follows ready: the seek's frame is next
-    restoreT = null;
-  }
-  state.set({ t: frame.t });
-  document.body.dataset.frames = String(socket.stats.frames);
-  resumePlayback();
-  schedule();
 });
 socket.on("state", () => schedule());
 socket.on("error", (msg) => onServerError(msg));
@@ -267,24 +262,23 @@ function onRun() {
   );
   document.body.dataset.runId = run.id;
   document.body.classList.add("has-run");
-  if (restoreT !== null) {
-    const target = Math.min(restoreT, run.T - 1);
-    if (target > 0) {
-      restoreT = target;
-      socket.send({ type: "seek", t: target });
-      clearTimeout(restoreTimer);
-      restoreTimer = setTimeout(() => (restoreT = null), 2000);
-    } else {
-      restoreT = null;
-      state.set({ t: 0 });
-    }
+  // the cursor stays where it was (clamped to the new run), or starts at 0; a follower's comes from the room
+  if (!room.led) {
+    const target = restoreT === null ? 0 : Math.min(restoreT, run.T - 1);
+    if (!player.playing) state.set({ t: target });
   }
-  resumePlayback();
+  restoreT = null;
+  room.onRun();
   schedule();
 }
 
 function onServerError(msg) {
   errors.push(msg);
+  if (room.onError(msg)) {
+    setStatus(`${msg.message} — exploring on your own`, "error");
+    schedule();
+    return;
+  }
   if (coach.ownsError(msg)) {
     onTrainingError(msg);
     return;
@@ -368,6 +362,7 @@ presets.on("apply", ({ name }) => {
     state.set({ preset: "" });
     return;
   }
+  takeOver();
   coach.setFollow(false);
   state.set({ preset: name, t: 0, sel: 0, unit: -1, layer: -1, dir: 0 });
   state.setConfig(preset.config);
@@ -416,6 +411,7 @@ function applyLesson({ name, config, cold, train }) {
 // ---- the page's own controls -----------------------------------------------------------------------
 
 controls.on("config", (partial) => {
+  takeOver();
   coach.setFollow(false); // the views show the new settings, untrained, until a checkpoint is picked
   state.set(partial);
   configureSoon();
@@ -425,23 +421,103 @@ for (const view of Object.values(views)) {
   view.on("later", ({ ms }) => setTimeout(schedule, ms)); // a throttled training view's turn
   view.on("seek", ({ t }) => {
     restoreT = null;
+    takeOver();
     player.seek(t);
   });
-  view.on("unit", ({ unit }) => state.set({ unit }));
+  view.on("unit", ({ unit }) => {
+    takeOver();
+    state.set({ unit });
+  });
   view.on("hover-unit", ({ unit }) => {
     hoverUnit = unit;
     schedule();
   });
-  view.on("select", ({ cell }) => state.set({ sel: cell }));
-  view.on("view", (partial) => state.set(partial));
+  view.on("select", ({ cell }) => {
+    takeOver();
+    state.set({ sel: cell });
+  });
+  view.on("view", (partial) => {
+    takeOver();
+    state.set(partial);
+  });
   // a setting asked for from a view (the Jacobian panel's "compute" button): run again with it
   view.on("config", (partial) => {
+    takeOver();
     state.set(partial);
     configure();
   });
 }
 
 player.on("change", () => schedule());
+
+// ---- classroom rooms: teach this view, join a class, follow or explore ------------------------------
+
+function renderRoom() {
+  const bar = $("#room-bar");
+  bar.hidden = !room.role;
+  document.body.dataset.room = room.role || "";
+  document.body.dataset.following = String(room.led);
+  $("#btn-teach").hidden = Boolean(room.role);
+  $("#join-form").hidden = Boolean(room.role);
+  if (!room.role) return;
+  $("#room-code").textContent = room.code || "";
+  const teaching = room.teaching;
+  bar.dataset.role = room.role;
+  $("#room-teacher").hidden = !teaching;
+  $("#room-student").hidden = teaching;
+  if (teaching) {
+    const link = $("#room-link");
+    link.textContent = room.joinUrl;
+    link.href = room.joinUrl;
+    const qr = $("#room-qr");
+    const src = `/api/rooms/${room.code}/qr.svg`;
+    if (room.code && qr.getAttribute("src") !== src) qr.src = src;
+    const n = room.followers;
+    $("#room-followers").textContent = `${n} student${n === 1 ? "" : "s"} following`;
+    $("#room-followers").dataset.n = String(n);
+  } else {
+    $("#room-mode").textContent = room.following ? "Following the teacher" : "Exploring on your own";
+    $("#btn-detach").hidden = !room.following;
+    $("#btn-rejoin").hidden = room.following;
+  }
+}
+
+room.on("change", renderRoom);
+room.on("ended", ({ reason }) => {
+  player.stop();
+  setStatus(`The class has ended (${reason}); the view stays yours to explore`, "warn");
+});
+room.on("error", ({ message }) => setStatus(message, "error"));
+$("#btn-teach").addEventListener("click", async () => {
+  setStatus("opening a class room…", "busy");
+  try {
+    await room.teach(run ? run.config : state.config());
+    setStatus(`class ${room.code} is open: students join with the link or the QR code`, "info");
+  } catch (err) {
+    setStatus(`could not open a class room: ${err.message}`, "error");
+  }
+});
+$("#btn-end-room").addEventListener("click", () => room.end());
+$("#btn-detach").addEventListener("click", () => takeOver());
+$("#btn-rejoin").addEventListener("click", () => {
+  room.back();
+  setStatus(`following the teacher in class ${room.code}`, "info");
+});
+$("#join-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const code = $("#join-code").value.trim();
+  if (!code) return;
+  try {
+    const response = await fetch(`/api/rooms/${encodeURIComponent(code)}`);
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.detail && body.detail[0] ? body.detail[0].msg : `HTTP ${response.status}`);
+    location.assign(`/?room=${encodeURIComponent(body.room)}`);
+  } catch (err) {
+    setStatus(`could not join: ${err.message}`, "error");
+    $("#join-code").setAttribute("aria-invalid", "true");
+  }
+});
+renderRoom();
 
 // Projector mode: big type, settings hidden, the equations and heatmaps folded away; off undoes it.
 $("#btn-large").addEventListener("click", () => {
@@ -515,6 +591,9 @@ window.gateflow = Object.freeze({
   },
   get playing() {
     return player.playing;
+  },
+  get room() {
+    return { code: room.code, role: room.role, following: room.following, followers: room.followers, joinUrl: room.joinUrl };
   },
   get timings() {
     return { ...timings, meanMs: timings.renders ? timings.totalMs / timings.renders : null };

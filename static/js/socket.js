@@ -7,7 +7,7 @@
  *          kind 1 a frame in `ready.frame_layout` order, kind 2 the bulk in `ready.bulk_layout` order.
  *
  * Emits: "open", "close", "progress", "ready", "bulk", "frame", "state", "error", "train", "sweep",
- * "message".
+ * "room", "room_status", "room_end", "message".
  * Reconnects with a growing back-off; the caller re-sends its configure on "open".
  */
 
@@ -91,6 +91,15 @@ export class Socket extends Emitter {
     };
     ws.onmessage = (event) => this.receive(event.data);
     this.ws = ws;
+  }
+
+  /** Connect to another URL (a room's): the open socket closes and the reconnect opens the new one. */
+  reopen(url) {
+    this.url = url;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) {
+      this.retryMs = 50;
+      this.ws.close();
+    } else if (!this.ws) this.connect();
   }
 
   close() {

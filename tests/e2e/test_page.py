@@ -45,7 +45,7 @@ def test_preset_step_and_gradient_curves(page, recorder, server_url):
         page.click("#btn-step")
     wait_t(page, 10)
     assert state(page)["t"] == 10
-    assert page.evaluate("window.gateflow.frames") >= frames_before + 10
+    assert page.evaluate("window.gateflow.frames") == frames_before  # the page owns its cursor
     assert page.locator("#sequence .step.cursor").get_attribute("data-step") == "10"
     assert page.locator(".cell-card").first.get_attribute("data-t") == "10"
 

@@ -1,0 +1,511 @@
+"""Classroom rooms: the teacher's view, followed live by every student's page (docs/protocol.md, Rooms).
+
+A room is a record in a broker: the hash of its teacher token and its latest *state* (the teacher's run
+config and run id, the cursor, playing or not, the direction, the view). The teacher's session saves
+each new state and publishes it on the room's channel. Every worker that holds sockets of a room
+subscribes to that channel once (``Hub``) and hands each state to its followers' mailboxes
+(``Member.offer``). A mailbox holds one state, the latest: a follower whose socket is slow skips the
+states in between and never slows the teacher or another student.
+
+Brokers:
+- ``MemoryBroker``: one process, nothing to install (the default).
+- ``RedisBroker`` (``GATEFLOW_BROKER_URL=redis://host:port/db``): a Redis (or Valkey) server's hashes
+  and pub/sub, so the teacher and the students may be on any worker or machine. A room's record
+  expires after ``room_idle_seconds`` without a teacher's change; each worker sees that on its next
+  check (``room_check_seconds``) and tells its sockets the room has ended.
+
+A follower's run is computed once per worker and config (``Hub.shared_run``: one computation however
+many students ask at once, then the engine's cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from . import engine
+from .schemas import RunConfig
+from .settings import Settings
+
+log = logging.getLogger("gateflow.rooms")
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0 / O, 1 / I / L: read off a projector
+CODE_LENGTH = 6
+KEY = "gateflow:room:"  # Redis: the room's hash; KEY + code + ":followers" the per-worker counts
+ROOMS_KEY = "gateflow:rooms"  # Redis: every room's expiry time (a sorted set), for the room limit
+NO_ROOM = ("room", 4404)  # the field and the close code of "unknown_room"
+STALE_CHECKS = 3  # a worker's follower count older than this many checks is not counted (it died)
+
+
+class RoomError(Exception):
+    """A socket or request that cannot join or use a room: ``code`` and ``field`` as in every error;
+    ``close`` the WebSocket close code that follows it (4404 unknown, 4403 wrong token, 4429 full)."""
+
+    def __init__(self, code: str, message: str, field: str, close: int):
+        super().__init__(message)
+        self.code, self.message, self.field, self.close = code, message, field, close
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_code(code: str) -> str:
+    """A code as typed ("abc-234", " ABC 234 ") in its canonical form; RoomError if it cannot be one."""
+    canonical = "".join(ch for ch in code.upper() if ch not in " -")
+    if len(canonical) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in canonical):
+        shown = code[:32]
+        raise RoomError(
+            "unknown_room",
+            f"room: {shown!r} is not a room code ({CODE_LENGTH} letters and digits, no 0, 1, I, L or O)",
+            "room",
+            4404,
+        )
+    return canonical
+
+
+def initial_state(config: RunConfig) -> dict:
+    return {
+        "seq": 0,
+        "config": config.model_dump(mode="json"),
+        "run_id": None,
+        "t": 0,
+        "playing": False,
+        "direction": 1,
+        "rate": 10.0,
+        "view": {},
+    }
+
+
+# -- brokers -----------------------------------------------------------------------------------------
+class MemoryBroker:
+    """Rooms in this process: a dict, and a queue per subscription."""
+
+    def __init__(self):
+        self._rooms: dict[str, list] = {}  # code -> [token hash, state, expires at]
+        self._channels: dict[str, set[asyncio.Queue]] = {}
+        self._followers: dict[str, dict[str, tuple[int, float]]] = {}
+
+    def _live(self, code: str) -> list | None:
+        room = self._rooms.get(code)
+        if room is not None and room[2] < time.monotonic():
+            self._rooms.pop(code, None)
+            self._followers.pop(code, None)
+            return None
+        return room
+
+    async def create(self, code: str, hashed: str, state: dict, ttl: float) -> bool:
+        if self._live(code) is not None:
+            return False
+        self._rooms[code] = [hashed, state, time.monotonic() + ttl]
+        return True
+
+    async def load(self, code: str) -> tuple[str, dict] | None:
+        room = self._live(code)
+        return None if room is None else (room[0], room[1])
+
+    async def save(self, code: str, state: dict, ttl: float) -> bool:
+        room = self._live(code)
+        if room is None:
+            return False
+        room[1], room[2] = state, time.monotonic() + ttl
+        return True
+
+    async def delete(self, code: str) -> bool:
+        self._followers.pop(code, None)
+        return self._rooms.pop(code, None) is not None
+
+    async def count(self) -> int:
+        for code in list(self._rooms):
+            self._live(code)
+        return len(self._rooms)
+
+    async def publish(self, code: str, event: dict) -> None:
+        for queue in self._channels.get(code, ()):
+            queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, code: str) -> AsyncIterator[AsyncIterator[dict]]:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._channels.setdefault(code, set()).add(queue)
+
+        async def events() -> AsyncIterator[dict]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield events()
+        finally:
+            subscribers = self._channels.get(code, set())
+            subscribers.discard(queue)
+            if not subscribers:
+                self._channels.pop(code, None)
+
+    async def report_followers(self, code: str, worker: str, n: int, fresh: float) -> int:
+        counts = self._followers.setdefault(code, {})
+        counts[worker] = (n, time.monotonic())
+        return sum(k for k, _ in counts.values())
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisBroker:
+    """Rooms in a Redis server: a hash per room (``token``, ``state``) that expires when idle, a
+    sorted set of the rooms' expiry times, a hash of per-worker follower counts, pub/sub per room."""
+
+    def __init__(self, url: str):
+        import redis.asyncio as redis  # only when a broker URL is set
+
+        self.redis = redis.from_url(url)
+
+    async def create(self, code: str, hashed: str, state: dict, ttl: float) -> bool:
+        key = KEY + code
+        if not await self.redis.hsetnx(key, "token", hashed):
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "state", orjson.dumps(state))
+            pipe.pexpire(key, int(ttl * 1000))
+            pipe.zadd(ROOMS_KEY, {code: time.time() + ttl})
+            await pipe.execute()
+        return True
+
+    async def load(self, code: str) -> tuple[str, dict] | None:
+        room = await self.redis.hgetall(KEY + code)
+        if b"token" not in room or b"state" not in room:
+            return None
+        return room[b"token"].decode(), orjson.loads(room[b"state"])
+
+    async def save(self, code: str, state: dict, ttl: float) -> bool:
+        key = KEY + code
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(key)
+            pipe.hset(key, "state", orjson.dumps(state))
+            pipe.pexpire(key, int(ttl * 1000))
+            pipe.zadd(ROOMS_KEY, {code: time.time() + ttl})
+            existed, *_ = await pipe.execute()
+        if not existed:  # it had expired or ended: what was just written is not a room
+            await self.delete(code)
+        return bool(existed)
+
+    async def delete(self, code: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(KEY + code)
+            pipe.delete(KEY + code + ":followers")
+            pipe.zrem(ROOMS_KEY, code)
+            removed, *_ = await pipe.execute()
+        return bool(removed)
+
+    async def count(self) -> int:
+        await self.redis.zremrangebyscore(ROOMS_KEY, "-inf", time.time())
+        return int(await self.redis.zcard(ROOMS_KEY))
+
+    async def publish(self, code: str, event: dict) -> None:
+        await self.redis.publish(KEY + code, orjson.dumps(event))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, code: str) -> AsyncIterator[AsyncIterator[dict]]:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(KEY + code)
+
+        async def events() -> AsyncIterator[dict]:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield orjson.loads(message["data"])
+
+        try:
+            yield events()
+        finally:
+            with contextlib.suppress(Exception):  # the server may be gone
+                await pubsub.aclose()
+
+    async def report_followers(self, code: str, worker: str, n: int, fresh: float) -> int:
+        key = KEY + code + ":followers"
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, worker, f"{n}:{now}")
+            pipe.pexpire(key, int(max(fresh, 1.0) * 1000) * 10)
+            pipe.hgetall(key)
+            *_, counts = await pipe.execute()
+        total = 0
+        for value in counts.values():
+            k, at = value.decode().split(":")
+            if now - float(at) <= fresh:
+                total += int(k)
+        return total
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def make_broker(settings: Settings):
+    return RedisBroker(settings.broker_url) if settings.broker_url else MemoryBroker()
+
+
+# -- one socket's place in a room -----------------------------------------------------------------------
+class Member:
+    """A socket in a room: the teacher or a student. A student follows unless detached; new states wait
+    in a one-state mailbox for the session's follower task, which applies only the latest."""
+
+    def __init__(self, code: str, role: str):
+        self.code, self.role = code, role
+        self.following = role == "student"
+        self.latest: dict | None = None  # the newest state not yet applied
+        self.seen = -1  # the seq of the newest state offered
+        self.followers: int | None = None  # the teacher's count, not yet sent
+        self.ended: str | None = None  # why the room ended
+        self.wake = asyncio.Event()
+
+    def offer(self, state: dict) -> None:
+        if state.get("seq", 0) < self.seen:
+            return  # an older state (two workers published out of order): the newer one stands
+        self.seen = state.get("seq", 0)
+        self.latest = state
+        self.wake.set()
+
+    def count(self, n: int) -> None:
+        self.followers = n
+        self.wake.set()
+
+    def end(self, reason: str) -> None:
+        self.ended = reason
+        self.wake.set()
+
+
+class LocalRoom:
+    """The sockets of one room on this worker, and the one task that reads the room's channel."""
+
+    def __init__(self, hub: Hub, code: str):
+        self.hub, self.code = hub, code
+        self.members: set[Member] = set()
+        self.followers = 0  # the last total over all workers
+        self.task = asyncio.create_task(self._listen())
+        self.subscribed = asyncio.Event()
+
+    @property
+    def students(self) -> int:
+        return sum(1 for m in self.members if m.role == "student")
+
+    async def _listen(self) -> None:
+        hub = self.hub
+        try:
+            async with hub.broker.subscribe(self.code) as events:
+                self.subscribed.set()
+                checker = asyncio.create_task(self._check())
+                try:
+                    async for event in events:
+                        self.deliver(event)
+                finally:
+                    checker.cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("room %s: the broker's channel failed", self.code)
+            self.subscribed.set()
+            for member in list(self.members):
+                member.end("the classroom server lost its connection to the broker; reload to join again")
+
+    def deliver(self, event: dict) -> None:
+        kind = event.get("kind")
+        if kind == "state":
+            for member in self.members:
+                member.offer(event["state"])
+        elif kind == "followers":
+            self.followers = int(event["n"])
+            for member in self.members:
+                if member.role == "teacher":
+                    member.count(self.followers)
+        elif kind == "end":
+            for member in list(self.members):
+                member.end(event.get("reason") or "the teacher ended the class")
+
+    async def _check(self) -> None:
+        """Every ``room_check_seconds``: this worker's follower count, and whether the room still exists."""
+        hub = self.hub
+        period = hub.settings.room_check_seconds
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if await hub.broker.load(self.code) is None:
+                    self.deliver({"kind": "end", "reason": "the room has ended (no change for too long)"})
+                    continue
+                await hub.report(self)
+            except Exception:
+                log.exception("room %s: check failed", self.code)
+
+
+class Hub:
+    """This worker's rooms: creating them, sockets joining and leaving, the teacher's states going out."""
+
+    def __init__(self, settings: Settings, broker=None):
+        self.settings = settings
+        self.broker = broker if broker is not None else make_broker(settings)
+        self.worker = secrets.token_hex(6)
+        self.local: dict[str, LocalRoom] = {}
+        self._runs: dict[str, asyncio.Future] = {}  # config key -> the computation students wait for
+        self._seq: dict[str, int] = {}
+
+    def followers(self, code: str) -> int:
+        """The last known number of students in room ``code`` (all workers)."""
+        local = self.local.get(code)
+        return local.followers if local is not None else 0
+
+    async def close(self) -> None:
+        for room in list(self.local.values()):
+            room.task.cancel()
+        self.local.clear()
+        await self.broker.close()
+
+    # -- rooms ----------------------------------------------------------------------------------------
+    async def create(self, config: RunConfig) -> tuple[str, str]:
+        """A new room showing ``config``: (code, teacher token). RoomError when the server has its most."""
+        most = self.settings.max_rooms
+        if await self.broker.count() >= most:
+            raise RoomError(
+                "rooms_full",
+                f"room: the server has {most} rooms open, its limit (GATEFLOW_MAX_ROOMS); "
+                "end a room or wait until one ends",
+                "room",
+                4429,
+            )
+        token = new_token()
+        for _ in range(8):
+            code = new_code()
+            if await self.broker.create(code, token_hash(token), initial_state(config), self._ttl()):
+                return code, token
+        raise RuntimeError("no free room code after 8 tries")
+
+    def _ttl(self) -> float:
+        return self.settings.room_idle_seconds
+
+    async def load(self, code: str) -> dict:
+        room = await self.broker.load(normalize_code(code))
+        if room is None:
+            raise RoomError(
+                "unknown_room", f"room: no room {code!r} is open (ended, or never made)", "room", 4404
+            )
+        return room[1]
+
+    async def join(self, code: str, token: str | None) -> tuple[Member, dict]:
+        """A socket into room ``code``: the teacher with the right ``token``, else a student."""
+        code = normalize_code(code)
+        room = await self.broker.load(code)
+        if room is None:
+            raise RoomError(
+                "unknown_room", f"room: no room {code} is open (ended, or never made)", "room", 4404
+            )
+        hashed, state = room
+        if token is not None and not secrets.compare_digest(token_hash(token), hashed):
+            raise RoomError(
+                "wrong_token",
+                f"token: not room {code}'s teacher token (students join with the code alone)",
+                "token",
+                4403,
+            )
+        role = "teacher" if token is not None else "student"
+        local = self.local.get(code)
+        if role == "student":
+            most = self.settings.max_room_students
+            total = max(local.followers if local else 0, local.students if local else 0)
+            if total >= most:
+                raise RoomError(
+                    "room_full",
+                    f"room: {code} has {most} students, its limit (GATEFLOW_MAX_ROOM_STUDENTS)",
+                    "room",
+                    4429,
+                )
+        if local is None:
+            local = self.local[code] = LocalRoom(self, code)
+        member = Member(code, role)
+        local.members.add(member)
+        await local.subscribed.wait()
+        room = await self.broker.load(code)  # again, now that no later state can be missed
+        if room is None:
+            await self.leave(member)
+            raise RoomError("unknown_room", f"room: room {code} has just ended", "room", 4404)
+        state = room[1]
+        if role == "student":
+            await self.report(local)
+        self._seq[code] = max(self._seq.get(code, 0), state.get("seq", 0))
+        return member, state
+
+    async def leave(self, member: Member) -> None:
+        local = self.local.get(member.code)
+        if local is None:
+            return
+        local.members.discard(member)
+        if not local.members:
+            self.local.pop(member.code, None)
+            local.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await local.task
+        if member.role == "student":
+            with contextlib.suppress(Exception):
+                await self.report(local)
+
+    async def report(self, local: LocalRoom) -> None:
+        """This worker's student count into the broker; the new total to every teacher, if it changed."""
+        fresh = self.settings.room_check_seconds * STALE_CHECKS
+        total = await self.broker.report_followers(local.code, self.worker, local.students, fresh)
+        if total != local.followers:
+            local.followers = total
+            await self.broker.publish(local.code, {"kind": "followers", "n": total})
+
+    async def update(self, member: Member, changes: dict) -> dict | None:
+        """The teacher's new state (``changes`` over the stored one), saved and published; None if the
+        room has ended."""
+        room = await self.broker.load(member.code)
+        if room is None:
+            return None
+        state = {**room[1], **changes}
+        seq = max(self._seq.get(member.code, 0), state.get("seq", 0)) + 1
+        self._seq[member.code] = state["seq"] = seq
+        if not await self.broker.save(member.code, state, self._ttl()):
+            return None
+        await self.broker.publish(member.code, {"kind": "state", "state": state})
+        return state
+
+    async def end(self, code: str, reason: str) -> None:
+        await self.broker.delete(code)
+        await self.broker.publish(code, {"kind": "end", "reason": reason})
+
+    # -- the students' run ------------------------------------------------------------------------------
+    async def shared_run(self, config: RunConfig, compute: Callable[[RunConfig], Awaitable[engine.Run]]):
+        """The run of ``config``, computed once on this worker however many followers ask at once."""
+        key = config.model_dump_json()
+        future = self._runs.get(key)
+        if future is None:
+            future = self._runs[key] = asyncio.ensure_future(compute(config))
+            future.add_done_callback(lambda _: self._runs.pop(key, None))
+        return await asyncio.shield(future)
+
+
+def room_message(code: str, state: dict) -> dict[str, Any]:
+    """The follower's ``room`` message (schemas.RoomState) from a stored state."""
+    return {
+        "type": "room",
+        "room": code,
+        "seq": state.get("seq", 0),
+        "t": state.get("t", 0),
+        "run_id": state.get("run_id"),
+        "playing": bool(state.get("playing")),
+        "direction": state.get("direction", 1),
+        "rate": state.get("rate", 10.0),
+        "view": state.get("view") or {},
+    }
