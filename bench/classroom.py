@@ -118,7 +118,7 @@ async def lesson(hosts: list[str], procs, students_n: int, steps: int, rate: flo
                 await asyncio.sleep(delay)
             sent[k] = time.monotonic()
             await teacher.send(orjson.dumps({"type": "room_view", "t": k, "view": {"unit": -1}}).decode())
-            if kill and k == steps // 3 and len(procs) > 1:
+            if kill and k == (2 * steps) // 3 and len(procs) > 1:
                 victim = procs[-1]
                 victims = [s for s in students if s.host == hosts[-1]]
                 killed_at = time.monotonic()
@@ -129,11 +129,15 @@ async def lesson(hosts: list[str], procs, students_n: int, steps: int, rate: flo
             s.stop = True
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    latencies = []
+    latencies, storm = [], []  # before the kill; after it (the killed worker's students reconnecting)
     for s in students:
         for t, at in s.arrived.items():
-            if t in sent and (not victims or s not in victims or killed_at is None or sent[t] < killed_at):
+            if t not in sent:
+                continue
+            if killed_at is None or sent[t] < killed_at:
                 latencies.append((at - sent[t]) * 1000)
+            elif s not in victims:
+                storm.append((at - sent[t]) * 1000)
     missing = sum(1 for s in students if steps not in s.arrived)
     result = {
         "workers": len(hosts),
@@ -146,6 +150,9 @@ async def lesson(hosts: list[str], procs, students_n: int, steps: int, rate: flo
         "missing_final_state": missing,
         "memory_per_follower_kb": round((after - before) / students_n / 1024, 1),
     }
+    if storm:
+        result["after_kill_p50_ms"] = round(percentile(storm, 0.5), 1)
+        result["after_kill_p99_ms"] = round(percentile(storm, 0.99), 1)
     if killed_at is not None:
         # a killed worker's student is back when a state sent after the kill reaches it
         back = []
