@@ -619,6 +619,12 @@ async def admit(
         await asyncio.sleep(poll_seconds)
 
 
+async def admitted_run(config: RunConfig, budget_bytes: int, executor=None) -> Run:
+    """``get_run`` in ``executor`` once ``admit`` has made room for it (a REST trace, a room's run)."""
+    with await admit(config, budget_bytes):  # released once the run counts itself
+        return await asyncio.get_running_loop().run_in_executor(executor, get_run, config)
+
+
 # -- the cache ------------------------------------------------------------------------------------
 class RunCache:
     """LRU of runs by config, bounded in count and in bytes (a quarter of the memory budget: the rest

@@ -41,7 +41,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0 / O, 1 / I / L: read o
 CODE_LENGTH = 6
 KEY = "gateflow:room:"  # Redis: the room's hash; KEY + code + ":followers" the per-worker counts
 ROOMS_KEY = "gateflow:rooms"  # Redis: every room's expiry time (a sorted set), for the room limit
-NO_ROOM = ("room", 4404)  # the field and the close code of "unknown_room"
 STALE_CHECKS = 3  # a worker's follower count older than this many checks is not counted (it died)
 
 
@@ -52,6 +51,10 @@ class RoomError(Exception):
     def __init__(self, code: str, message: str, field: str, close: int):
         super().__init__(message)
         self.code, self.message, self.field, self.close = code, message, field, close
+
+
+def unknown_room(message: str) -> RoomError:
+    return RoomError("unknown_room", message, "room", 4404)
 
 
 def new_code() -> str:
@@ -71,11 +74,8 @@ def normalize_code(code: str) -> str:
     canonical = "".join(ch for ch in code.upper() if ch not in " -")
     if len(canonical) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in canonical):
         shown = code[:32]
-        raise RoomError(
-            "unknown_room",
-            f"room: {shown!r} is not a room code ({CODE_LENGTH} letters and digits, no 0, 1, I, L or O)",
-            "room",
-            4404,
+        raise unknown_room(
+            f"room: {shown!r} is not a room code ({CODE_LENGTH} letters and digits, no 0, 1, I, L or O)"
         )
     return canonical
 
@@ -270,6 +270,8 @@ class Member:
         self.seen = -1  # the seq of the newest state offered
         self.followers: int | None = None  # the teacher's count, not yet sent
         self.ended: str | None = None  # why the room ended
+        self.run: engine.Run | None = None  # a student's: the room's run it was last sent, and its config
+        self.config: dict | None = None
         self.wake = asyncio.Event()
 
     def offer(self, state: dict) -> None:
@@ -397,9 +399,7 @@ class Hub:
     async def load(self, code: str) -> dict:
         room = await self.broker.load(normalize_code(code))
         if room is None:
-            raise RoomError(
-                "unknown_room", f"room: no room {code!r} is open (ended, or never made)", "room", 4404
-            )
+            raise unknown_room(f"room: no room {code!r} is open (ended, or never made)")
         return room[1]
 
     async def join(self, code: str, token: str | None) -> tuple[Member, dict]:
@@ -407,9 +407,7 @@ class Hub:
         code = normalize_code(code)
         room = await self.broker.load(code)
         if room is None:
-            raise RoomError(
-                "unknown_room", f"room: no room {code} is open (ended, or never made)", "room", 4404
-            )
+            raise unknown_room(f"room: no room {code} is open (ended, or never made)")
         hashed, state = room
         if token is not None and not secrets.compare_digest(token_hash(token), hashed):
             raise RoomError(
@@ -438,7 +436,7 @@ class Hub:
         room = await self.broker.load(code)  # again, now that no later state can be missed
         if room is None:
             await self.leave(member)
-            raise RoomError("unknown_room", f"room: room {code} has just ended", "room", 4404)
+            raise unknown_room(f"room: room {code} has just ended")
         state = room[1]
         if role == "student":
             await self.report(local)

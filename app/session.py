@@ -151,9 +151,7 @@ class Session:
     async def send_frame(self, publish: bool = True) -> None:
         await self.ws.send_bytes(self.run.frame_bytes(self.t))
         if publish and self.teaching:  # a client that moves the server's cursor (seek, step, play)
-            await self.publish(
-                {"t": self.t, "playing": self.playing, "direction": self.direction, "rate": self.rate}
-            )
+            await self.publish(self.cursor())
 
     async def send_state(self) -> None:
         await self.send_json(
@@ -448,15 +446,7 @@ class Session:
             await self.stop_player()  # the page plays: the server's cursor follows it
             self.t, self.direction, self.rate = msg.t, msg.direction, msg.rate
             view = msg.view.model_dump(by_alias=True, exclude_none=True)
-            return await self.publish(
-                {
-                    "t": msg.t,
-                    "playing": msg.playing,
-                    "direction": msg.direction,
-                    "rate": msg.rate,
-                    "view": view,
-                }
-            )
+            return await self.publish({**self.cursor(), "playing": msg.playing, "view": view})
         if isinstance(msg, RoomEnd):
             return await self.hub.end(m.code, "the teacher ended the class")
         if isinstance(msg, RoomDetach):
@@ -494,10 +484,11 @@ class Session:
             pass  # the client went away; serve() leaves the room
 
     async def apply_room_state(self, member: rooms.Member, state: dict) -> None:
-        """Show the teacher's state: the run first when it is new to this socket, then the cursor."""
-        config = RunConfig.model_validate_json(orjson.dumps(state["config"]))
+        """Show the teacher's state: the run first when it is new to this socket (its config read only
+        then: a state that moves the cursor costs a comparison), then the cursor."""
         run = self.run
-        if run is None or run.trained is not None or run.config.model_dump_json() != config.model_dump_json():
+        if run is None or run is not member.run or state["config"] != member.config:
+            config = RunConfig.model_validate_json(orjson.dumps(state["config"]))
             try:
                 run = await self.hub.shared_run(config, self._room_run)
             except engine.MemoryFull as err:
@@ -506,16 +497,14 @@ class Session:
                 return await self.send_error("invalid_config", str(err), err.field)
             if not member.following:
                 return  # detached while it was computed
-            self.run = run
+            self.run, member.run, member.config = run, run, state["config"]
             await self.send_json(run.ready_json)
             await self.ws.send_bytes(run.bulk_bytes())
         self.t = min(int(state.get("t", 0)), run.T - 1)
         await self.send_json({**rooms.room_message(member.code, state), "run_id": run.run_id, "t": self.t})
 
     async def _room_run(self, config: RunConfig) -> engine.Run:
-        reservation = await engine.admit(config, self.settings.memory_budget_mb * 2**20)
-        with reservation:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, engine.get_run, config)
+        return await engine.admitted_run(config, self.settings.memory_budget_mb * 2**20, self.executor)
 
     # -- training -------------------------------------------------------------------------------
     async def dispatch_training(self, msg) -> None:

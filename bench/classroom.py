@@ -27,7 +27,7 @@ import psutil
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import cpu_model, free_port, start_redis, start_server
+from bench.common import cpu_model, free_port, start_redis, start_server, stop
 
 CONFIG = {"cells": ["rnn_tanh", "lstm"], "seq_len": 200, "hidden_size": 32, "task": "adding"}
 
@@ -182,10 +182,9 @@ def run(workers: int, students: int, steps: int, rate: float, kill: bool) -> dic
     finally:
         for proc in procs:
             if proc.poll() is None:
-                proc.terminate()
-                proc.wait(10)
+                stop(proc)
         if redis_proc is not None:
-            redis_proc.terminate()
+            stop(redis_proc)
 
 
 def main() -> None:

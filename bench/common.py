@@ -67,6 +67,15 @@ def start_server(
     raise RuntimeError(f"the server did not start in {timeout_s:.0f} s (exit {proc.returncode})")
 
 
+def stop(proc: subprocess.Popen, timeout_s: float = 10) -> None:
+    """End a server started here: SIGTERM, then SIGKILL if it has not exited in ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

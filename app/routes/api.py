@@ -37,6 +37,20 @@ from ..share import share_info
 router = APIRouter(prefix="/api", tags=["api"])
 
 
+def rate_limited(request: Request) -> JSONResponse | None:
+    """429 when the client's address has asked for too many computations (the REST side's bucket)."""
+    settings = request.app.state.settings
+    wait = request.app.state.trace_limiter.take(request.client.host if request.client else "")
+    if wait is None:
+        return None
+    msg = ratelimit.message(settings.compute_rate, settings.compute_burst, wait)
+    return JSONResponse(
+        status_code=429,
+        content=http_error("rate_limited", msg, ["body"]),
+        headers={"Retry-After": str(math.ceil(wait))},
+    )
+
+
 @router.get("/cells", response_model=CellsResponse)
 def cells(request: Request) -> CellsResponse:
     limits = settings_limits(request.app.state.settings)
@@ -83,26 +97,17 @@ async def trace(
     format: Literal["json", "csv"] = Query("json", description="json or csv"),
 ) -> Response:
     settings = request.app.state.settings
-    limiter = request.app.state.trace_limiter
-    wait = limiter.take(request.client.host if request.client else "")
-    if wait is not None:
-        msg = ratelimit.message(settings.compute_rate, settings.compute_burst, wait)
-        return JSONResponse(
-            status_code=429,
-            content=http_error("rate_limited", msg, ["body"]),
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    executor = getattr(request.app.state, "executor", None)
+    loop = asyncio.get_running_loop()
     try:
-        reservation = await engine.admit(config, settings.memory_budget_mb * 2**20)
+        run = await engine.admitted_run(config, settings.memory_budget_mb * 2**20, executor)
     except engine.MemoryFull as err:
         return JSONResponse(
             status_code=503, content=http_error("busy", str(err), ["body"]), headers={"Retry-After": "10"}
         )
-    executor = getattr(request.app.state, "executor", None)
-    loop = asyncio.get_running_loop()
-    try:
-        with reservation:  # released once the run counts itself
-            run = await loop.run_in_executor(executor, engine.get_run, config)
     except engine.EngineError as err:
         field = err.field or "config"
         body = http_error("value_error", str(err), ["body", field], field)

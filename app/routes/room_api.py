@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-import math
 
 import segno
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
-from .. import ratelimit, rooms
+from .. import rooms
 from ..schemas import CreatedRoom, RoomInfo, RunConfig, http_error
 from ..share import join_url, public_base
+from .api import rate_limited
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 ROOM_ERRORS = {
@@ -39,15 +39,9 @@ def _error(err: rooms.RoomError) -> JSONResponse:
 async def create_room(request: Request, config: RunConfig | None = Body(None)) -> Response:
     """A room showing ``config`` (or the defaults) until its teacher shows something else. The teacher
     token is returned here only: keep it in the teacher's link."""
-    settings = request.app.state.settings
-    wait = request.app.state.trace_limiter.take(request.client.host if request.client else "")
-    if wait is not None:
-        msg = ratelimit.message(settings.compute_rate, settings.compute_burst, wait)
-        return JSONResponse(
-            status_code=429,
-            content=http_error("rate_limited", msg, ["body"]),
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    refusal = rate_limited(request)  # a room is a computation for every student who joins
+    if refusal is not None:
+        return refusal
     try:
         code, token = await request.app.state.hub.create(config or RunConfig())
     except rooms.RoomError as err:

@@ -3,6 +3,8 @@ connection limits (app/ratelimit.py Connections): past them, 503 before the sock
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
@@ -36,7 +38,11 @@ async def serve(websocket: WebSocket, state) -> None:
     code, token = websocket.query_params.get("room"), websocket.query_params.get("token")
     settings = state.settings
     room = (code, token) if code is not None else None
-    base = public_base(str(websocket.base_url), settings.host, settings.port)
+    link = ""  # a code that cannot be one is refused by the session (unknown_room)
+    if code is not None:
+        with contextlib.suppress(rooms.RoomError):
+            base = public_base(str(websocket.base_url), settings.host, settings.port)
+            link = join_url(base, rooms.normalize_code(code))
     await Session(
         websocket,
         state.settings,
@@ -46,13 +52,5 @@ async def serve(websocket: WebSocket, state) -> None:
         compute_slots=getattr(state, "compute_slots", None),
         hub=getattr(state, "hub", None),
         room=room,
-        join_url=join_url(base, rooms.normalize_code(code)) if room and _valid(code) else "",
+        join_url=link,
     ).serve()
-
-
-def _valid(code: str) -> bool:
-    try:
-        rooms.normalize_code(code)
-    except rooms.RoomError:
-        return False
-    return True

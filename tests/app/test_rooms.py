@@ -48,6 +48,19 @@ def joined(ws) -> tuple[dict, dict, dict]:
 
 
 @contextlib.contextmanager
+def teacher_and_student(client, room: dict):
+    """A room's teacher (``room`` from make_room) and one student, both joined, the teacher told of the
+    student."""
+    code, token = room["room"], room["teacher_token"]
+    with client.websocket_connect(f"/ws?room={code}&token={token}") as teacher:
+        teacher.receive_json()
+        with client.websocket_connect(f"/ws?room={code}") as student:
+            joined(student)
+            teacher.receive_json()
+            yield teacher, student
+
+
+@contextlib.contextmanager
 def hub_settings(client, **changes):
     hub = client.app.state.hub
     before = hub.settings
@@ -202,25 +215,21 @@ def test_only_the_teacher_controls_the_room(client):
 
 def test_detach_explore_alone_and_come_back(client):
     room = make_room(client)
-    code, token = room["room"], room["teacher_token"]
-    with client.websocket_connect(f"/ws?room={code}&token={token}") as teacher:
-        teacher.receive_json()
-        with client.websocket_connect(f"/ws?room={code}") as student:
-            joined(student)
-            teacher.receive_json()
-            student.send_json({"type": "room_detach"})
-            assert student.receive_json() == {**texts_status(code), "following": False}
-            student.send_json({"type": "configure", "config": OTHER})  # exploring: allowed, alone
-            mine = texts_until(student, "ready")[-1]
-            assert mine["config"]["cells"] == ["lstm"]
-            teacher.send_json({"type": "room_view", "t": 9, "view": {"unit": 1}})  # not delivered while away
-            teacher.send_json({"type": "room_view", "t": 10, "view": {"unit": 1}})
-            student.send_json({"type": "room_follow"})
-            messages = texts_until(student, "room")
-            assert messages[0] == {**texts_status(code), "following": True}
-            ready = [m for m in messages if m["type"] == "ready"]
-            assert ready and ready[-1]["config"]["cells"] == ["gru"]  # the teacher's run again
-            assert messages[-1]["t"] == 10 and messages[-1]["view"] == {"unit": 1}
+    code = room["room"]
+    with teacher_and_student(client, room) as (teacher, student):
+        student.send_json({"type": "room_detach"})
+        assert student.receive_json() == {**texts_status(code), "following": False}
+        student.send_json({"type": "configure", "config": OTHER})  # exploring: allowed, alone
+        mine = texts_until(student, "ready")[-1]
+        assert mine["config"]["cells"] == ["lstm"]
+        teacher.send_json({"type": "room_view", "t": 9, "view": {"unit": 1}})  # not delivered while away
+        teacher.send_json({"type": "room_view", "t": 10, "view": {"unit": 1}})
+        student.send_json({"type": "room_follow"})
+        messages = texts_until(student, "room")
+        assert messages[0] == {**texts_status(code), "following": True}
+        ready = [m for m in messages if m["type"] == "ready"]
+        assert ready and ready[-1]["config"]["cells"] == ["gru"]  # the teacher's run again
+        assert messages[-1]["t"] == 10 and messages[-1]["view"] == {"unit": 1}
 
 
 def texts_status(code: str) -> dict:
@@ -279,18 +288,14 @@ def test_the_room_limit_is_a_503(client):
 
 def test_teacher_ends_the_room_students_keep_their_view(client):
     room = make_room(client)
-    code, token = room["room"], room["teacher_token"]
-    with client.websocket_connect(f"/ws?room={code}&token={token}") as teacher:
-        teacher.receive_json()
-        with client.websocket_connect(f"/ws?room={code}") as student:
-            joined(student)
-            teacher.receive_json()
-            teacher.send_json({"type": "room_end"})
-            end = student.receive_json()
-            assert end == {"type": "room_end", "room": code, "reason": "the teacher ended the class"}
-            assert texts_until(teacher, "room_end")[-1]["room"] == code
-            student.send_json({"type": "seek", "t": 2})  # alone now: its own controls work
-            assert student.receive_bytes()
+    code = room["room"]
+    with teacher_and_student(client, room) as (teacher, student):
+        teacher.send_json({"type": "room_end"})
+        end = student.receive_json()
+        assert end == {"type": "room_end", "room": code, "reason": "the teacher ended the class"}
+        assert texts_until(teacher, "room_end")[-1]["room"] == code
+        student.send_json({"type": "seek", "t": 2})  # alone now: its own controls work
+        assert student.receive_bytes()
     assert client.get(f"/api/rooms/{code}").status_code == 404
     with client.websocket_connect(f"/ws?room={code}") as late:
         assert late.receive_json()["code"] == "unknown_room"

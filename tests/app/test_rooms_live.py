@@ -14,18 +14,10 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from bench.common import free_port, start_redis, start_server
+from bench.common import free_port, start_redis, start_server, stop
 
 SMALL = {"cells": ["gru"], "seq_len": 12, "hidden_size": 4}
 BIG = {"cells": ["rnn_tanh", "lstm", "gru"], "seq_len": 500, "hidden_size": 64, "jacobian": "off"}
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @contextlib.contextmanager

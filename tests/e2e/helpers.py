@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Page
 
-from bench.common import free_port, start_server
+from bench.common import free_port, start_server, stop
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
@@ -25,11 +24,7 @@ def serving(log_name: str, env: dict | None = None):
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 def post_trace(server_url: str, config: dict, timeout: float = 180) -> dict:

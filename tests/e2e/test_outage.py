@@ -4,21 +4,11 @@ new settings again."""
 
 from __future__ import annotations
 
-import subprocess
-
 from helpers import SCREENSHOTS, state, wait_run
 
-from bench.common import free_port, start_server
+from bench.common import free_port, start_server, stop
 
 CONFIG = "cells=rnn_tanh,lstm&task=adding&seq_len=400&hidden_size=8&rate=5"
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def test_playback_survives_a_server_restart(page, recorder):
