@@ -78,12 +78,19 @@ def choose_preset(page: Page, name: str) -> dict:
     return wait_run(page, other_than=before["id"] if before else None)
 
 
+def wait_drawn(page: Page, selector: str) -> None:
+    """Until the Plotly graph div has been drawn once (views draw on the animation frame after a run
+    arrives, so a run on display does not mean its plots are there yet)."""
+    page.wait_for_function(
+        "sel => { const el = document.querySelector(sel); return !!(el && el.data && el._fullLayout); }",
+        arg=selector,
+    )
+
+
 def plot_data(page: Page, selector: str) -> list[dict]:
     """The traces of a Plotly graph div, as plain JSON (y with null for gaps); waits for the view's
-    first draw (views draw on the animation frame after a run arrives)."""
-    page.wait_for_function(
-        "sel => { const el = document.querySelector(sel); return !!(el && el.data); }", arg=selector
-    )
+    first draw."""
+    wait_drawn(page, selector)
     return json.loads(
         page.evaluate(
             "sel => JSON.stringify(document.querySelector(sel).data.map(d => ({name: d.name, meta: d.meta,"

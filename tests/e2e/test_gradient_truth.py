@@ -14,7 +14,7 @@ import re
 import urllib.request
 
 import pytest
-from helpers import post_trace, shot, state, wait_run, wait_t
+from helpers import post_trace, shot, state, wait_drawn, wait_run, wait_t
 
 GRAD = '[data-plot="grad"]'
 JACOBIAN = '[data-plot="jacobian"]'
@@ -418,6 +418,8 @@ def test_exact_zeros_are_marked(page, recorder, server_url):
 
 def tick_readings(page, plot: str) -> list[tuple[str, float, float]]:
     """(label, the pixel row of the label's centre, Plotly's own y axis: log10 value -> pixel row)."""
+    wait_drawn(page, f"{plot} .plot")
+    next_frames(page)
     return page.evaluate(
         """sel => {
             const gd = document.querySelector(sel);
