@@ -48,8 +48,7 @@ WORKERS ?= 3
 REDIS_PORT ?= 6380
 run-workers: $(BIN)/.base redis
 	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save "" --appendonly no --daemonize yes
-	GATEFLOW_BROKER_URL=redis://127.0.0.1:$(REDIS_PORT)/0 $(BIN)/uvicorn app.main:app \
-		--host $${GATEFLOW_HOST:-127.0.0.1} --port $${GATEFLOW_PORT:-8000} --workers $(WORKERS)
+	GATEFLOW_BROKER_URL=redis://127.0.0.1:$(REDIS_PORT)/0 GATEFLOW_PROCESSES=$(WORKERS) $(BIN)/python -m app
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .

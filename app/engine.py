@@ -219,6 +219,38 @@ class Trained:
             "steps": {cell: at for cell, (at, _, _) in self.cells.items()},
         }
 
+    def to_bytes(self) -> bytes:
+        """The weights as bytes (a room's students get them through the broker): torch's format, of
+        tensors, numbers and strings only, so ``from_bytes`` reads it without unpickling any object."""
+        cells = {}
+        for cell, (at, net, readout) in self.cells.items():
+            cells[cell] = {
+                "at": at,
+                "cell": net.cell,
+                "input_size": net.input_size,
+                "hidden_size": net.hidden_size,
+                "num_layers": net.num_layers,
+                "bidirectional": net.bidirectional,
+                "weights": {name: w.detach().cpu() for name, w in net.weights.items()},
+                "clamp": dict(net.clamp),
+                "readout": [readout.weight.detach().cpu(), readout.bias.detach().cpu()],
+            }
+        out = io.BytesIO()
+        torch.save({"train_id": self.train_id, "step": self.step, "cells": cells}, out)
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Trained:
+        saved = torch.load(io.BytesIO(data), weights_only=True)
+        cells = {}
+        for cell, c in saved["cells"].items():
+            net = models.RecurrentNet(
+                c["cell"], c["input_size"], c["hidden_size"], c["num_layers"], c["bidirectional"],
+                c["weights"], c["clamp"],
+            )  # fmt: skip
+            cells[cell] = (int(c["at"]), net, models.tasks.Readout(*c["readout"]))
+        return cls(int(saved["train_id"]), int(saved["step"]), cells)
+
 
 _JACOBIAN = {"auto": None, "on": True, "off": False}  # RunConfig.jacobian -> RecurrentNet.trace's jacobian
 
@@ -619,10 +651,16 @@ async def admit(
         await asyncio.sleep(poll_seconds)
 
 
-async def admitted_run(config: RunConfig, budget_bytes: int, executor=None) -> Run:
-    """``get_run`` in ``executor`` once ``admit`` has made room for it (a REST trace, a room's run)."""
+async def admitted_run(
+    config: RunConfig, budget_bytes: int, executor=None, trained: Trained | None = None
+) -> Run:
+    """``get_run`` (``trained_run`` with ``trained``) in ``executor`` once ``admit`` has made room for it
+    (a REST trace, a room's run)."""
+    loop = asyncio.get_running_loop()
     with await admit(config, budget_bytes):  # released once the run counts itself
-        return await asyncio.get_running_loop().run_in_executor(executor, get_run, config)
+        if trained is not None:
+            return await loop.run_in_executor(executor, trained_run, config, trained)
+        return await loop.run_in_executor(executor, get_run, config)
 
 
 # -- the cache ------------------------------------------------------------------------------------

@@ -16,6 +16,17 @@ Brokers:
 
 A follower's run is computed once per worker and config (``Hub.shared_run``: one computation however
 many students ask at once, then the engine's cache).
+
+The teacher's training goes to the room too:
+- A checkpoint the teacher opens is shown with its weights: the state names them (``trained.weights``,
+  a digest) and the broker holds the bytes (the last ``KEEP_WEIGHTS`` per room), so every worker
+  computes the students' run from the very weights the teacher's run used.
+- Training messages (``train`` deltas and ``sweep`` updates) cannot skip: each is numbered (``v``),
+  kept in the room's training log and published. The log is a snapshot (a message that carries the
+  whole training so far) and the messages after it; a new snapshot replaces it every
+  ``TRAIN_SNAPSHOT_EVERY`` messages. A student who joins, comes back, falls ``TRAIN_QUEUE`` messages
+  behind or sees a gap in the numbers reads the log again; the published messages it holds after that
+  go on from there.
 """
 
 from __future__ import annotations
@@ -42,6 +53,9 @@ CODE_LENGTH = 6
 KEY = "gateflow:room:"  # Redis: the room's hash; KEY + code + ":followers" the per-worker counts
 ROOMS_KEY = "gateflow:rooms"  # Redis: every room's expiry time (a sorted set), for the room limit
 STALE_CHECKS = 3  # a worker's follower count older than this many checks is not counted (it died)
+KEEP_WEIGHTS = 3  # checkpoint weights a room keeps: the state's, and two a slow worker may still read
+TRAIN_SNAPSHOT_EVERY = 100  # training messages between two snapshots in a room's log
+TRAIN_QUEUE = 256  # training messages a student may have waiting before it reads the log instead
 
 
 class RoomError(Exception):
@@ -101,14 +115,20 @@ class MemoryBroker:
         self._rooms: dict[str, list] = {}  # code -> [token hash, state, expires at]
         self._channels: dict[str, set[asyncio.Queue]] = {}
         self._followers: dict[str, dict[str, tuple[int, float]]] = {}
+        self._weights: dict[str, dict[str, bytes]] = {}  # code -> digest -> checkpoint weights
+        self._train: dict[str, dict] = {}  # code -> {"v", "snapshot", "log"}
 
     def _live(self, code: str) -> list | None:
         room = self._rooms.get(code)
         if room is not None and room[2] < time.monotonic():
-            self._rooms.pop(code, None)
-            self._followers.pop(code, None)
+            self._forget(code)
             return None
         return room
+
+    def _forget(self, code: str) -> bool:
+        for extra in (self._followers, self._weights, self._train):
+            extra.pop(code, None)
+        return self._rooms.pop(code, None) is not None
 
     async def create(self, code: str, hashed: str, state: dict, ttl: float) -> bool:
         if self._live(code) is not None:
@@ -128,8 +148,7 @@ class MemoryBroker:
         return True
 
     async def delete(self, code: str) -> bool:
-        self._followers.pop(code, None)
-        return self._rooms.pop(code, None) is not None
+        return self._forget(code)
 
     async def count(self) -> int:
         for code in list(self._rooms):
@@ -161,6 +180,36 @@ class MemoryBroker:
         counts = self._followers.setdefault(code, {})
         counts[worker] = (n, time.monotonic())
         return sum(k for k, _ in counts.values())
+
+    async def total_followers(self, code: str, fresh: float) -> int:
+        return sum(k for k, _ in self._followers.get(code, {}).values())
+
+    async def put_weights(self, code: str, name: str, data: bytes, drop: list[str], ttl: float) -> None:
+        if self._live(code) is None:
+            return
+        kept = self._weights.setdefault(code, {})
+        kept[name] = data
+        for old in drop:
+            kept.pop(old, None)
+
+    async def get_weights(self, code: str, name: str) -> bytes | None:
+        return self._weights.get(code, {}).get(name) if self._live(code) is not None else None
+
+    async def push_training(self, code: str, message: dict, snapshot: dict | None, ttl: float) -> int:
+        if self._live(code) is None:
+            return -1
+        log = self._train.setdefault(code, {"v": 0, "snapshot": None, "log": []})
+        log["v"] += 1
+        entry = {"v": log["v"], "message": message}
+        if snapshot is not None:
+            log["snapshot"], log["log"] = {"v": log["v"], "message": snapshot}, []
+        else:
+            log["log"].append(entry)
+        return log["v"]
+
+    async def load_training(self, code: str) -> tuple[dict | None, list[dict]]:
+        log = self._train.get(code) if self._live(code) is not None else None
+        return (None, []) if log is None else (log["snapshot"], list(log["log"]))
 
     async def close(self) -> None:
         pass
@@ -198,6 +247,8 @@ class RedisBroker:
             pipe.exists(key)
             pipe.hset(key, "state", orjson.dumps(state))
             pipe.pexpire(key, int(ttl * 1000))
+            for suffix in (":weights", ":train:v", ":train:snapshot", ":train:log"):
+                pipe.pexpire(key + suffix, int(ttl * 1000))  # they live as long as the room
             pipe.zadd(ROOMS_KEY, {code: time.time() + ttl})
             existed, *_ = await pipe.execute()
         if not existed:  # it had expired or ended: what was just written is not a room
@@ -207,10 +258,13 @@ class RedisBroker:
     async def delete(self, code: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(KEY + code)
-            pipe.delete(KEY + code + ":followers")
+            pipe.delete(*(KEY + code + suffix for suffix in self.EXTRA))
             pipe.zrem(ROOMS_KEY, code)
             removed, *_ = await pipe.execute()
         return bool(removed)
+
+    # the room's other keys: follower counts, checkpoint weights (a hash by digest), the training log
+    EXTRA = (":followers", ":weights", ":train:v", ":train:snapshot", ":train:log")
 
     async def count(self) -> int:
         await self.redis.zremrangebyscore(ROOMS_KEY, "-inf", time.time())
@@ -243,15 +297,57 @@ class RedisBroker:
             pipe.pexpire(key, int(max(fresh, 1.0) * 1000) * 10)
             pipe.hgetall(key)
             *_, counts = await pipe.execute()
-        total = 0
-        for value in counts.values():
-            k, at = value.decode().split(":")
-            if now - float(at) <= fresh:
-                total += int(k)
-        return total
+        return _fresh_total(counts, now, fresh)
+
+    async def total_followers(self, code: str, fresh: float) -> int:
+        return _fresh_total(await self.redis.hgetall(KEY + code + ":followers"), time.time(), fresh)
+
+    async def put_weights(self, code: str, name: str, data: bytes, drop: list[str], ttl: float) -> None:
+        key = KEY + code + ":weights"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, name, data)
+            if drop:
+                pipe.hdel(key, *drop)
+            pipe.pexpire(key, int(ttl * 1000))
+            await pipe.execute()
+
+    async def get_weights(self, code: str, name: str) -> bytes | None:
+        return await self.redis.hget(KEY + code + ":weights", name)
+
+    async def push_training(self, code: str, message: dict, snapshot: dict | None, ttl: float) -> int:
+        key, ms = KEY + code + ":train", int(ttl * 1000)
+        v = int(await self.redis.incr(key + ":v"))  # one teacher writes: the number and its entry in turn
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if snapshot is not None:
+                pipe.set(key + ":snapshot", orjson.dumps({"v": v, "message": snapshot}), px=ms)
+                pipe.delete(key + ":log")
+            else:
+                pipe.rpush(key + ":log", orjson.dumps({"v": v, "message": message}))
+                pipe.pexpire(key + ":log", ms)
+            pipe.pexpire(key + ":v", ms)
+            await pipe.execute()
+        return v
+
+    async def load_training(self, code: str) -> tuple[dict | None, list[dict]]:
+        key = KEY + code + ":train"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(key + ":snapshot")
+            pipe.lrange(key + ":log", 0, -1)
+            snapshot, log = await pipe.execute()
+        return (orjson.loads(snapshot) if snapshot else None), [orjson.loads(entry) for entry in log]
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _fresh_total(counts: dict[bytes, bytes], now: float, fresh: float) -> int:
+    """The sum of the per-worker counts (``n:time``) reported within ``fresh`` seconds."""
+    total = 0
+    for value in counts.values():
+        k, at = value.decode().split(":")
+        if now - float(at) <= fresh:
+            total += int(k)
+    return total
 
 
 def make_broker(settings: Settings):
@@ -270,8 +366,12 @@ class Member:
         self.seen = -1  # the seq of the newest state offered
         self.followers: int | None = None  # the teacher's count, not yet sent
         self.ended: str | None = None  # why the room ended
-        self.run: engine.Run | None = None  # a student's: the room's run it was last sent, and its config
-        self.config: dict | None = None
+        self.run: engine.Run | None = None  # a student's: the room's run it was last sent, its config
+        self.config: dict | None = None  # and its weights (the state's ``trained``)
+        self.trained: dict | None = None
+        self.training: list[dict] = []  # a student's: training messages {"v", "message"} not yet sent
+        self.train_v = 0  # the number of the last training message sent (0: none)
+        self.resync = role == "student"  # read the room's training log before the next message
         self.wake = asyncio.Event()
 
     def offer(self, state: dict) -> None:
@@ -279,6 +379,16 @@ class Member:
             return  # an older state (two workers published out of order): the newer one stands
         self.seen = state.get("seq", 0)
         self.latest = state
+        self.wake.set()
+
+    def offer_training(self, entry: dict) -> None:
+        """A training message, in order; too many waiting (a stalled socket): read the log instead."""
+        if not self.following or self.role != "student":
+            return
+        self.training.append(entry)
+        if len(self.training) > TRAIN_QUEUE:
+            self.training.clear()
+            self.resync = True
         self.wake.set()
 
     def count(self, n: int) -> None:
@@ -328,6 +438,9 @@ class LocalRoom:
         if kind == "state":
             for member in self.members:
                 member.offer(event["state"])
+        elif kind == "train":
+            for member in self.members:
+                member.offer_training(event["entry"])
         elif kind == "followers":
             self.followers = int(event["n"])
             for member in self.members:
@@ -360,13 +473,23 @@ class Hub:
         self.broker = broker if broker is not None else make_broker(settings)
         self.worker = secrets.token_hex(6)
         self.local: dict[str, LocalRoom] = {}
-        self._runs: dict[str, asyncio.Future] = {}  # config key -> the computation students wait for
+        self._runs: dict[str, asyncio.Future] = {}  # run key -> the computation students wait for
+        self._trained: dict[str, tuple[str, engine.Run]] = {}  # code -> the room's latest trained run
+        self._weights_sent: dict[str, list[str]] = {}  # code -> digests this worker put, oldest first
         self._seq: dict[str, int] = {}
 
     def followers(self, code: str) -> int:
-        """The last known number of students in room ``code`` (all workers)."""
+        """The last known number of students in room ``code`` (all workers), as this worker's sockets of
+        the room heard it; 0 when it has none (``count_followers`` asks the broker)."""
         local = self.local.get(code)
         return local.followers if local is not None else 0
+
+    async def count_followers(self, code: str) -> int:
+        """The number of students in room ``code`` over all workers, whether this one has any or not."""
+        local = self.local.get(code)
+        if local is not None:
+            return local.followers
+        return await self.broker.total_followers(code, self.settings.room_check_seconds * STALE_CHECKS)
 
     async def close(self) -> None:
         for room in list(self.local.values()):
@@ -450,6 +573,7 @@ class Hub:
         local.members.discard(member)
         if not local.members:
             self.local.pop(member.code, None)
+            self._trained.pop(member.code, None)
             local.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await local.task
@@ -482,16 +606,59 @@ class Hub:
     async def end(self, code: str, reason: str) -> None:
         await self.broker.delete(code)
         await self.broker.publish(code, {"kind": "end", "reason": reason})
+        self._trained.pop(code, None)
+        self._weights_sent.pop(code, None)
+
+    # -- the teacher's training -------------------------------------------------------------------------
+    async def put_weights(self, member: Member, data: bytes) -> str:
+        """Checkpoint weights into the room; their name (a digest) for the state's ``trained.weights``."""
+        name = hashlib.sha256(data).hexdigest()[:24]
+        sent = [n for n in self._weights_sent.get(member.code, []) if n != name] + [name]
+        drop, self._weights_sent[member.code] = sent[:-KEEP_WEIGHTS], sent[-KEEP_WEIGHTS:]
+        await self.broker.put_weights(member.code, name, data, drop, self._ttl())
+        return name
+
+    async def push_training(self, member: Member, message: dict, snapshot: dict | None) -> None:
+        """A training message of the teacher's, into the room's log (with ``snapshot``, the whole
+        training so far, the log starts over from it) and out to the students."""
+        v = await self.broker.push_training(member.code, message, snapshot, self._ttl())
+        if v > 0:
+            await self.broker.publish(member.code, {"kind": "train", "entry": {"v": v, "message": message}})
+
+    async def load_training(self, code: str) -> tuple[dict | None, list[dict]]:
+        return await self.broker.load_training(code)
 
     # -- the students' run ------------------------------------------------------------------------------
-    async def shared_run(self, config: RunConfig, compute: Callable[[RunConfig], Awaitable[engine.Run]]):
-        """The run of ``config``, computed once on this worker however many followers ask at once."""
-        key = config.model_dump_json()
+    async def shared_run(self, key: str, compute: Callable[[], Awaitable[engine.Run]]) -> engine.Run:
+        """The run called ``key`` (a config, or a config and its weights), computed once on this worker
+        however many followers ask at once."""
         future = self._runs.get(key)
         if future is None:
-            future = self._runs[key] = asyncio.ensure_future(compute(config))
+            future = self._runs[key] = asyncio.ensure_future(compute())
             future.add_done_callback(lambda _: self._runs.pop(key, None))
         return await asyncio.shield(future)
+
+    async def trained_run(
+        self, code: str, config: RunConfig, name: str, compute: Callable[[bytes], Awaitable[engine.Run]]
+    ) -> engine.Run | None:
+        """The room's run of ``config`` with the teacher's checkpoint weights ``name``: computed once on this
+        worker (trained runs are not in the engine's cache; the room's latest is kept here). None when the
+        broker no longer has the weights (a newer checkpoint replaced them: its state follows)."""
+        key = config.model_dump_json() + "/weights " + name
+        kept = self._trained.get(code)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+
+        async def load_and_compute() -> engine.Run | None:
+            data = await self.broker.get_weights(code, name)
+            if data is None:
+                return None
+            run = await compute(data)
+            if code in self.local:
+                self._trained[code] = (key, run)
+            return run
+
+        return await self.shared_run(key, load_and_compute)
 
 
 def room_message(code: str, state: dict) -> dict[str, Any]:

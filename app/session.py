@@ -140,6 +140,8 @@ class Session:
         self.hub, self._room_asked, self.join_url = hub, room, join_url
         self.member: rooms.Member | None = None
         self._room_task: asyncio.Task | None = None
+        self._room_training = 0  # training messages this teacher put in the room since its last snapshot
+        self._train_shown = False  # this socket was sent a training (its own or the teacher's)
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_json(self, message: dict | bytes) -> None:
@@ -147,6 +149,25 @@ class Session:
 
     async def send_error(self, code: str, message: str, field: str | None = None) -> None:
         await self.send_json(Error(code=code, message=message, field=field).model_dump())
+
+    async def send_training(self, message: dict) -> None:
+        """A ``train`` or ``sweep`` message of this session's job; a teacher's goes to the room too."""
+        self._train_shown = True
+        await self.send_json(message)
+        if not self.teaching:
+            return
+        self._room_training += 1
+        snapshot = None
+        if message.get("reset") or message["type"] == "sweep" or message["status"] == "reset":
+            snapshot = message  # it holds everything there is to know already
+        elif self._room_training >= rooms.TRAIN_SNAPSHOT_EVERY and isinstance(self.job, training.TrainJob):
+            snapshot = self.job.snapshot(message["status"], message.get("message"))
+        if snapshot is not None:
+            self._room_training = 0
+        try:
+            await self.hub.push_training(self.member, message, snapshot)
+        except Exception:  # the broker is away: the teacher's own training goes on
+            log.exception("room %s: a training message was not published", self.member.code)
 
     async def send_frame(self, publish: bool = True) -> None:
         await self.ws.send_bytes(self.run.frame_bytes(self.t))
@@ -330,7 +351,9 @@ class Session:
     async def configure(self, msg: Configure) -> None:
         await self.compute_and_show(msg.config, self.compute or engine.get_run, msg.config)
 
-    async def compute_and_show(self, config, fn: Callable[..., engine.Run], *args) -> None:
+    async def compute_and_show(
+        self, config, fn: Callable[..., engine.Run], *args, trained: engine.Trained | None = None
+    ) -> None:
         """A run of ``config`` (``fn(*args)``) computed and put on display: the player stopped, then
         the memory budget, the server's compute queue, a compute a newer configure cancels, ready."""
         if await self.stop_player():
@@ -359,17 +382,24 @@ class Session:
             )
         finally:
             self.computes.give()
-        await self.show(run)
+        await self.show(run, trained)
 
-    async def show(self, run: engine.Run) -> None:
-        """A new run on display: ready, the bulk block, the frame at t = 0; a teacher's, to the room."""
+    async def show(self, run: engine.Run, trained: engine.Trained | None = None) -> None:
+        """A new run on display: ready, the bulk block, the frame at t = 0; a teacher's, to the room
+        (with the checkpoint weights it shows, when ``trained``)."""
         self.run, self.t = run, 0
         await self.send_json(run.ready_json)
         await self.ws.send_bytes(run.bulk_bytes())
         await self.send_frame(publish=False)
         if self.teaching:
             config = run.config.model_dump(mode="json")
-            await self.publish({"config": config, "run_id": run.run_id, "t": 0, "playing": False})
+            weights = None
+            if trained is not None:
+                data = await asyncio.get_running_loop().run_in_executor(self.executor, trained.to_bytes)
+                weights = {**run.trained, "weights": await self.hub.put_weights(self.member, data)}
+            await self.publish(
+                {"config": config, "trained": weights, "run_id": run.run_id, "t": 0, "playing": False}
+            )
 
     # -- classroom rooms (app/rooms.py) -----------------------------------------------------------------
     @property
@@ -450,7 +480,7 @@ class Session:
         if isinstance(msg, RoomEnd):
             return await self.hub.end(m.code, "the teacher ended the class")
         if isinstance(msg, RoomDetach):
-            m.following, m.latest = False, None
+            m.following, m.latest, m.training = False, None, []
             return await self.send_room_status()
         try:  # RoomFollow: the room's state now, whatever was seen before
             state = await self.hub.load(m.code)
@@ -458,13 +488,13 @@ class Session:
             return await self.send_error(err.code, err.message, err.field)
         await self.stop_player()
         await self.stop_job()
-        m.following, m.seen = True, -1
+        m.following, m.seen, m.resync, m.training = True, -1, True, []  # the training log read again too
         await self.send_room_status()
         m.offer(state)
 
     async def _follow(self, member: rooms.Member) -> None:
-        """The room's news for this socket: the latest state (a student's), the count (the teacher's),
-        the end."""
+        """The room's news for this socket: the teacher's training messages and latest state (a
+        student's), the count (the teacher's), the end."""
         try:
             while True:
                 await member.wake.wait()
@@ -477,8 +507,11 @@ class Session:
                 if member.followers is not None and member.role == "teacher":
                     await self.send_room_status()
                     member.followers = None
+                if member.role != "student" or not member.following:
+                    continue
+                await self.send_room_training(member)
                 state, member.latest = member.latest, None
-                if state is not None and member.following and member.role == "student":
+                if state is not None:
                     await self.apply_room_state(member, state)
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the client went away; serve() leaves the room
@@ -486,18 +519,25 @@ class Session:
     async def apply_room_state(self, member: rooms.Member, state: dict) -> None:
         """Show the teacher's state: the run first when it is new to this socket (its config read only
         then: a state that moves the cursor costs a comparison), then the cursor."""
-        run = self.run
-        if run is None or run is not member.run or state["config"] != member.config:
+        run, trained = self.run, state.get("trained")
+        shown = run is not None and run is member.run
+        if not shown or state["config"] != member.config or trained != member.trained:
             config = RunConfig.model_validate_json(orjson.dumps(state["config"]))
             try:
-                run = await self.hub.shared_run(config, self._room_run)
+                if trained is None:
+                    run = await self.hub.shared_run(config.model_dump_json(), partial(self._room_run, config))
+                else:
+                    compute = partial(self._room_trained_run, config)
+                    run = await self.hub.trained_run(member.code, config, trained["weights"], compute)
+                    if run is None:
+                        return  # replaced by newer weights already: their state is on its way
             except engine.MemoryFull as err:
                 return await self.send_error("busy", str(err))
             except engine.EngineError as err:
                 return await self.send_error("invalid_config", str(err), err.field)
             if not member.following:
                 return  # detached while it was computed
-            self.run, member.run, member.config = run, run, state["config"]
+            self.run, member.run, member.config, member.trained = run, run, state["config"], trained
             await self.send_json(run.ready_json)
             await self.ws.send_bytes(run.bulk_bytes())
         self.t = min(int(state.get("t", 0)), run.T - 1)
@@ -506,6 +546,36 @@ class Session:
     async def _room_run(self, config: RunConfig) -> engine.Run:
         return await engine.admitted_run(config, self.settings.memory_budget_mb * 2**20, self.executor)
 
+    async def _room_trained_run(self, config: RunConfig, weights: bytes) -> engine.Run:
+        """The teacher's checkpoint, on this worker: its weights read, then the run as for any config."""
+        loop = asyncio.get_running_loop()
+        trained = await loop.run_in_executor(self.executor, engine.Trained.from_bytes, weights)
+        budget = self.settings.memory_budget_mb * 2**20
+        return await engine.admitted_run(config, budget, self.executor, trained)
+
+    async def send_room_training(self, member: rooms.Member) -> None:
+        """The teacher's training messages waiting for this student, in order; the room's training log
+        instead when this socket has none of it yet, fell behind, or missed one."""
+        while member.following and (member.resync or member.training):
+            entries, member.training = member.training, []
+            if member.resync or (entries and entries[0]["v"] > member.train_v + 1):
+                member.resync = False
+                snapshot, log_entries = await self.hub.load_training(member.code)
+                if (snapshot is None or snapshot["message"]["type"] == "sweep") and self._train_shown:
+                    await self.send_json(_reset_message(snapshot["message"]["id"] if snapshot else 0))
+                base = [snapshot] if snapshot is not None else []
+                member.train_v = 0
+                entries = [*base, *log_entries, *entries]
+            for entry in entries:
+                if entry["v"] <= member.train_v:
+                    continue  # in the log already
+                if member.train_v and entry["v"] > member.train_v + 1:
+                    member.resync = True  # one is missing: read the log again
+                    break
+                member.train_v = entry["v"]
+                self._train_shown = True
+                await self.send_json(entry["message"])
+
     # -- training -------------------------------------------------------------------------------
     async def dispatch_training(self, msg) -> None:
         if isinstance(msg, (TrainStart, SweepStart)):
@@ -513,7 +583,7 @@ class Session:
         job = self.job
         if isinstance(msg, TrainReset):
             await self.stop_job()
-            return await self.send_json(_reset_message(self._jobs))
+            return await self.send_training(_reset_message(self._jobs))
         if isinstance(job, training.SweepJob) and isinstance(msg, TrainPause):
             await self.stop_driver()  # the sweep's last message says "stopped"
             return None
@@ -523,7 +593,7 @@ class Session:
         if isinstance(msg, TrainPause):
             if await self.stop_driver():
                 return  # the driver's last message says "paused"
-            return await self.send_json(job.delta(self._job_status(job)))
+            return await self.send_training(job.delta(self._job_status(job)))
         if isinstance(msg, TrainSet):
             async with self._job_lock:  # between two chunks
                 if "lr" in msg.model_fields_set and msg.lr is not None:
@@ -533,13 +603,13 @@ class Session:
                 if "steps" in msg.model_fields_set and msg.steps is not None:
                     job.set_budget(msg.steps)
             if not self.training_running:
-                await self.send_json(job.delta(self._job_status(job)))
+                await self.send_training(job.delta(self._job_status(job)))
             return
         if isinstance(msg, TrainOpen):
             return await self.open_checkpoint(job, msg.step)
         if isinstance(msg, TrainResume):
             if job.step >= job.train.steps:
-                return await self.send_json(
+                return await self.send_training(
                     job.delta("done", f"the budget of {job.train.steps} steps is reached: raise it to go on")
                 )
             await self.start_driver(job.train.steps)
@@ -574,10 +644,10 @@ class Session:
         self.job = job
         if isinstance(job, training.SweepJob):
             if not await self.start_driver(0):
-                await self.send_json(job.update("stopped"))
+                await self.send_training(job.update("stopped"))
             return None
         if not await self.start_driver(min(msg.now or job.train.steps, job.train.steps)):
-            await self.send_json(job.delta("paused"))  # the job exists: resume it when a slot is free
+            await self.send_training(job.delta("paused"))  # the job exists: resume it when a slot is free
         return None
 
     async def start_driver(self, target: int) -> bool:
@@ -637,14 +707,14 @@ class Session:
                 if loop.time() - last_sent >= PROGRESS_SECONDS:
                     last_sent = loop.time()
                     if sweep:
-                        await self.send_json(job.update("running"))
+                        await self.send_training(job.update("running"))
                     else:
-                        await self.send_json(job.delta("running", job.divergence_message()))
+                        await self.send_training(job.delta("running", job.divergence_message()))
             if sweep:
-                await self.send_json(job.update("done" if job.done else "stopped"))
+                await self.send_training(job.update("done" if job.done else "stopped"))
             else:
                 job.keep()  # where it stopped stays a checkpoint when training goes on
-                await self.send_json(job.delta(self._job_status(job), job.divergence_message()))
+                await self.send_training(job.delta(self._job_status(job), job.divergence_message()))
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the client went away; serve() stops the job
         except Exception as err:
@@ -659,7 +729,7 @@ class Session:
         async with self._job_lock:
             weights = await loop.run_in_executor(self.executor, job.weights_at, step)
         trained = engine.Trained(job.id, step, weights)
-        await self.compute_and_show(job.config, engine.trained_run, job.config, trained)
+        await self.compute_and_show(job.config, engine.trained_run, job.config, trained, trained=trained)
 
     # -- the player -------------------------------------------------------------------------------
     async def play(self, rate: float, direction: int) -> None:

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Classroom rooms (app/rooms.py): "" keeps them in this process; redis://host:port/db shares them
     # between workers and machines through Redis pub/sub
     broker_url: str = ""
+    # server processes behind one port (python -m app); more than one needs broker_url, so that a room
+    # made on one process is found from the others
+    processes: int = Field(1, ge=1, le=64)
     max_rooms: int = Field(100, ge=1, le=100_000)  # rooms open at once (across workers, with Redis)
     max_room_students: int = Field(1000, ge=1, le=100_000)  # students following one room
     room_idle_seconds: float = Field(4 * 3600.0, gt=0.0, le=7 * 86400.0)  # no teacher change: the room ends

@@ -198,14 +198,26 @@ class TrainJob:
 
     def delta(self, status: str, message: str | None = None) -> dict:
         """A TrainUpdate with what is new since the previous delta."""
+        reset, self._reset_pending = self._reset_pending, False
+        return self._update(status, message, reset, self._sent_steps, self._sent_probe)
+
+    def snapshot(self, status: str, message: str | None = None) -> dict:
+        """The whole training so far as one TrainUpdate (``reset: true``); the deltas go on as before."""
+        n = len(self.trainers)
+        return self._update(status, message, True, [0] * n, [-1] * n)
+
+    def _update(
+        self, status: str, message: str | None, reset: bool, sent_steps: list, sent_probe: list
+    ) -> dict:
+        """The TrainUpdate of what follows ``sent_steps`` / ``sent_probe`` (moved on to now, in place)."""
         cells = []
         for i, tr in enumerate(self.trainers):
-            new = tr.history[self._sent_steps[i] :]
-            self._sent_steps[i] = len(tr.history)
+            new = tr.history[sent_steps[i] :]
+            sent_steps[i] = len(tr.history)
             val = [r for r in new if r.val_loss is not None]
-            probes = [p for p in tr.probes if p.step > self._sent_probe[i]]
+            probes = [p for p in tr.probes if p.step > sent_probe[i]]
             if probes:
-                self._sent_probe[i] = probes[-1].step
+                sent_probe[i] = probes[-1].step
             cells.append(
                 {
                     "cell": tr.cell,
@@ -220,7 +232,6 @@ class TrainJob:
                     "probes": [probe_wire(p) for p in probes],
                 }
             )
-        reset, self._reset_pending = self._reset_pending, False
         return {
             "type": "train",
             "id": self.id,

@@ -10,6 +10,9 @@
 #   4. Runs it on a free port of 127.0.0.1, waits for Docker's health status, fetches /healthz, the page and
 #      everything the page links to, opens /ws, sends a configure and waits for "ready" and the bulk block,
 #      checks the container runs as non-root with no build leftovers, then stops and removes it.
+#   5. Classroom rooms across processes: builds docker/redis.Dockerfile on the same base image, runs it
+#      and the image with GATEFLOW_PROCESSES=3 on one Docker network (docs/docker.md), and checks that a
+#      room made through one process is found, joined and followed through all of them.
 # Prints build time, image size and start-to-healthy time. Not part of `make test` (minutes).
 #
 # Environment (all optional):
@@ -33,6 +36,10 @@ HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-180}"
 STOP_DOCKERD="${STOP_DOCKERD:-0}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/gateflow-dockerd.log}"
 CONTAINER="gateflow-smoke-$$"
+REDIS_IMAGE="${REDIS_IMAGE:-gateflow-redis:smoke}"
+CLASS="gateflow-class-$$"        # the classroom check's containers and network
+REDIS="gateflow-redis-$$"
+NETWORK="gateflow-net-$$"
 WORK="$(mktemp -d /tmp/gateflow-smoke.XXXXXX)"
 STARTED_DOCKERD_PID=""
 
@@ -51,6 +58,13 @@ cleanup() {
         fi
         docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
     fi
+    for c in "$CLASS" "$REDIS"; do
+        if docker container inspect "$c" >/dev/null 2>&1; then
+            [ "$rc" = 0 ] || { echo "--- $c logs (last 40 lines)" >&2; docker logs --tail 40 "$c" >&2 2>&1 || true; }
+            docker rm -f "$c" >/dev/null 2>&1 || true
+        fi
+    done
+    docker network rm "$NETWORK" >/dev/null 2>&1 || true
     if [ -n "$STARTED_DOCKERD_PID" ] && [ "$STOP_DOCKERD" = 1 ]; then
         echo "stopping the dockerd this script started (pid $STARTED_DOCKERD_PID)" >&2
         as_root kill "$STARTED_DOCKERD_PID" 2>/dev/null || true
@@ -154,21 +168,24 @@ log "run $IMAGE as $CONTAINER on 127.0.0.1:$PORT"
 t_start=$(now)
 docker run -d --name "$CONTAINER" -p "127.0.0.1:$PORT:8000" "$IMAGE" >/dev/null
 
-t_answer=""
-status=""
-deadline=$(( $(date +%s) + HEALTH_TIMEOUT ))
-while :; do
-    state="$(docker inspect -f '{{.State.Status}}' "$CONTAINER")"
-    [ "$state" = running ] || die "container is $state"
-    if [ -z "$t_answer" ] && python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=2)" 2>/dev/null; then
-        t_answer=$(now)
-    fi
-    status="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CONTAINER")"
-    [ "$status" = healthy ] && break
-    [ "$status" = unhealthy ] && die "container is unhealthy"
-    [ "$(date +%s)" -lt "$deadline" ] || die "not healthy after ${HEALTH_TIMEOUT}s (health: ${status:-none})"
-    sleep 0.25
-done
+# Until Docker says container $1 (port $2 on the host) is healthy; t_answer: when /healthz first answered.
+wait_healthy() {
+    local name="$1" port="$2" state status deadline=$(( $(date +%s) + HEALTH_TIMEOUT ))
+    t_answer=""
+    while :; do
+        state="$(docker inspect -f '{{.State.Status}}' "$name")"
+        [ "$state" = running ] || die "container $name is $state"
+        if [ -z "$t_answer" ] && python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=2)" 2>/dev/null; then
+            t_answer=$(now)
+        fi
+        status="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$name")"
+        [ "$status" = healthy ] && break
+        [ "$status" = unhealthy ] && die "container $name is unhealthy"
+        [ "$(date +%s)" -lt "$deadline" ] || die "$name not healthy after ${HEALTH_TIMEOUT}s (health: ${status:-none})"
+        sleep 0.25
+    done
+}
+wait_healthy "$CONTAINER" "$PORT"
 t_healthy=$(now)
 ANSWER_SECS=$(secs "$t_start" "${t_answer:-$t_healthy}")
 HEALTHY_SECS=$(secs "$t_start" "$t_healthy")
@@ -264,6 +281,86 @@ docker exec "$CONTAINER" sh -c '
 '
 docker history --no-trunc "$IMAGE" >"$WORK/history.txt"
 if grep -q 'BEGIN CERTIFICATE' "$WORK/history.txt"; then die "a certificate is in the image history"; fi
+
+log "classroom rooms: 3 processes and a Redis container on one network"
+"${BUILD[@]}" --progress=plain -t "$REDIS_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    -f docker/redis.Dockerfile docker >"$WORK/redis-build.log" 2>&1 || { tail -20 "$WORK/redis-build.log" >&2; die "redis image build failed"; }
+echo "built $REDIS_IMAGE ($(docker image inspect -f '{{.Size}}' "$REDIS_IMAGE" | awk '{ printf "%.0f", $1 / 1e6 }') MB)" >&2
+docker network create "$NETWORK" >/dev/null
+docker run -d --name "$REDIS" --network "$NETWORK" "$REDIS_IMAGE" >/dev/null
+CLASS_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+docker run -d --name "$CLASS" --network "$NETWORK" -p "127.0.0.1:$CLASS_PORT:8000" \
+    -e GATEFLOW_PROCESSES=3 -e "GATEFLOW_BROKER_URL=redis://$REDIS:6379/0" "$IMAGE" >/dev/null
+wait_healthy "$CLASS" "$CLASS_PORT"
+WORKERS_SEEN="$(docker top "$CLASS" -o pid,args | grep -c 'multiprocessing' || true)"
+echo "server processes: $WORKERS_SEEN workers (and their parent)" >&2
+[ "$WORKERS_SEEN" -ge 3 ] || die "expected 3 worker processes, found $WORKERS_SEEN"
+cat >"$WORK/room_client.py" <<'PY'
+import asyncio, json, sys, urllib.request
+
+import websockets
+
+base = f"127.0.0.1:{sys.argv[1]}"
+
+
+def http(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://{base}{path}", data, {"Content-Type": "application/json"}, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+async def until(ws, kind):
+    async with asyncio.timeout(60):
+        while True:
+            message = await ws.recv()
+            if isinstance(message, str) and json.loads(message)["type"] == kind:
+                return json.loads(message)
+
+
+async def main():
+    status, room = http("POST", "/api/rooms", {"cells": ["gru"], "seq_len": 12, "hidden_size": 4})
+    assert status == 201, status
+    code, token = room["room"], room["teacher_token"]
+    # each request is a new connection, which any of the processes may take: every one finds the room
+    for _ in range(30):
+        assert http("GET", f"/api/rooms/{code}")[1]["room"] == code
+    url = f"ws://{base}/ws?room={code}"
+    async with websockets.connect(f"{url}&token={token}", max_size=None) as teacher:
+        await until(teacher, "room_status")
+        students = [await websockets.connect(url, max_size=None) for _ in range(8)]
+        try:
+            for s in students:
+                await until(s, "room")
+            config = {"cells": ["lstm"], "seq_len": 20, "hidden_size": 3}
+            await teacher.send(json.dumps({"type": "configure", "config": config}))
+            run_id = (await until(teacher, "ready"))["run_id"]
+            for s in students:
+                assert (await until(s, "ready"))["run_id"] == run_id
+            await teacher.send(json.dumps({"type": "room_view", "t": 5, "view": {"unit": 1}}))
+            for s in students:
+                while (state := await until(s, "room"))["t"] != 5:
+                    pass
+                assert state["run_id"] == run_id
+            async with asyncio.timeout(20):  # the count over every process, as any one of them says it
+                while http("GET", f"/api/rooms/{code}")[1]["followers"] != len(students):
+                    await asyncio.sleep(0.2)
+        finally:
+            for s in students:
+                await s.close()
+    print(f"room {code}: found by 30 requests, 8 students followed the teacher's run and cursor, "
+          "all 8 counted")
+
+
+asyncio.run(main())
+PY
+if [ -n "$WS_PY" ]; then
+    "$WS_PY" "$WORK/room_client.py" "$CLASS_PORT"
+else
+    docker exec -i "$CLASS" python3 - 8000 <"$WORK/room_client.py"
+fi
+docker rm -f "$CLASS" "$REDIS" >/dev/null
+docker network rm "$NETWORK" >/dev/null
 
 log "stop"
 t0=$(now)

@@ -61,7 +61,7 @@ async def room_info(code: str, request: Request) -> Response:
     code = rooms.normalize_code(code)
     info = RoomInfo(
         room=code,
-        followers=hub.followers(code),
+        followers=await hub.count_followers(code),
         join_url=join_url(_base(request), code),
         qr_url=f"/api/rooms/{code}/qr.svg",
     )

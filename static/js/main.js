@@ -54,6 +54,7 @@ const room = new Room(socket, state, player, roomAsked);
 function takeOver() {
   if (room.led) {
     room.detach();
+    coach.leaveTeacher();
     setStatus("exploring on your own: “Back to the teacher” follows the class again", "info");
   }
 }
@@ -66,6 +67,7 @@ const playerBar = new PlayerBar(player, state, () => {
 const panels = new Panels($(".views"), $("#folded"), (partial) => state.set(partial));
 const share = new ShareBox($("#share-box"), $("#btn-share"), () => state.toHash());
 const coach = new Coach(socket, state);
+coach.led = () => room.led;
 const checkpoints = new CheckpointBar($("#checkpoint-bar"));
 const views = {
   training: new TrainingView($("#training"), Plotly),
@@ -225,6 +227,10 @@ socket.on("bulk", ({ fields }) => {
   onRun();
 });
 socket.on("state", () => schedule());
+// a student who follows reads the teacher's training settings in the panel (and Start repeats them)
+socket.on("train", (msg) => {
+  if (room.led && msg.settings) state.setTrain(msg.settings);
+});
 socket.on("error", (msg) => onServerError(msg));
 
 /** The server's notes on the settings: beside their fields, and above the views (the settings may be hidden). */
@@ -312,6 +318,7 @@ function onTrainingError(msg) {
 // ---- Train mode: the training panels -> coach -> socket; checkpoints -> the views' run ---------------
 
 views.training.on("command", ({ type }) => {
+  takeOver(); // a student who follows the class trains on its own from here
   views.training.clearErrors();
   if (type === "start") coach.start();
   else if (type === "pause") coach.pause();
@@ -322,6 +329,7 @@ views.training.on("command", ({ type }) => {
 
 // a training setting: into the state (and the URL); the live ones to the running training too
 views.training.on("set", (partial) => {
+  takeOver();
   state.set(partial);
   const wire = {};
   for (const [field, key] of Object.entries(TRAIN_KEYS)) {
@@ -329,12 +337,27 @@ views.training.on("set", (partial) => {
   }
   if (Object.keys(wire).length) coach.set(wire);
 });
-views.sweep.on("set", (partial) => state.set(partial));
-views.sweep.on("sweep", () => coach.startSweep());
-views.sweep.on("stop", () => coach.stopSweep());
+views.sweep.on("set", (partial) => {
+  takeOver();
+  state.set(partial);
+});
+views.sweep.on("sweep", () => {
+  takeOver();
+  coach.startSweep();
+});
+views.sweep.on("stop", () => {
+  takeOver();
+  coach.stopSweep();
+});
 
-checkpoints.on("choose", ({ step }) => coach.choose(step));
-checkpoints.on("follow", ({ on }) => coach.setFollow(on));
+checkpoints.on("choose", ({ step }) => {
+  takeOver();
+  coach.choose(step);
+});
+checkpoints.on("follow", ({ on }) => {
+  takeOver();
+  coach.setFollow(on);
+});
 
 coach.on("change", () => schedule());
 coach.on("open", () => {

@@ -55,6 +55,7 @@ export class TrainRecord {
     this.cells = [];
     this.checkpoints = [];
     this.message = null;
+    this.teacher = false; // the classroom teacher's training, followed (the server has it, this page not)
   }
 
   get exists() {
@@ -63,7 +64,7 @@ export class TrainRecord {
 
   /** A training the server still has: commands, live settings and checkpoints reach it. */
   get alive() {
-    return this.exists && this.status !== "lost" && this.status !== "ended";
+    return this.exists && !["lost", "ended", "left"].includes(this.status);
   }
 
   get running() {
@@ -172,6 +173,9 @@ export class Coach extends Emitter {
     this.followTimer = null;
     this.lastSent = { type: null, at: 0 };
     this.sweepAsked = false; // sweep_start sent, its first message not here yet
+    // true while the page follows a classroom's teacher: the teacher's training comes in, and the
+    // checkpoints it opens come as runs; this page opens none of its own
+    this.led = () => false;
     socket.on("train", (msg) => this.receive(msg));
     socket.on("sweep", (msg) => {
       this.sweep = msg;
@@ -242,6 +246,14 @@ export class Coach extends Emitter {
     return this.send({ type: "train_pause" });
   }
 
+  /** The student stopped following the class: the teacher's training stays on show, for reading only. */
+  leaveTeacher() {
+    if (!this.record.teacher || !this.record.alive) return;
+    this.record.status = "left";
+    this.record.version += 1;
+    this.emit("change");
+  }
+
   /** The user picked a checkpoint (null: the newest, and follow it from now on). */
   choose(step) {
     const newest = this.newest();
@@ -276,7 +288,7 @@ export class Coach extends Emitter {
 
   open(step) {
     clearTimeout(this.openTimer);
-    if (step === null || step === undefined || !this.record.alive) return;
+    if (step === null || step === undefined || !this.record.alive || this.led()) return;
     if (this.opening === step) return; // asked already
     if (this.opening === null && this.shown && this.shown.train_id === this.record.id && this.shown.step === step) return;
     this.lastOpenMs = Date.now();
@@ -288,6 +300,7 @@ export class Coach extends Emitter {
   onReady(trained) {
     if (trained && this.opening !== null) this.openCostMs = 0.7 * this.openCostMs + 0.3 * (Date.now() - this.lastOpenMs);
     this.shown = trained || null;
+    if (this.led()) this.chosen = trained ? trained.step : null; // the teacher's pick
     this.opening = null;
     this.picked = false;
     this.emit("change");
@@ -340,6 +353,7 @@ export class Coach extends Emitter {
     const before = this.record.id;
     const wasRunning = this.record.running;
     this.record.receive(msg);
+    this.record.teacher = this.led();
     if (msg.reset) this.sweepAsked = false; // a new training: any sweep is stopped
     if (msg.status === "reset") {
       this.chosen = null;
@@ -353,6 +367,11 @@ export class Coach extends Emitter {
       this.chosen = null;
     }
     const newest = this.newest();
+    if (this.led()) {
+      this.chosen = this.shown ? this.shown.step : null;
+      this.emit("change");
+      return;
+    }
     if (this.follow && newest !== null) this.chosen = newest;
     this.emit("change");
     if (!this.follow || newest === null || this.sweepAsked) return;

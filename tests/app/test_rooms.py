@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from app import rooms
+from app.schemas import BINARY_HEADER
 
 SMALL = {"cells": ["gru"], "seq_len": 12, "hidden_size": 4}
 OTHER = {"cells": ["lstm"], "seq_len": 20, "hidden_size": 3}
@@ -322,3 +323,125 @@ def test_codes_that_cannot_be_codes_are_refused():
         with pytest.raises(rooms.RoomError) as err:
             rooms.normalize_code(typed)
         assert err.value.code == "unknown_room" and err.value.field == "room"
+
+
+# ---- the teacher's training ---------------------------------------------------------------------------
+TRAIN_CONFIG = {"cells": ["rnn_tanh", "gru"], "task": "adding", "seq_len": 10, "hidden_size": 5}
+TRAIN = {"batch_size": 8, "steps": 30, "probe_every": 5, "lr": 0.02}
+
+
+def binary_body(data: bytes) -> bytes:
+    """A binary message without its header (whose send time differs between two sockets)."""
+    return data[BINARY_HEADER.size :]
+
+
+def messages_until(ws, done) -> tuple[list[dict], list[bytes]]:
+    """Text and binary messages up to and including the first text message for which ``done`` holds."""
+    texts, binaries = [], []
+    for _ in range(500):
+        message = ws.receive()
+        if message.get("text") is None:
+            binaries.append(message["bytes"])
+            continue
+        texts.append(orjson.loads(message["text"]))
+        if done(texts[-1]):
+            return texts, binaries
+    raise AssertionError(f"not done after {texts[-3:]}")
+
+
+def train_done(msg: dict) -> bool:
+    return msg["type"] == "train" and msg["status"] == "done"
+
+
+def history(messages: list[dict], i: int, key: str) -> list:
+    """Cell ``i``'s ``key`` over a training's messages, from its last reset on."""
+    start = max(k for k, m in enumerate(messages) if m.get("reset"))
+    return [v for m in messages[start:] for v in m["cells"][i][key]]
+
+
+@pytest.mark.parametrize("snapshot_every", [rooms.TRAIN_SNAPSHOT_EVERY, 1])
+def test_students_see_the_teachers_training_and_its_checkpoint_weights(client, monkeypatch, snapshot_every):
+    """Every training message the teacher gets, a following student gets too, in order; a student who
+    joins later gets the same training from the room's log (a snapshot and the messages after it); a
+    checkpoint the teacher opens shows the very same numbers on the students' pages, weights and all."""
+    monkeypatch.setattr(rooms, "TRAIN_SNAPSHOT_EVERY", snapshot_every)
+    room = make_room(client, TRAIN_CONFIG)
+    with teacher_and_student(client, room) as (teacher, student):
+        teacher.send_json({"type": "train_start", "config": TRAIN_CONFIG, "train": TRAIN})
+        taught = [m for m in messages_until(teacher, train_done)[0] if m["type"] == "train"]
+        seen = [m for m in messages_until(student, train_done)[0] if m["type"] == "train"]
+        assert seen == taught and len(taught) >= 2 and taught[0]["reset"]
+        log = client.app.state.hub.broker._train[room["room"]]  # the room's training log
+        assert log["snapshot"]["v"] == (len(taught) if snapshot_every == 1 else 1)
+        assert len(log["log"]) == (0 if snapshot_every == 1 else len(taught) - 1)
+
+        teacher.send_json({"type": "train_open", "step": 20})
+        texts, binaries = messages_until(teacher, lambda m: m["type"] == "ready")
+        ready = texts[-1]
+        assert ready["trained"]["train_id"] == 1 and ready["trained"]["step"] == 20
+        teacher_bulk = binary_body(teacher.receive_bytes())
+        texts, _ = messages_until(student, lambda m: m["type"] == "ready")
+        assert texts[-1]["trained"] == ready["trained"] and texts[-1]["run_id"] == ready["run_id"]
+        assert binary_body(student.receive_bytes()) == teacher_bulk  # every number, from the same weights
+        assert student.receive_json()["run_id"] == ready["run_id"]
+
+        with client.websocket_connect(f"/ws?room={room['room']}") as late:
+            texts, binaries = messages_until(late, lambda m: m["type"] == "room")
+            trains = [m for m in texts if m["type"] == "train"]
+            assert trains[0]["reset"] and not any(m["reset"] for m in trains[1:])
+            last = taught[-1]
+            assert [trains[-1][k] for k in ("status", "step", "checkpoints", "settings", "task")] == [
+                last[k] for k in ("status", "step", "checkpoints", "settings", "task")
+            ]
+            for i in range(2):
+                for key in ("steps", "loss", "grad_norm", "val_loss"):
+                    assert history(trains, i, key) == history(taught, i, key)
+                assert [p["step"] for p in history(trains, i, "probes")] == list(range(0, 31, 5))
+            late_ready = next(m for m in texts if m["type"] == "ready")
+            assert late_ready["trained"] == ready["trained"]
+            assert binary_body(binaries[0]) == teacher_bulk
+
+
+def test_a_student_back_from_exploring_gets_the_teachers_training_not_its_own(client):
+    room = make_room(client, TRAIN_CONFIG)
+    with teacher_and_student(client, room) as (teacher, student):
+        teacher.send_json({"type": "train_start", "config": TRAIN_CONFIG, "train": {**TRAIN, "steps": 10}})
+        taught = [m for m in messages_until(teacher, train_done)[0] if m["type"] == "train"]
+        messages_until(student, train_done)
+        student.send_json({"type": "room_detach"})
+        messages_until(student, lambda m: m["type"] == "room_status")
+        student.send_json({"type": "train_start", "config": TRAIN_CONFIG, "train": {**TRAIN, "steps": 5}})
+        mine = messages_until(student, train_done)[0]
+        assert mine[-1]["step"] == 5
+        student.send_json({"type": "room_follow"})
+        texts, _ = messages_until(student, lambda m: m["type"] == "room")
+        trains = [m for m in texts if m["type"] == "train"]
+        assert trains[0]["reset"] and trains[-1]["step"] == 10  # the teacher's, from its first step
+        assert history(trains, 1, "loss") == history(taught, 1, "loss")
+        # the teacher resets the training: the students' panels empty
+        teacher.send_json({"type": "train_reset"})
+        assert messages_until(student, lambda m: m["type"] == "train")[0][-1]["status"] == "reset"
+
+
+def test_a_following_student_cannot_train(client):
+    room = make_room(client, TRAIN_CONFIG)
+    with teacher_and_student(client, room) as (_, student):
+        student.send_json({"type": "train_start", "config": TRAIN_CONFIG, "train": TRAIN})
+        error = student.receive_json()
+        assert error["type"] == "error" and error["code"] == "room_follower"
+
+
+def test_several_processes_without_a_broker_are_refused(monkeypatch):
+    """`python -m app` with GATEFLOW_PROCESSES > 1 and no broker would split the rooms between processes."""
+    import app.__main__ as entry
+    from app.settings import Settings
+
+    monkeypatch.setattr(entry, "get_settings", lambda: Settings(processes=3, broker_url=""))
+    monkeypatch.setattr(entry.uvicorn, "run", lambda *a, **k: pytest.fail("started without a broker"))
+    with pytest.raises(SystemExit, match="GATEFLOW_PROCESSES=3 needs GATEFLOW_BROKER_URL"):
+        entry.main()
+    started = {}
+    monkeypatch.setattr(entry, "get_settings", lambda: Settings(processes=3, broker_url="redis://r:6379/0"))
+    monkeypatch.setattr(entry.uvicorn, "run", lambda *a, **k: started.update(k))
+    entry.main()
+    assert started["workers"] == 3

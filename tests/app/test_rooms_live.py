@@ -14,6 +14,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from app.schemas import BINARY_HEADER
 from bench.common import free_port, start_redis, start_server, stop
 
 SMALL = {"cells": ["gru"], "seq_len": 12, "hidden_size": 4}
@@ -117,6 +118,69 @@ def test_rooms_across_two_workers_through_redis(redis_url):
                     assert (await until(ws, "room_end"))[-1]["reason"] == "the teacher ended the class"
             async with connect(f"ws://{b}/ws?room={code}") as late:
                 assert (await until(late, "error"))[-1]["code"] == "unknown_room"
+
+        asyncio.run(lesson())
+
+
+def followers(host: str, code: str) -> int:
+    with urllib.request.urlopen(f"http://{host}/api/rooms/{code}", timeout=10) as response:
+        return json.loads(response.read())["followers"]
+
+
+async def messages_until(ws, done, timeout: float = 60) -> tuple[list[dict], list[bytes]]:
+    texts, binaries = [], []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.recv()
+            if isinstance(message, bytes):
+                binaries.append(message[BINARY_HEADER.size :])  # the header's send time differs
+                continue
+            texts.append(orjson.loads(message))
+            if done(texts[-1]):
+                return texts, binaries
+
+
+def test_the_teachers_training_and_checkpoints_reach_students_on_another_worker(redis_url):
+    """Through Redis: the training messages (numbered, in order) and the checkpoint weights the teacher's
+    run shows, so the student's page on the other worker shows the same bytes."""
+    config = {"cells": ["lstm"], "task": "adding", "seq_len": 10, "hidden_size": 5}
+    train = {"batch_size": 8, "steps": 40, "probe_every": 5, "lr": 0.02}
+    env = {"GATEFLOW_BROKER_URL": redis_url, "GATEFLOW_ROOM_CHECK_SECONDS": "0.2"}
+    done = lambda m: m["type"] == "train" and m["status"] == "done"  # noqa: E731
+    with servers(2, env) as (a, b):
+        room = create(a, config)
+        code, token = room["room"], room["teacher_token"]
+
+        async def lesson():
+            async with connect(f"ws://{b}/ws?room={code}", max_size=None) as student:
+                await until(student, "room")
+                # a worker with no socket in the room counts the students on the others (through Redis)
+                async with asyncio.timeout(10):
+                    while followers(a, code) != 1:
+                        await asyncio.sleep(0.1)
+                async with connect(f"ws://{a}/ws?room={code}&token={token}", max_size=None) as teacher:
+                    await until(teacher, "room_status")
+                    message = {"type": "train_start", "config": config, "train": train}
+                    await teacher.send(orjson.dumps(message).decode())
+                    taught = [m for m in (await messages_until(teacher, done))[0] if m["type"] == "train"]
+                    seen = [m for m in (await messages_until(student, done))[0] if m["type"] == "train"]
+                    assert seen == taught
+                    await teacher.send(orjson.dumps({"type": "train_open", "step": 40}).decode())
+                    ready = (await messages_until(teacher, lambda m: m["type"] == "ready"))[0][-1]
+                    bulk = (await teacher.recv())[BINARY_HEADER.size :]
+                    texts, _ = await messages_until(student, lambda m: m["type"] == "ready")
+                    assert texts[-1]["trained"] == ready["trained"] and ready["trained"]["steps"] == {
+                        "lstm": 40
+                    }
+                    assert (await student.recv())[BINARY_HEADER.size :] == bulk
+            async with connect(f"ws://{b}/ws?room={code}", max_size=None) as late:
+                texts, binaries = await messages_until(late, lambda m: m["type"] == "room")
+                trains = [m for m in texts if m["type"] == "train"]
+                assert trains[0]["reset"] and trains[-1]["step"] == 40
+                assert [v for m in trains for v in m["cells"][0]["loss"]] == [
+                    v for m in taught for v in m["cells"][0]["loss"]
+                ]
+                assert binaries[0] == bulk
 
         asyncio.run(lesson())
 

@@ -100,3 +100,55 @@ def test_a_wrong_code_says_so_and_the_page_works_alone(page, recorder, server_ur
     # the browser logs the refused join (404) as a console error: nothing else
     others = [e for e in recorder.errors if "404" not in e]
     assert not others, others
+
+
+def test_the_class_follows_the_teachers_training(context, server_url):
+    """The teacher trains in Train mode: each student's page shows the same training curves and, below,
+    the checkpoints the teacher's page opens, computed from the teacher's weights; a student who goes
+    exploring keeps the teacher's curves to read and trains its own."""
+    recorders = Recorder(), Recorder()
+    teacher = context.new_page()
+    recorders[0].attach(teacher)
+    lesson = "cells=rnn_tanh,gru&task=adding&seq_len=30&hidden_size=16&mode=train&budget=60"
+    teacher.goto(server_url + f"/#{lesson}")
+    wait_run(teacher, cells=["rnn_tanh", "gru"])
+    teacher.click("#btn-teach")
+    teacher.wait_for_function("() => window.gateflow.room.role === 'teacher' && window.gateflow.room.joinUrl")
+    code = teacher.evaluate("window.gateflow.room.code")
+    student = context.new_page()
+    recorders[1].attach(student)
+    student.goto(server_url + f"/?room={code}")
+    student.wait_for_function("() => window.gateflow.run && window.gateflow.room.role === 'student'")
+    student.wait_for_function("() => window.gateflow.state.mode === 'train'")
+    teacher.wait_for_function("() => window.gateflow.room.followers === 1")
+
+    teacher.click("#btn-train-start")
+    teacher.wait_for_function("() => window.gateflow.training.status === 'done'", timeout=60_000)
+    teacher.wait_for_function("() => window.gateflow.trained && window.gateflow.trained.step === 60")
+    student.wait_for_function("() => window.gateflow.training.status === 'done'", timeout=30_000)
+    student.wait_for_function("() => window.gateflow.trained && window.gateflow.trained.step === 60")
+    mine, theirs = student.evaluate("window.gateflow.training"), teacher.evaluate("window.gateflow.training")
+    for key in ("step", "budget", "checkpoints", "cells", "settings"):
+        assert mine[key] == theirs[key], key
+    assert student.evaluate("window.gateflow.run.id") == teacher.evaluate("window.gateflow.run.id")
+    assert plot_data(student, GRAD_PLOT) == plot_data(teacher, GRAD_PLOT)  # the trained nets' gradients
+    assert "teacher's training" in student.inner_text(".train-status")
+    assert student.input_value("#train-budget") == "60"  # the teacher's settings, in the student's panel
+    assert student.is_disabled("#btn-train-reset") and not teacher.is_disabled("#btn-train-reset")
+    student.locator("#training").scroll_into_view_if_needed()
+    shot(student, "classroom-student-training")
+
+    # exploring: the teacher's curves stay to read; Start trains the student's own nets
+    student.click("#btn-detach")
+    student.wait_for_function("() => !window.gateflow.room.following")
+    assert "exploring on your own" in student.inner_text(".train-status")
+    student.click("#btn-train-start")
+    student.wait_for_function("() => window.gateflow.training.status === 'done'", timeout=60_000)
+    own = student.evaluate("window.gateflow.training")
+    assert own["id"] == 1 and own["budget"] == 60  # its own session's first training, the teacher's settings
+    student.click("#btn-rejoin")
+    student.wait_for_function("() => window.gateflow.room.following")
+    student.wait_for_function("() => window.gateflow.trained && window.gateflow.trained.step === 60")
+    assert student.evaluate("window.gateflow.training.checkpoints") == theirs["checkpoints"]
+    for recorder in recorders:
+        recorder.check()

@@ -136,12 +136,21 @@ export class TrainingView extends Emitter {
 
 /** Where the training stands, in one sentence, and how to show it (info, busy, warn, error). */
 export function statusText(record, state) {
+  const said = ownStatusText(record, state);
+  const teachers = record.teacher && record.status !== "left" && record.exists;
+  return teachers ? { ...said, text: `The teacher's training. ${said.text}` } : said;
+}
+
+function ownStatusText(record, state) {
   const diverged = record.divergences(cellName);
   const advice = " — lower the learning rate or set a clip, then Resume (the weights are the last finite ones).";
   // the server's message on a divergence says what the sentence above says, with raw cell names
   const msg = record.message && !diverged.length ? ` ${record.message}` : "";
   if (record.status === "ended") {
     return { text: `This training ended at step ${record.step} when the length sweep started (the server runs one job per session). Its curves stay; Start trains again.`, kind: "warn" };
+  }
+  if (record.status === "left") {
+    return { text: `The teacher's training, at step ${record.step}: you are exploring on your own. Start trains your own; “Back to the teacher” follows the class again.`, kind: "info" };
   }
   if (record.status === "lost") {
     return { text: `The connection was lost: the training stopped at step ${record.step}. Press Start to train again.`, kind: "error" };
@@ -159,7 +168,7 @@ export function statusText(record, state) {
     case "paused":
       return { text: `Paused at ${of}.${bad}${msg}`, kind: diverged.length ? "warn" : "info" };
     case "done":
-      return { text: `Done: ${record.step} steps (the budget) in ${seconds(record.seconds)}. Raise the budget and Resume to go on.${bad}${msg}`, kind: diverged.length ? "warn" : "info" };
+      return { text: `Done: ${record.step} steps (the budget) in ${seconds(record.seconds)}.${record.teacher ? "" : " Raise the budget and Resume to go on."}${bad}${msg}`, kind: diverged.length ? "warn" : "info" };
     case "diverged":
       return { text: `Diverged at ${of}:${bad || ` a loss or gradient became NaN or inf${advice}`}${msg}`, kind: "error" };
     default:

@@ -145,8 +145,10 @@ export class TrainControls extends Emitter {
     set(b.pause, "textContent", paused ? "▶ Resume" : "❚❚ Pause");
     if (b.pause.dataset.command !== (paused ? "resume" : "pause")) b.pause.dataset.command = paused ? "resume" : "pause";
     set(b.pause, "title", paused ? "Go on training up to the step budget" : "Pause the training");
-    b.pause.disabled = !exists || (paused && record.status === "done" && record.step >= record.budget);
-    b.reset.disabled = !record.alive;
+    // the server's training of this session only (not a classroom teacher's, followed or left)
+    const own = record.alive && !record.teacher;
+    b.pause.disabled = !own || (paused && record.status === "done" && record.step >= record.budget);
+    b.reset.disabled = !own;
   }
 
   /** Mark a field with the server's message; false when the field is not here. */
