@@ -293,7 +293,7 @@ docker run -d --name "$CLASS" --network "$NETWORK" -p "127.0.0.1:$CLASS_PORT:800
     -e GATEFLOW_PROCESSES=3 -e "GATEFLOW_BROKER_URL=redis://$REDIS:6379/0" "$IMAGE" >/dev/null
 wait_healthy "$CLASS" "$CLASS_PORT"
 WORKERS_SEEN="$(docker top "$CLASS" -o pid,args | grep -c 'multiprocessing' || true)"
-echo "server processes: $WORKERS_SEEN workers (and their parent)" >&2
+echo "multiprocessing children of uvicorn: $WORKERS_SEEN (3 workers expected among them)" >&2
 [ "$WORKERS_SEEN" -ge 3 ] || die "expected 3 worker processes, found $WORKERS_SEEN"
 cat >"$WORK/room_client.py" <<'PY'
 import asyncio, json, sys, urllib.request
