@@ -1,6 +1,6 @@
 """Page smoothness: headless Chromium plays 3 cells at H=128, T=500 against a real uvicorn.
 
-Counts requestAnimationFrame callbacks over a window of forward play (fps; target >= 30) and the
+Counts requestAnimationFrame callbacks over a window of forward play (fps; issue 10's goal >= 58) and the
 long frames (gaps between callbacks over 50 ms), plus the frames the socket delivered and the renders
 the page did. The page renders at most once per animation frame, whatever the message rate.
 
@@ -87,7 +87,7 @@ def measure(cells: list[str], hidden: int, seq_len: int, rate: float, seconds: f
             )
             started = time.perf_counter()
             page.goto(url)
-            ready = f"window.gateflow && window.gateflow.run && window.gateflow.run.H === {hidden}"
+            ready = f"() => window.gateflow && window.gateflow.run && window.gateflow.run.H === {hidden}"
             page.wait_for_function(ready, timeout=120_000)
             first_view_s = time.perf_counter() - started
             page.wait_for_selector('#heatmaps[data-pending="0"]', timeout=60_000)  # heatmaps drawn
@@ -178,7 +178,7 @@ def write_section(figures: dict, command: str) -> None:
             "",
             "| figure | " + " | ".join(views) + " |",
             "|---|" + "---|" * len(views),
-            row("fps (target >= 30)", "fps", lambda v: f"**{v}**"),
+            row("fps (goal >= 58: a frame every 16.7 ms)", "fps", lambda v: f"**{v}**"),
             row("fps of each window", "fps_all_windows", lambda v: ", ".join(map(str, v))),
             row("long frames (gap > 50 ms)", "long_frames_over_50ms"),
             row("worst frame (ms)", "worst_frame_ms"),
@@ -193,6 +193,11 @@ def write_section(figures: dict, command: str) -> None:
             f"Paused, the same page runs at {figures['idle_fps']} fps. Page load to the first full view "
             f"(configure, compute on the server, bulk, first render): {figures['first_view_s']} s. "
             f"Page errors: {len(figures['page_errors'])}.",
+            "",
+            "The page owns its cursor (static/js/player.js): playing is local, the server sends no per-step "
+            "frames (0 above) and each animation frame renders from the bulk block it holds. The figures "
+            "of 2026-11-21, with the server's frames: 44.0 / 41.7 fps, main thread 82 / 88 % busy (then on a "
+            "box with load average 5).",
             "",
             f"Machine: {figures['machine']}; load average at the end "
             f"{', '.join(f'{x:.1f}' for x in figures['load_average'])} (a shared box: other work ran too).",
