@@ -52,6 +52,9 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0 / O, 1 / I / L: read o
 CODE_LENGTH = 6
 KEY = "gateflow:room:"  # Redis: the room's hash; KEY + code + ":followers" the per-worker counts
 ROOMS_KEY = "gateflow:rooms"  # Redis: every room's expiry time (a sorted set), for the room limit
+# Redis: the room's other keys, KEY + code + suffix, that live as long as its hash: checkpoint weights (a
+# hash by digest) and the training log (its numbering, its snapshot, the messages after it)
+ROOM_DATA = (":weights", ":train:v", ":train:snapshot", ":train:log")
 STALE_CHECKS = 3  # a worker's follower count older than this many checks is not counted (it died)
 KEEP_WEIGHTS = 3  # checkpoint weights a room keeps: the state's, and two a slow worker may still read
 TRAIN_SNAPSHOT_EVERY = 100  # training messages between two snapshots in a room's log
@@ -247,7 +250,7 @@ class RedisBroker:
             pipe.exists(key)
             pipe.hset(key, "state", orjson.dumps(state))
             pipe.pexpire(key, int(ttl * 1000))
-            for suffix in (":weights", ":train:v", ":train:snapshot", ":train:log"):
+            for suffix in ROOM_DATA:
                 pipe.pexpire(key + suffix, int(ttl * 1000))  # they live as long as the room
             pipe.zadd(ROOMS_KEY, {code: time.time() + ttl})
             existed, *_ = await pipe.execute()
@@ -258,13 +261,10 @@ class RedisBroker:
     async def delete(self, code: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(KEY + code)
-            pipe.delete(*(KEY + code + suffix for suffix in self.EXTRA))
+            pipe.delete(*(KEY + code + suffix for suffix in (":followers", *ROOM_DATA)))
             pipe.zrem(ROOMS_KEY, code)
             removed, *_ = await pipe.execute()
         return bool(removed)
-
-    # the room's other keys: follower counts, checkpoint weights (a hash by digest), the training log
-    EXTRA = (":followers", ":weights", ":train:v", ":train:snapshot", ":train:log")
 
     async def count(self) -> int:
         await self.redis.zremrangebyscore(ROOMS_KEY, "-inf", time.time())

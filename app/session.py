@@ -543,15 +543,15 @@ class Session:
         self.t = min(int(state.get("t", 0)), run.T - 1)
         await self.send_json({**rooms.room_message(member.code, state), "run_id": run.run_id, "t": self.t})
 
-    async def _room_run(self, config: RunConfig) -> engine.Run:
-        return await engine.admitted_run(config, self.settings.memory_budget_mb * 2**20, self.executor)
+    async def _room_run(self, config: RunConfig, trained: engine.Trained | None = None) -> engine.Run:
+        budget = self.settings.memory_budget_mb * 2**20
+        return await engine.admitted_run(config, budget, self.executor, trained)
 
     async def _room_trained_run(self, config: RunConfig, weights: bytes) -> engine.Run:
         """The teacher's checkpoint, on this worker: its weights read, then the run as for any config."""
         loop = asyncio.get_running_loop()
         trained = await loop.run_in_executor(self.executor, engine.Trained.from_bytes, weights)
-        budget = self.settings.memory_budget_mb * 2**20
-        return await engine.admitted_run(config, budget, self.executor, trained)
+        return await self._room_run(config, trained)
 
     async def send_room_training(self, member: rooms.Member) -> None:
         """The teacher's training messages waiting for this student, in order; the room's training log

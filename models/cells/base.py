@@ -4,7 +4,8 @@ A cell module (rnn.py, lstm.py, gru.py) provides four functions over a whole seq
 processing order (a reverse direction is flipped before and after by the net):
 
     forward(x, h0, c0, w)            -> Forward      h_t, c_t and every gate, with the sweeps' coefficients
-    reverse(fw, w, e, gh_T, gc_T)    -> Reverse      dL/dh_t (dL/dc_t), dL/dx_t by a backward sweep
+    reverse(fw, w, e, gh_T, gc_T, store, e_scale)
+                                     -> Reverse      dL/dh_t (dL/dc_t), dL/dx_t by a backward sweep
     step_jacobian(fw, w)             -> (T, B, H, H) dh_t/dh_{t-1}
 
 Sweeps carry a K axis of cotangents: K = 1 for dL/dh_t, K = H for the Jacobian dh_T/dh_t. A sweep's
