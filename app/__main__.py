@@ -23,7 +23,7 @@ def main() -> None:
             "classroom rooms are shared between processes through Redis (docs/docker.md, Classroom rooms)"
         )
     uvicorn.run(
-        "app.main:app",
+        f"{__package__}.main:app",
         host=settings.host,
         port=settings.port,
         workers=settings.processes,

@@ -26,9 +26,7 @@ import numpy as np
 import orjson
 import torch
 
-import models
-
-from . import notes
+from . import models, notes
 from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
 from .settings import Settings
 

@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 
-from models import limits
-from models.decay import DecayFit
-
+from . import models
 from .schemas import CLAMPABLE, RunConfig
+
+limits = models.limits
+DecayFit = models.decay.DecayFit
 
 # An untrained gate "sits near 0.5" when its mean is within this of sigma(0) = 0.5.
 HALF_OPEN = 0.15

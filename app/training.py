@@ -17,8 +17,7 @@ import threading
 import time
 from typing import Any
 
-import models
-
+from . import models
 from .engine import net_options
 from .schemas import RunConfig, SweepSettings, TrainSettings, wire_float
 

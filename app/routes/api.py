@@ -1,4 +1,5 @@
-"""REST: the cells and their options, the presets, a whole trace as JSON or CSV, the share links."""
+"""REST: the cells and their options, the presets, a whole trace as JSON or CSV, a run as a PyTorch script,
+the share links."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from .. import engine, ratelimit
+from .. import engine, ratelimit, script
 from ..presets import PRESETS
 from ..schemas import (
     ADDING_FORMS,
@@ -121,3 +122,19 @@ async def trace(
         )
     body = await loop.run_in_executor(executor, engine.trace_json, run)
     return Response(body, media_type="application/json")
+
+
+@router.post(
+    "/script",
+    response_class=Response,
+    responses={200: {"content": {"text/x-python": {}}, "description": "A plain PyTorch script of the run"}},
+)
+def run_script(config: RunConfig) -> Response:
+    """The run as a short script that needs torch alone: it draws the same weights and input from the
+    seed, backpropagates with retain_grad and prints the norms and decay rates the page shows."""
+    name = f"gateflow-{'-'.join(config.cells)}-T{config.steps}.py"
+    return Response(
+        script.render(config),
+        media_type="text/x-python",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

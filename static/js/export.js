@@ -8,8 +8,11 @@ import { PNG_SCALE, composeSection, svgToPng } from "./compose.js";
 import { CELL_LABEL } from "./config.js";
 import { lessonChanged } from "./presets.js";
 
+const EXPORT_URL = { json: "/api/trace", csv: "/api/trace?format=csv", py: "/api/script" };
+
+/** The run as JSON or CSV (its trace) or as "py", a plain PyTorch script that rebuilds it. */
 export async function downloadTrace(config, format) {
-  const url = format === "csv" ? "/api/trace?format=csv" : "/api/trace";
+  const url = EXPORT_URL[format];
   const response = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -27,7 +30,7 @@ export async function downloadTrace(config, format) {
     throw new Error(message);
   }
   const blob = await response.blob();
-  const name = `gateflow-${config.cells.join("-")}-T${config.seq_len}.${format === "csv" ? "csv" : "json"}`;
+  const name = `gateflow-${config.cells.join("-")}-T${config.seq_len}.${format}`;
   saveBlob(blob, name);
   return name;
 }

@@ -567,16 +567,19 @@ $("#btn-link").addEventListener("click", async () => {
 
 async function exportTrace(format) {
   const config = run ? run.config : state.config();
-  setStatus(`preparing the ${format.toUpperCase()} trace…`, "busy");
+  setStatus(format === "py" ? "writing the PyTorch script…" : `preparing the ${format.toUpperCase()} trace…`, "busy");
   try {
     const name = await downloadTrace(config, format);
-    setStatus(`saved ${name}`, "info");
+    // a script draws the weights from the seed: a checkpoint's trained weights are not in it
+    const untrained = format === "py" && run && run.trained ? " (the untrained nets from the seed, not this checkpoint)" : "";
+    setStatus(`saved ${name}${untrained}`, untrained ? "warn" : "info");
   } catch (err) {
     setStatus(`export failed: ${err.message}`, "error");
   }
 }
 $("#btn-json").addEventListener("click", () => exportTrace("json"));
 $("#btn-csv").addEventListener("click", () => exportTrace("csv"));
+$("#btn-script").addEventListener("click", () => exportTrace("py"));
 
 installExportButtons(Plotly, { context: () => exportContext(run, state, presets.find(state.get("preset"))), status: setStatus });
 

@@ -1,0 +1,167 @@
+"""The ``gateflow`` command: serve the web app, trace a run to a file, or export a run as a PyTorch script.
+
+    gateflow serve --port 8000
+    gateflow trace run.json -o trace.csv      # the web app's run, no server
+    gateflow script run.json -o run.py        # a plain-torch script that rebuilds and checks the run
+
+CONFIG.json is the web app's run configuration (the body of POST /api/trace; the page's Trace JSON
+export has it under "config"); a field left out takes the page's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__, _part
+
+EXAMPLE = '{"cells": ["rnn_tanh", "lstm"], "task": "adding", "seq_len": 100, "hidden_size": 32}'
+
+
+class CliError(Exception):
+    """A user's mistake: printed as one line that names the field; exit status 2."""
+
+
+def _app(module: str):
+    """A module of the web app (app.engine, app.schemas, ...), wherever the app is installed."""
+    return importlib.import_module(f"{_part('app').__name__}.{module}")
+
+
+def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+    """Serve the web app. Unset arguments come from the GATEFLOW_* variables; set ones reach every
+    worker process through the environment."""
+    for name, value in (("HOST", host), ("PORT", port), ("PROCESSES", workers)):
+        if value is not None:
+            os.environ[f"GATEFLOW_{name}"] = str(value)
+    settings = _app("settings")
+    settings.get_settings.cache_clear()
+    try:
+        settings.get_settings()
+    except ValueError as err:  # pydantic's ValidationError names the setting
+        raise CliError(f"settings: {err}") from err
+    _app("__main__").main()
+
+
+def read_config(path: str):
+    """A RunConfig from a JSON file ("-": standard input), its errors naming the field."""
+    from pydantic import ValidationError
+
+    schemas = _app("schemas")
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise CliError(f"CONFIG: cannot read {path}: {err.strerror}") from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CliError(
+            f"CONFIG: {path} is not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from err
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # the page's Trace JSON export
+    if not isinstance(data, dict):
+        raise CliError(f"CONFIG: {path} must hold a JSON object, e.g. {EXAMPLE}")
+    try:
+        return schemas.RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise CliError("; ".join(e["msg"] for e in schemas.describe_errors(err.errors()))) from err
+
+
+def _output_format(out: str, fmt: str | None, allowed: tuple[str, ...]) -> str:
+    fmt = fmt or Path(out).suffix.lstrip(".").lower()
+    if fmt not in allowed:
+        raise CliError(
+            f"--format: {fmt or '(none)'} is not one of {', '.join(allowed)} (or name -o FILE.json / .csv)"
+        )
+    return fmt
+
+
+def _write(out: str, data: bytes | str) -> None:
+    if isinstance(data, str):
+        data = data.encode()
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(out).write_bytes(data)
+    except OSError as err:
+        raise CliError(f"-o: cannot write {out}: {err.strerror}") from err
+
+
+def trace(config_path: str, out: str, fmt: str | None = None) -> None:
+    """The run the web app would show for the config, as its JSON or CSV export."""
+    config = read_config(config_path)
+    fmt = _output_format(out, fmt, ("json", "csv")) if out != "-" else (fmt or "json")
+    engine = _app("engine")
+    try:
+        run = engine.compute_run(config)
+    except engine.EngineError as err:
+        raise CliError(str(err)) from err
+    _write(out, engine.trace_csv(run) if fmt == "csv" else engine.trace_json(run))
+
+
+def script(config_path: str, out: str) -> None:
+    """A plain-torch script that rebuilds the run and prints its norms and decay figures."""
+    config = read_config(config_path)
+    _write(out, _app("script").render(config))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gateflow",
+        description="See how RNNs, LSTMs and GRUs remember and forget: the web app, its runs from a shell.",
+        epilog=f"CONFIG.json: the web app's run configuration, e.g. {EXAMPLE}",
+    )
+    p.add_argument("--version", action="version", version=f"gateflow {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    s = sub.add_parser(
+        "serve",
+        help="serve the web app",
+        description="Serve the web app. Other settings: GATEFLOW_* variables (README, Settings).",
+    )
+    s.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a classroom)")
+    s.add_argument("--port", type=int, help="port (default 8000)")
+    s.add_argument(
+        "--workers", type=int, help="server processes (default 1; more need GATEFLOW_BROKER_URL=redis://...)"
+    )
+    t = sub.add_parser(
+        "trace",
+        help="compute a run and write its trace (JSON or CSV)",
+        description="Compute the run the web app would show for CONFIG.json and write its trace export.",
+    )
+    t.add_argument("config", metavar="CONFIG.json", help='the run\'s configuration ("-": standard input)')
+    t.add_argument("-o", "--output", required=True, metavar="OUT", help='out.json or out.csv ("-": stdout)')
+    t.add_argument("--format", choices=("json", "csv"), help="the format, when OUT's suffix does not say")
+    x = sub.add_parser(
+        "script",
+        help="export a run as a plain PyTorch script",
+        description="Write a short script, torch only, that rebuilds the run from its seed, "
+        "backpropagates with retain_grad and prints the norms and decay figures the page shows.",
+    )
+    x.add_argument("config", metavar="CONFIG.json", help='the run\'s configuration ("-": standard input)')
+    x.add_argument("-o", "--output", required=True, metavar="run.py", help='the script ("-": stdout)')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(args.host, args.port, args.workers)
+        elif args.command == "trace":
+            trace(args.config, args.output, args.format)
+        else:
+            script(args.config, args.output)
+    except CliError as err:
+        print(f"gateflow {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
