@@ -15,21 +15,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .schemas import http_error
 from .settings import Settings
 
+UPLOAD_PATHS = ("/api/weights",)  # bodies that are files: GATEFLOW_MAX_UPLOAD_BYTES
 
-def too_large(size: int | None, limit: int) -> bytes:
+
+def too_large(size: int | None, limit: int, setting: str = "GATEFLOW_MAX_BODY_BYTES") -> bytes:
     what = f"{size} bytes" if size is not None else "more bytes"
-    msg = f"body: {what} is over the limit of {limit} bytes (GATEFLOW_MAX_BODY_BYTES)"
+    msg = f"body: {what} is over the limit of {limit} bytes ({setting})"
     return orjson.dumps(http_error("too_large", msg, ["body"], "body"))
 
 
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app = app
-        self.limit = settings.max_body_bytes
+        self.body_limit = settings.max_body_bytes
+        self.upload_limit = settings.max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        upload = scope.get("path") in UPLOAD_PATHS
+        limit = self.upload_limit if upload else self.body_limit
+        setting = "GATEFLOW_MAX_UPLOAD_BYTES" if upload else "GATEFLOW_MAX_BODY_BYTES"
         length = Headers(scope=scope).get("content-length")
         if length is not None:
             try:
@@ -40,8 +46,8 @@ class BodyLimitMiddleware:
                 msg = "Content-Length: must be a whole number of bytes"
                 body = orjson.dumps(http_error("bad_header", msg, ["header", "content-length"], None, length))
                 return await self._refuse(send, 400, body)
-            if size > self.limit:
-                return await self._refuse(send, 413, too_large(size, self.limit))
+            if size > limit:
+                return await self._refuse(send, 413, too_large(size, limit, setting))
             return await self.app(scope, receive, send)
         # no length given: buffer up to the limit, then hand the body on as one message
         chunks, total = [], 0
@@ -51,8 +57,8 @@ class BodyLimitMiddleware:
                 return await self.app(scope, _replay([message], receive), send)
             body = message.get("body", b"")
             total += len(body)
-            if total > self.limit:
-                return await self._refuse(send, 413, too_large(None, self.limit))
+            if total > limit:
+                return await self._refuse(send, 413, too_large(None, limit, setting))
             chunks.append(body)
             if not message.get("more_body", False):
                 break

@@ -250,13 +250,148 @@ class Trained:
         return cls(int(saved["train_id"]), int(saved["step"]), cells)
 
 
+# -- your own trained model (POST /api/weights) ---------------------------------------------------
+TASK_INPUTS = {"adding": 2, "copy": 10, "delayed_recall": 9, "sine": 1, "sequence": 1}  # text: its alphabet
+
+
+@dataclass
+class Uploaded:
+    """A user's trained torch.nn.RNN / LSTM / GRU, read from the file they uploaded."""
+
+    digest: str  # RunConfig.weights
+    filename: str
+    found: models.weights.Found
+
+    def info(self) -> dict:
+        net, f = self.found.net, self.found
+        return {
+            "weights": self.digest,
+            "filename": self.filename,
+            "cell": net.cell,
+            "input_size": net.input_size,
+            "hidden_size": net.hidden_size,
+            "num_layers": net.num_layers,
+            "bidirectional": net.bidirectional,
+            "dtype": f.dtype,
+            "prefix": f.prefix,
+            "readout": None
+            if f.readout is None
+            else {"names": list(f.readout_names), "outputs": int(f.readout.weight.shape[0])},
+            "ignored": f.ignored[:20],
+            "tasks": [t for t, d in TASK_INPUTS.items() if d == net.input_size],
+        }
+
+
+class WeightStore:
+    """The uploaded models of this process by digest, the least recently used dropped past ``size``."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._items: OrderedDict[str, Uploaded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, item: Uploaded) -> None:
+        with self._lock:
+            self._items[item.digest] = item
+            self._items.move_to_end(item.digest)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get(self, digest: str) -> Uploaded | None:
+        with self._lock:
+            item = self._items.get(digest)
+            if item is not None:
+                self._items.move_to_end(digest)
+            return item
+
+
+_UPLOADS = WeightStore()
+
+
+def uploads() -> WeightStore:
+    return _UPLOADS
+
+
+def upload_weights(data: bytes, filename: str, nonlinearity: str, settings: Settings) -> dict:
+    """Read a trained model from the bytes of a safetensors or torch.save file (never unpickling any
+    object) and keep it under its digest. Raises EngineError naming the field."""
+    try:
+        state = models.weights.read_state(data)
+        found = models.weights.from_state(
+            state, nonlinearity, max_hidden=settings.max_hidden_size, max_layers=settings.max_layers
+        )
+    except ValueError as err:
+        raise engine_error(err) from err
+    digest = hashlib.sha256(nonlinearity.encode() + b"\0" + data).hexdigest()
+    item = Uploaded(digest, filename, found)
+    _UPLOADS.put(item)
+    return item.info()
+
+
+def uploaded_for(config: RunConfig, input_size: int, output_size: int) -> Uploaded:
+    """The config's uploaded model, checked against the config and the task. Raises EngineError."""
+    item = _UPLOADS.get(config.weights)
+    if item is None:
+        raise EngineError(
+            "weights",
+            "weights: this model is no longer on the server (it restarted, or keeps newer uploads); "
+            "upload the file again",
+        )
+    net = item.found.net
+    if config.cells != [net.cell]:
+        raise EngineError(
+            "cells", f"cells: the uploaded model is a {net.cell}; with it, cells must be [{net.cell!r}]"
+        )
+    for name in ("hidden_size", "num_layers", "bidirectional"):
+        if getattr(config, name) != getattr(net, name):
+            mine, yours = getattr(net, name), getattr(config, name)
+            raise EngineError(name, f"{name}: the uploaded model has {name} = {mine}, the run {yours}")
+    if input_size != net.input_size:
+        fits = [t for t, d in TASK_INPUTS.items() if d == net.input_size]
+        D = net.input_size
+        hint = f"tasks with {D} inputs: {', '.join(fits)}" if fits else f"a text of {D} distinct characters"
+        raise EngineError(
+            "task",
+            f"task: the uploaded {net.cell} takes {D} inputs, the {config.task} task {input_size} ({hint})",
+        )
+    return item
+
+
+def _uploaded_readout(item: Uploaded, config: RunConfig, output_size: int):
+    """The file's own linear layer when it fits the task's outputs, else the config's seeded readout."""
+    readout = item.found.readout
+    if readout is not None and readout.weight.shape[0] == output_size:
+        return readout
+    return models.tasks.make_readout(item.found.net.output_size, output_size, seed=config.seed)
+
+
+def _uploaded_note(item: Uploaded, config: RunConfig, output_size: int) -> dict:
+    net, f = item.found.net, item.found
+    what = f"Your {net.cell} from {item.filename}"
+    if f.readout is not None and f.readout.weight.shape[0] == output_size:
+        names = " / ".join(f.readout_names)
+        text = f"{what}: the loss reads its output through the file's own {names}."
+    else:
+        why = (
+            f"the file's {f.readout_names[0]} has {f.readout.weight.shape[0]} outputs, the task {output_size}"
+            if f.readout is not None
+            else "the file has no linear layer on the net's output"
+        )
+        text = f"{what}: {why}, so a seeded random readout gives the loss (the gradients are of that loss)."
+    return {"field": "weights", "text": text}
+
+
 _JACOBIAN = {"auto": None, "on": True, "off": False}  # RunConfig.jacobian -> RecurrentNet.trace's jacobian
 
 
-def trace_cell(config: RunConfig, cell: str, task, trained: Trained | None = None):
+def trace_cell(
+    config: RunConfig, cell: str, task, trained: Trained | None = None, upload: Uploaded | None = None
+):
     """(net, trace) of one cell on the task, with the config's readout and loss (or the trained net
-    and its trained readout)."""
-    if trained is None:
+    and its trained readout, or the user's uploaded net and its readout)."""
+    if upload is not None:
+        net, readout = upload.found.net, _uploaded_readout(upload, config, task.output_size)
+    elif trained is None:
         net = build_net(config, cell, task.input_size)
         readout = models.tasks.make_readout(
             net.output_size, task.output_size, seed=config.seed, device=net.device
@@ -330,10 +465,13 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         with torch.no_grad():
             task = _make_task(config)
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
+        upload = None
+        if config.weights is not None and trained is None:
+            upload = uploaded_for(config, task.input_size, task.output_size)
         cells = []
         for cell in config.cells:
             models.cancel.check()
-            net, tr = trace_cell(config, cell, task, trained)
+            net, tr = trace_cell(config, cell, task, trained, upload)
             # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
             norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
             gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
@@ -385,7 +523,8 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         jacobian=notes.jacobian_info(
             config, int(x.shape[0]), computed=cells[0].norms["jacobian_norm"] is not None
         ),
-        notes=notes.run_notes(config, target_steps),
+        notes=notes.run_notes(config, target_steps)
+        + ([] if upload is None else [_uploaded_note(upload, config, task.output_size)]),
         trained=None if trained is None else trained.wire(),
     )
     _pack(run)

@@ -132,6 +132,8 @@ class RunConfig(BaseModel):
     device: Literal["cpu", "cuda", "auto"] = Field(default_factory=lambda: get_settings().device)
     # ||dh_T/dh_t||: "auto" computes it when T * H^2 <= models.limits.JACOBIAN_AUTO_ELEMENTS
     jacobian: Literal["auto", "on", "off"] = "auto"
+    # your own trained model: the digest POST /api/weights answered; its cell and sizes must be the run's
+    weights: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("cells")
     @classmethod
@@ -937,6 +939,29 @@ class RoomInfo(BaseModel):
     followers: int
     join_url: str
     qr_url: str  # an SVG QR code of join_url
+
+
+class UploadedReadout(BaseModel):
+    names: list[str]  # the file's linear layer read as the readout: [weight, bias]
+    outputs: int
+
+
+class UploadedWeights(BaseModel):
+    """POST /api/weights: the model read from the file. ``weights`` goes into RunConfig.weights, with
+    cells = [cell] and the sizes below; ``tasks`` are the built-in tasks whose input size fits."""
+
+    weights: str
+    filename: str
+    cell: CellName
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+    dtype: str
+    prefix: str  # the recurrent module's name in the file ("" for a bare state dict)
+    readout: UploadedReadout | None
+    ignored: list[str]  # tensors in the file that are neither the net nor its readout (first 20)
+    tasks: list[str]
 
 
 class Share(BaseModel):

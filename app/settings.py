@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_run_elements: int = Field(131072, ge=1)  # seq_len * hidden_size * num_layers * dirs
     max_message_bytes: int = Field(65536, ge=256)  # a WebSocket message (python -m app: ws_max_size)
     max_body_bytes: int = Field(4 * 2**20, ge=1024)  # an HTTP request body: 413 past it, unread
+    max_upload_bytes: int = Field(16 * 2**20, ge=1024)  # a model's weights file (POST /api/weights)
     max_play_rate: float = Field(60.0, gt=0.5, le=1000.0)
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop

@@ -8,7 +8,7 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import cancel, decay, limits, streams, tasks
+from . import cancel, decay, limits, streams, tasks, weights
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .probe import ProbeRecord
 from .trace import Trace
@@ -30,4 +30,5 @@ __all__ = [
     "resolve_dtype",
     "streams",
     "tasks",
+    "weights",
 ]

@@ -30,6 +30,7 @@ from ..schemas import (
     Share,
     TraceResponse,
     TrainSettings,
+    UploadedWeights,
     http_error,
     settings_limits,
 )
@@ -138,3 +139,39 @@ def run_script(config: RunConfig) -> Response:
         media_type="text/x-python",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+WEIGHTS_BODY = {
+    "required": True,
+    "description": "A safetensors file, or a state dict saved with torch.save (read with weights_only=True)",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.post("/weights", response_model=UploadedWeights, openapi_extra={"requestBody": WEIGHTS_BODY})
+async def upload_weights(
+    request: Request,
+    filename: str = Query("model", min_length=1, max_length=200, description="the file's name, for the page"),
+    nonlinearity: Literal["tanh", "relu"] = Query(
+        "tanh", description="a plain RNN's nonlinearity, which its weights cannot tell"
+    ),
+) -> Response:
+    """Your trained torch.nn.RNN / LSTM / GRU: its cell, sizes, layers and direction read from the
+    tensor names and shapes. Never unpickles an object; a wrong file gets 422 naming what is wrong."""
+    settings = request.app.state.settings
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    data = await request.body()
+    executor = getattr(request.app.state, "executor", None)
+    loop = asyncio.get_running_loop()
+    try:
+        info = await loop.run_in_executor(
+            executor, engine.upload_weights, data, filename, nonlinearity, settings
+        )
+    except engine.EngineError as err:
+        field = err.field or "weights"
+        return JSONResponse(
+            status_code=422, content=http_error("value_error", str(err), ["body", field], field)
+        )
+    return JSONResponse(UploadedWeights(**info).model_dump(mode="json"))
