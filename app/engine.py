@@ -27,7 +27,7 @@ import orjson
 import torch
 
 from . import models, notes
-from .schemas import BINARY_HEADER, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
+from .schemas import BINARY_HEADER, CELL_TITLE, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
 from .settings import Settings
 
 NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
@@ -367,7 +367,7 @@ def _uploaded_readout(item: Uploaded, config: RunConfig, output_size: int):
 
 def _uploaded_note(item: Uploaded, config: RunConfig, output_size: int) -> dict:
     net, f = item.found.net, item.found
-    what = f"Your {net.cell} from {item.filename}"
+    what = f"Your {CELL_TITLE[net.cell]} from {item.filename}"
     if f.readout is not None and f.readout.weight.shape[0] == output_size:
         names = " / ".join(f.readout_names)
         text = f"{what}: the loss reads its output through the file's own {names}."
@@ -389,8 +389,9 @@ def trace_cell(
 ):
     """(net, trace) of one cell on the task, with the config's readout and loss (or the trained net
     and its trained readout, or the user's uploaded net and its readout)."""
-    if upload is not None:
-        net, readout = upload.found.net, _uploaded_readout(upload, config, task.output_size)
+    if upload is not None:  # the user's net, with the config's clamps (a trained forget gate held at 1, say)
+        clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
+        net, readout = upload.found.net.with_clamp(clamp), _uploaded_readout(upload, config, task.output_size)
     elif trained is None:
         net = build_net(config, cell, task.input_size)
         readout = models.tasks.make_readout(

@@ -37,6 +37,8 @@ CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = {
     "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
     "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
 }
+CELL_TITLE = {"rnn_tanh": "tanh RNN", "rnn_relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}  # in sentences
+TORCH_CLASS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}  # torch.nn's module
 INITS = ("torch", "xavier", "orthogonal", "identity")
 TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")
 LOSSES = ("last", "sum", "task")

@@ -16,11 +16,7 @@ import json
 from string import Template
 
 from . import __version__
-from .schemas import RunConfig
-
-GATE_COUNT = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-TORCH_MODULE = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
-GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+from .schemas import CLAMPABLE, GATES, TORCH_CLASS, RunConfig
 
 HEADER = Template('''\
 """$title
@@ -470,12 +466,12 @@ def render(config: RunConfig) -> str:
                 "    params[2], params[3] = params[2].clone(), params[3].clone()\n"
                 f"    params[2][HIDDEN : 2 * HIDDEN], params[3][HIDDEN : 2 * HIDDEN] = {constant}, 0.0"
             )
-    clamp = {cell: {g: v for g, v in config.clamp.items() if g in GATE_ORDER[cell]} for cell in cells}
+    clamp = {cell: {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]} for cell in cells}
     clamp = {cell: gates for cell, gates in clamp.items() if gates}
     parts.append(
         Template(BUILD).substitute(
-            n_gates=json.dumps({cell: GATE_COUNT[cell] for cell in cells}),
-            gates=json.dumps({cell: list(GATE_ORDER[cell]) for cell in cells}),
+            n_gates=json.dumps({cell: len(GATES[cell]) for cell in cells}),
+            gates=json.dumps({cell: list(GATES[cell]) for cell in cells}),
             extra="".join(" " * 12 + line + "\n" for line in "\n".join(extra).split("\n") if extra),
         )
     )
@@ -486,7 +482,7 @@ def render(config: RunConfig) -> str:
     parts.append(
         Template(RUN).substitute(
             steps=", ".join(f'"{c}": {c}_step' for c in cells),
-            modules=", ".join(f'"{c}": "{TORCH_MODULE[c]}"' for c in cells),
+            modules=", ".join(f'"{c}": "{TORCH_CLASS[c]}"' for c in cells),
             clamp_call="            params = clamp(cell, params)\n" if clamp else "",
             check_call=(
                 "        # (no check against torch.nn here: clamped gates are no part of torch's modules)\n"

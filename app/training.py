@@ -47,6 +47,11 @@ def trainer_kwargs(config: RunConfig, cell: str, train: TrainSettings, seq_len: 
             f"clamp: a clamped gate ({gates}) cannot be trained: training runs torch's own "
             "nn.LSTM / nn.GRU, which have no clamp; clear the clamp to train"
         )
+    if config.weights is not None:
+        raise ValueError(
+            "weights: training starts from the seed's fresh nets, not from your uploaded model; "
+            "choose 'Use fresh nets' to train"
+        )
     task_options: dict[str, Any] = {}
     if config.task == "adding":
         task_options["form"] = config.adding_form

@@ -84,22 +84,24 @@ def read_state(data: bytes) -> dict[str, Tensor]:
     return _tensors(obj)
 
 
-def _tensors(obj) -> dict[str, Tensor]:
-    if isinstance(obj, dict):
-        flat = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
-        if any(_NAME.match(k) for k in flat):
-            return flat
-        for key, value in obj.items():  # {"model": state_dict, ...}
-            if isinstance(value, dict):
-                inner = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, Tensor)}
-                if any(_NAME.match(k) for k in inner):
-                    return {f"{key}.{k}": v for k, v in inner.items()}
-        if flat:
-            return flat
-    raise ValueError(
-        "weights: the file holds no tensors named as torch.nn.RNN / LSTM / GRU name them "
-        "(weight_ih_l0, weight_hh_l0, ...)"
-    )
+def _tensors(obj, prefix: str = "", depth: int = 0) -> dict[str, Tensor]:
+    """Every tensor of a (nested) dict by its dotted name: {"lstm": sd, "head": sd} gives "lstm.weight_ih_l0"
+    and "head.weight"; non-string keys (an optimizer's parameter ids) are passed over."""
+    out: dict[str, Tensor] = {}
+    if isinstance(obj, dict) and depth < 6:
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                continue
+            if isinstance(value, Tensor):
+                out[prefix + key] = value
+            elif isinstance(value, dict):
+                out |= _tensors(value, f"{prefix}{key}.", depth + 1)
+    if depth == 0 and not any(_NAME.match(k) for k in out):
+        raise ValueError(
+            "weights: the file holds no tensors named as torch.nn.RNN / LSTM / GRU name them "
+            "(weight_ih_l0, weight_hh_l0, ...)"
+        )
+    return out
 
 
 def from_state(

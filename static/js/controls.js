@@ -11,8 +11,13 @@
 
 import { CELL_LABEL, CELL_NAMES, FALLBACK_CLAMPABLE, FALLBACK_OPTIONS } from "./config.js";
 import { Emitter } from "./events.js";
+import { MODEL_FILES } from "./upload.js";
+
+// the fields your own uploaded model fixes (its weights are trained, not drawn from these)
+const FIXED_BY_MODEL = ["cells", "hidden_size", "num_layers", "bidirectional", "init", "spectral_radius", "forget_bias", "update_bias"];
 
 const FIELDS = [
+  { key: "weights", type: "model", label: "Your trained model" },
   { key: "cells", type: "cells", label: "Cells to compare (1 to 3)" },
   { key: "hidden_size", type: "int", label: "Hidden size H" },
   { key: "num_layers", type: "int", label: "Layers" },
@@ -96,6 +101,24 @@ export class Controls extends Emitter {
       const labels = OPTION_LABEL[spec.key] || {};
       const opts = (this.options[spec.key] || []).map((o) => `<option value="${o}">${labels[o] || o}</option>`);
       wrap.innerHTML = `${label}<select id="${id}">${opts.join("")}</select>`;
+    } else if (spec.type === "model") {
+      wrap.innerHTML =
+        `<span class="label">${spec.label}</span><div class="model-line"><span class="model-name"></span></div>` +
+        `<div class="model-actions"><label class="button file-button" title="A torch.nn.RNN, LSTM or GRU you trained: its state_dict saved with torch.save or safetensors">` +
+        `<input type="file" accept="${MODEL_FILES}" hidden>Load weights…</label>` +
+        `<select class="model-nonlinearity" title="A plain RNN's nonlinearity (its weights cannot tell)"><option value="tanh">if a plain RNN: tanh</option><option value="relu">if a plain RNN: ReLU</option></select>` +
+        `<button type="button" class="model-clear">Use fresh nets</button></div>`;
+      const file = wrap.querySelector("input[type=file]");
+      file.addEventListener("change", () => {
+        const chosen = file.files[0];
+        file.value = ""; // the same file chosen again uploads again
+        if (chosen) this.emit("upload", { file: chosen, nonlinearity: wrap.querySelector(".model-nonlinearity").value });
+      });
+      wrap.querySelector(".model-clear").addEventListener("click", () => {
+        this.clearError("weights");
+        this.emit("config", { weights: null });
+      });
+      this.modelBox = wrap;
     } else if (spec.type === "clamp") {
       wrap.innerHTML = `<span class="label">${spec.label}</span><div class="clamps"></div>`;
       this.clampBox = wrap.querySelector(".clamps");
@@ -148,6 +171,32 @@ export class Controls extends Emitter {
     }
   }
 
+  /** Your model's line, and the fields it fixes disabled while it is in use. */
+  renderModel(weights) {
+    const own = Boolean(weights);
+    const name = this.modelBox.querySelector(".model-name");
+    name.textContent = own
+      ? this.modelInfo && this.modelInfo.weights === weights
+        ? this.modelInfo.label
+        : "a model uploaded earlier"
+      : "none: fresh nets drawn from the seed";
+    this.modelBox.classList.toggle("in-use", own);
+    this.modelBox.querySelector(".model-clear").hidden = !own;
+    for (const key of FIXED_BY_MODEL) {
+      const wrap = this.form.querySelector(`.field[data-field="${key}"]`);
+      if (!wrap) continue;
+      for (const input of wrap.querySelectorAll("input, select")) input.disabled = own;
+      wrap.classList.toggle("fixed", own);
+      wrap.title = own ? "fixed by your model: choose Use fresh nets to change it" : "";
+    }
+  }
+
+  /** Remember the uploaded model's description (its label) for the model line. */
+  setModel(info, label) {
+    this.modelInfo = { weights: info.weights, label };
+    if (this.lastState) this.render(this.lastState);
+  }
+
   read(key) {
     const spec = FIELDS.find((f) => f.key === key);
     if (key === "cells") return [...this.form.querySelectorAll('input[name="cells"]:checked')].map((i) => i.value);
@@ -198,6 +247,7 @@ export class Controls extends Emitter {
       else input.value = v === null || v === undefined ? "" : String(v);
     }
     this.renderClamps(Array.isArray(cells) ? cells : [], state.get("clamp"));
+    this.renderModel(state.get("weights"));
     for (const wrap of this.form.querySelectorAll(".field")) {
       const spec = wrap.spec;
       let applies = true;

@@ -9,6 +9,7 @@
 
 import { Controls, renderLayerChoice } from "./controls.js";
 import { downloadTrace, exportContext, installExportButtons } from "./export.js";
+import { configFor, describeModel, uploadModel } from "./upload.js";
 import { Player } from "./player.js";
 import { PlayerBar } from "./playerbar.js";
 import { PROJECTOR_FOLDED, Panels } from "./panels.js";
@@ -432,6 +433,23 @@ function applyLesson({ name, config, cold, train }) {
 }
 
 // ---- the page's own controls -----------------------------------------------------------------------
+
+controls.on("upload", async ({ file, nonlinearity }) => {
+  takeOver();
+  setStatus(`reading ${file.name}…`, "busy");
+  controls.clearError("weights");
+  try {
+    const info = await uploadModel(file, nonlinearity);
+    controls.setModel(info, describeModel(info));
+    coach.setFollow(false);
+    state.set(configFor(info, state.get("task")));
+    setStatus(`loaded your ${describeModel(info)}`, "info");
+    configure();
+  } catch (err) {
+    controls.showError(err.field && err.field !== "body" ? err.field : "weights", err.message);
+    setStatus(`could not load ${file.name}: ${err.message}`, "error");
+  }
+});
 
 controls.on("config", (partial) => {
   takeOver();

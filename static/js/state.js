@@ -24,6 +24,10 @@ const optionalFloat = {
   parse: (s) => (s === "" || s === "null" ? null : float.parse(s)),
   format: (v) => (v === null || v === undefined ? "null" : String(v)),
 };
+const optionalStr = {
+  parse: (s) => (s === "" || s === "null" ? null : s),
+  format: (v) => (v === null || v === undefined ? "null" : String(v)),
+};
 const bool = {
   parse: (s) => s === "1" || s === "true",
   format: (v) => (v ? "1" : "0"),
@@ -85,6 +89,7 @@ export const PROPS = [
   { key: "loss", kind: "config", codec: str, def: "last" },
   { key: "device", kind: "config", codec: str, def: "cpu" },
   { key: "jacobian", kind: "config", codec: str, def: "auto" }, // ||dh_T/dh_t||: auto (small runs), on, off
+  { key: "weights", kind: "config", codec: optionalStr, def: null }, // your uploaded model's digest (upload.js)
   // the view: a value that makes no sense here falls back to the default (the server never sees it)
   { key: "t", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // cursor
   { key: "sel", kind: "view", codec: int, def: 0, valid: (v) => Number.isInteger(v) && v >= 0 }, // selected cell

@@ -93,7 +93,8 @@ LSTM_L0 = {"weight_ih_l0": z(12, 2), "weight_hh_l0": z(12, 3)}  # an LSTM's firs
     [
         (b"", "empty"),
         (b"hello, I am a text file", "not a safetensors file or a torch.save file"),
-        (saved({"fc.weight": z(2, 3)}), "no recurrent layer"),
+        (saved({"fc.weight": z(2, 3)}), "no tensors named as torch.nn.RNN / LSTM / GRU name them"),
+        (safetensors_save({"fc.weight": z(2, 3)}), "no recurrent layer found"),
         (saved(torch.nn.LSTM(2, 3, proj_size=2).state_dict()), "proj_size"),
         (saved({"weight_ih_l0": z(12, 2), "weight_hh_l0": z(12, 5)}), "expected (gates*H, H)"),
         (saved({"weight_ih_l0": z(10, 2), "weight_hh_l0": z(10, 5)}), "2 x H = 5"),
