@@ -424,6 +424,8 @@ def render(config: RunConfig) -> str:
         + (", bidirectional" if config.bidirectional else "")
         + f", seed {config.seed}, {config.init} initialisation."
     )
+    if config.weights is not None:
+        title += "\n\nThe page showed an uploaded model; this script draws the seed's fresh nets instead."
     parts = [
         HEADER.substitute(
             title=title,

@@ -589,7 +589,8 @@ async function exportTrace(format) {
   try {
     const name = await downloadTrace(config, format);
     // a script draws the weights from the seed: a checkpoint's trained weights are not in it
-    const untrained = format === "py" && run && run.trained ? " (the untrained nets from the seed, not this checkpoint)" : "";
+    const own = config.weights ? "your uploaded model" : run && run.trained ? "this checkpoint" : null;
+    const untrained = format === "py" && own ? ` (the untrained nets from the seed, not ${own})` : "";
     setStatus(`saved ${name}${untrained}`, untrained ? "warn" : "info");
   } catch (err) {
     setStatus(`export failed: ${err.message}`, "error");
