@@ -170,7 +170,7 @@ def _make_task(config: RunConfig):
     if config.task == "text":
         return tasks.text(config.text)
     if config.task == "sequence":
-        return tasks.sequence(config.values)
+        return tasks.sequence(config.values, config.columns)
     if config.task == "sine":
         return tasks.sine(config.seq_len, period=config.period, noise=config.noise, seed=config.seed)
     if config.task == "copy":
@@ -251,7 +251,8 @@ class Trained:
 
 
 # -- your own trained model (POST /api/weights) ---------------------------------------------------
-TASK_INPUTS = {"adding": 2, "copy": 10, "delayed_recall": 9, "sine": 1, "sequence": 1}  # text: its alphabet
+# the built-in tasks' input sizes; text: its alphabet's size, sequence: its columns (any size fits)
+TASK_INPUTS = {"adding": 2, "copy": 10, "delayed_recall": 9, "sine": 1}
 
 
 @dataclass
@@ -278,7 +279,7 @@ class Uploaded:
             if f.readout is None
             else {"names": list(f.readout_names), "outputs": int(f.readout.weight.shape[0])},
             "ignored": f.ignored[:20],
-            "tasks": [t for t, d in TASK_INPUTS.items() if d == net.input_size],
+            "tasks": [t for t, d in TASK_INPUTS.items() if d == net.input_size] + ["sequence"],
         }
 
 
@@ -349,7 +350,8 @@ def uploaded_for(config: RunConfig, input_size: int, output_size: int) -> Upload
     if input_size != net.input_size:
         fits = [t for t, d in TASK_INPUTS.items() if d == net.input_size]
         D = net.input_size
-        hint = f"tasks with {D} inputs: {', '.join(fits)}" if fits else f"a text of {D} distinct characters"
+        fits.append(f"sequence with columns = {D}")
+        hint = f"tasks with {D} inputs: {', '.join(fits)}; or a text of {D} distinct characters"
         raise EngineError(
             "task",
             f"task: the uploaded {net.cell} takes {D} inputs, the {config.task} task {input_size} ({hint})",

@@ -46,6 +46,7 @@ DEVICES = ("cpu", "cuda", "auto")
 JACOBIAN_MODES = ("auto", "on", "off")
 ADDING_FORMS = ("le", "hochreiter")
 SEED_MAX = 2**31 - 1
+MAX_COLUMNS = 64  # models.limits.LIMITS["columns"]
 FLOAT32_MAX = 3.4028234663852886e38  # a larger |value| becomes inf in the float32 engine
 
 # Binary messages: uint32 kind, uint32 t, float64 sent_ms, then little-endian float32 values.
@@ -126,6 +127,8 @@ class RunConfig(BaseModel):
         max_length=100_001,
         json_schema_extra={"items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}},
     )
+    # the sequence task's numbers per step: ``values`` is read row by row (your CSV's columns)
+    columns: Int = Field(1, ge=1, le=MAX_COLUMNS)
     period: float = Field(20.0, ge=2.0, le=1000.0)
     noise: float = Field(0.0, ge=0.0, le=1.0)
     adding_form: Literal["le", "hochreiter"] = "le"
@@ -155,9 +158,10 @@ class RunConfig(BaseModel):
     @field_validator("text", "values")
     @classmethod
     def _sequence_length(cls, value, info):
-        hi = get_settings().max_seq_len + 1
-        if not 2 <= len(value) <= hi:
-            raise ValueError(f"{info.field_name}: length {len(value)} is outside the allowed range 2 .. {hi}")
+        lo, hi = settings_limits(get_settings())[info.field_name]
+        if not lo <= len(value) <= hi:
+            allowed = _length_range(info.field_name, lo, hi)
+            raise ValueError(f"{info.field_name}: length {len(value)} is outside {allowed}")
         return value
 
     @field_validator("values")
@@ -177,7 +181,7 @@ class RunConfig(BaseModel):
         if self.task == "text":
             return len(self.text) - 1
         if self.task == "sequence":
-            return len(self.values) - 1
+            return len(self.values) // self.columns - 1
         return self.seq_len
 
     @property
@@ -194,10 +198,24 @@ class RunConfig(BaseModel):
                 f"seq_len: the copy task needs seq_len >= 2 * copy_len + 1 = "
                 f"{2 * self.copy_len + 1}, got {self.seq_len}",
             )
+        if self.task == "sequence":
+            rows, hi = len(self.values) / self.columns, settings.max_seq_len + 1
+            if rows != int(rows):
+                _raise(
+                    "values",
+                    len(self.values),
+                    f"values: {len(self.values)} numbers do not fill rows of columns = {self.columns}",
+                )
+            if not 2 <= rows <= hi:
+                _raise(
+                    "values",
+                    len(self.values),
+                    f"values: {int(rows)} rows is outside the allowed range 2 .. {hi}",
+                )
         T = self.steps
         size = T * self.hidden_size * self.num_layers * self.num_directions
         if size > settings.max_run_elements:
-            where = {"text": "len(text) - 1", "sequence": "len(values) - 1"}.get(self.task, "seq_len")
+            where = {"text": "len(text) - 1", "sequence": "rows - 1"}.get(self.task, "seq_len")
             _raise(
                 "seq_len",
                 T,
@@ -227,7 +245,8 @@ def settings_limits(settings: Settings) -> dict[str, tuple[float, float]]:
         "forget_bias": (-10.0, 10.0),
         "update_bias": (-10.0, 10.0),
         "text": (2, settings.max_seq_len + 1),
-        "values": (2, settings.max_seq_len + 1),
+        "values": (2, (settings.max_seq_len + 1) * MAX_COLUMNS),  # and 2 .. max_seq_len + 1 rows
+        "columns": (1, MAX_COLUMNS),
         "period": (2.0, 1000.0),
         "noise": (0.0, 1.0),
         "copy_len": (1, 20),
@@ -300,6 +319,14 @@ def wire_input(value: Any, depth: int = 0) -> Any:
     return wire_input(str(value), depth + 1)
 
 
+def _length_range(field: str, lo: float, hi: float) -> str:
+    """values holds rows of ``columns`` numbers: its bound is said in rows, then in numbers."""
+    if field == "values":
+        rows = _num(hi // MAX_COLUMNS)
+        return f"the allowed range {_num(lo)} .. {rows} rows of `columns` numbers (up to {_num(hi)})"
+    return f"the allowed range {_num(lo)} .. {_num(hi)}"
+
+
 def _bound_message(field: str, err: dict, lo: float, hi: float) -> str | None:
     """The message of an error past a bound, with only the range the settings allow (pydantic's own
     would name the hard bound, e.g. "less than or equal to 4096", next to an allowed 1 .. 128)."""
@@ -308,7 +335,7 @@ def _bound_message(field: str, err: dict, lo: float, hi: float) -> str | None:
     if kind in _NUMBER_BOUNDS and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{field}: {_num(value)} is outside {allowed}"
     if kind in _LENGTH_BOUNDS and hasattr(value, "__len__"):
-        return f"{field}: length {len(value)} is outside {allowed}"
+        return f"{field}: length {len(value)} is outside {_length_range(field, lo, hi)}"
     if kind == "finite_number":
         return f"{field}: must be a finite number in {allowed}"
     return None
@@ -964,6 +991,15 @@ class UploadedWeights(BaseModel):
     readout: UploadedReadout | None
     ignored: list[str]  # tensors in the file that are neither the net nor its readout (first 20)
     tasks: list[str]
+
+
+class DataTable(BaseModel):
+    """POST /api/data: your table as the sequence task's ``values`` (row-major) and ``columns``."""
+
+    values: list[float]
+    columns: int
+    rows: int
+    names: list[str] | None  # the header's column names, when the first row is one
 
 
 class Share(BaseModel):

@@ -143,12 +143,13 @@ def make_task():
 ''',
     "sequence": '''
 VALUES = $values
+COLUMNS = $columns  # numbers per step: VALUES is read row by row
 
 
 def make_task():
-    """Your sequence; the target is the next value."""
-    v = torch.tensor(VALUES, dtype=torch.float64)
-    return v[:-1, None, None], v[1:, None, None], torch.ones(T, 1, dtype=torch.bool), False, 1
+    """Your numbers; the input at step t is row t, its target row t + 1."""
+    v = torch.tensor(VALUES, dtype=torch.float64).view(-1, COLUMNS)
+    return v[:-1, None], v[1:, None], torch.ones(T, 1, dtype=torch.bool), False, COLUMNS
 ''',
 }
 
@@ -446,6 +447,7 @@ def render(config: RunConfig) -> str:
             noise=repr(config.noise),
             text=json.dumps(config.text, ensure_ascii=False),
             values=json.dumps(list(config.values)),
+            columns=config.columns,
         )
     )
     parts.append(INITS[config.init])

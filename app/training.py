@@ -60,7 +60,7 @@ def trainer_kwargs(config: RunConfig, cell: str, train: TrainSettings, seq_len: 
     elif config.task == "text":
         task_options["text"] = config.text
     elif config.task == "sequence":
-        task_options["values"] = config.values
+        task_options |= {"values": config.values, "columns": config.columns}
     elif config.task == "sine":
         task_options |= {"period": config.period, "noise": config.noise}
     whole = config.task in ("text", "sequence")

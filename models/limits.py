@@ -42,6 +42,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "update_bias": (-50.0, 50.0),
     "seq_len": (1, 100_000),
     "batch": (1, 4096),
+    "columns": (1, 64),  # the sequence task's numbers per step (your CSV's columns): its input size
 }
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22

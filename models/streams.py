@@ -45,7 +45,7 @@ TASK_OPTIONS: dict[str, dict[str, object]] = {
     "copy": {"copy_len": 10, "n_symbols": 8},
     "delayed_recall": {"n_symbols": 8},
     "text": {"text": None},
-    "sequence": {"values": None},
+    "sequence": {"values": None, "columns": 1},
     "sine": {"period": 20.0, "noise": 0.0},
 }
 DEFAULT_SEQ_LEN = 100  # synthetic tasks; text and values default to their whole length
@@ -133,10 +133,10 @@ def _fixed_sequence_stream(task: str, seq_len, batch_size: int, seed: int, dtype
         N = full.x.shape[0]
         baseline = -sum(c / N * math.log(c / N) for c in counts.values())
     else:
-        full = tasks.sequence(options["values"], dtype=dtype)
-        targets = torch.as_tensor(options["values"], dtype=torch.float64).flatten()[1:]
-        N = targets.numel()
-        baseline = float(((targets - targets.mean()) ** 2).mean())
+        full = tasks.sequence(options["values"], options.get("columns", 1), dtype=dtype)
+        targets = full.target[:, 0].to(torch.float64)  # (N, columns)
+        N = targets.shape[0]
+        baseline = float(((targets - targets.mean(0)) ** 2).sum(1).mean())  # each column's best constant
     T = N if seq_len is None else limits.check_range("seq_len", seq_len, 1, N, integer=True)
 
     def draw(k: int) -> Task:

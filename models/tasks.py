@@ -121,23 +121,36 @@ def text(text: str, dtype=torch.float32) -> Task:
     )
 
 
-def sequence(values, dtype=torch.float32) -> Task:
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
-    if v.numel() < 2:
-        raise ValueError("values: needs at least 2 numbers")
-    limits.check_range("seq_len", v.numel() - 1, integer=True)
+def sequence(values, columns: int = 1, dtype=torch.float32) -> Task:
+    """Your numbers: rows of ``columns`` values each (a flat list is read row by row, a 2-D one as its
+    rows); the input at step t is row t, its target row t + 1 (squared error over the columns)."""
+    columns = limits.check_range("columns", columns, integer=True)
+    v = torch.as_tensor(values, dtype=torch.float64)
+    if v.dim() == 2:
+        columns = v.shape[1]
+    v = v.flatten()
+    if v.numel() % columns:
+        raise ValueError(f"values: {v.numel()} numbers do not fill rows of {columns} columns")
+    v = v.view(-1, columns)
+    if v.shape[0] < 2:
+        raise ValueError("values: needs at least 2 rows")
+    limits.check_range("seq_len", v.shape[0] - 1, integer=True)
     if not torch.isfinite(v).all():
         raise ValueError("values: every value must be a finite number")
-    x, target = v[:-1, None, None].to(dtype), v[1:, None, None].to(dtype)
+    x, target = v[:-1, None].to(dtype), v[1:, None].to(dtype)  # (T, 1, columns)
+
+    def label(row) -> str:
+        return ", ".join(f"{a:g}" for a in row)
+
     return Task(
         "sequence",
         x,
         target,
-        torch.ones(v.numel() - 1, 1, dtype=torch.bool),
+        torch.ones(v.shape[0] - 1, 1, dtype=torch.bool),
         False,
-        1,
-        [f"{a:g}" for a in v[:-1].tolist()],
-        [f"{a:g}" for a in v[1:].tolist()],
+        columns,
+        [label(r) for r in v[:-1].tolist()],
+        [label(r) for r in v[1:].tolist()],
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from .. import engine, ratelimit, script
+from .. import data, engine, ratelimit, script
 from ..presets import PRESETS
 from ..schemas import (
     ADDING_FORMS,
@@ -24,6 +24,7 @@ from ..schemas import (
     TASKS,
     CellInfo,
     CellsResponse,
+    DataTable,
     Limit,
     Preset,
     RunConfig,
@@ -175,3 +176,29 @@ async def upload_weights(
             status_code=422, content=http_error("value_error", str(err), ["body", field], field)
         )
     return JSONResponse(UploadedWeights(**info).model_dump(mode="json"))
+
+
+DATA_BODY = {
+    "required": True,
+    "description": "A table of numbers: one row per step, one column per input (CSV, or tab-, semicolon- or "
+    "space-separated); an optional header row names the columns",
+    "content": {"text/csv": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
+}
+
+
+@router.post("/data", response_model=DataTable, openapi_extra={"requestBody": DATA_BODY})
+async def read_data(request: Request) -> Response:
+    """Your data as the sequence task's input: ``values`` and ``columns`` for a RunConfig with
+    task "sequence". 422 names the row and column of what is wrong."""
+    settings = request.app.state.settings
+    body = await request.body()
+    try:
+        table = data.parse_table(body.decode("utf-8-sig"), settings.max_seq_len + 1)
+    except UnicodeDecodeError as err:
+        msg = f"data: the file is not UTF-8 text (byte {err.start})"
+        return JSONResponse(status_code=422, content=http_error("value_error", msg, ["body", "data"], "data"))
+    except data.DataError as err:
+        return JSONResponse(
+            status_code=422, content=http_error("value_error", str(err), ["body", "data"], "data")
+        )
+    return JSONResponse(DataTable(**table).model_dump(mode="json"))

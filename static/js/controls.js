@@ -24,8 +24,9 @@ const FIELDS = [
   { key: "bidirectional", type: "bool", label: "Bidirectional" },
   { key: "task", type: "select", label: "Task" },
   { key: "seq_len", type: "int", label: "Sequence length T", tasks: ["sine", "adding", "copy", "delayed_recall"] },
-  { key: "text", type: "text", label: "Text (T = length − 1)", tasks: ["text"] },
-  { key: "values", type: "floats", label: "Numbers, comma-separated", tasks: ["sequence"] },
+  { key: "text", type: "text", label: "Text (T = length − 1)", tasks: ["text"], load: { kind: "text", accept: ".txt,.md,text/plain", label: "Load a text file…" } },
+  { key: "values", type: "floats", label: "Numbers, row by row", tasks: ["sequence"], load: { kind: "csv", accept: ".csv,.tsv,.txt,text/csv", label: "Load a CSV…" } },
+  { key: "columns", type: "int", label: "Numbers per step (input size)", tasks: ["sequence"] },
   { key: "period", type: "float", label: "Sine period", tasks: ["sine"] },
   { key: "noise", type: "float", label: "Noise", tasks: ["sine"], step: "0.05" },
   { key: "adding_form", type: "select", label: "Adding problem form", tasks: ["adding"] },
@@ -88,7 +89,8 @@ export class Controls extends Emitter {
     wrap.dataset.field = spec.key;
     const id = `cfg-${spec.key}`;
     const limit = this.limits[spec.key];
-    const range = limit ? ` <small>${limit.min} – ${limit.max}</small>` : "";
+    // (a list's count bound is no range to show: values holds rows of `columns` numbers)
+    const range = limit && spec.type !== "floats" ? ` <small>${limit.min} – ${limit.max}</small>` : "";
     const label = `<label for="${id}">${spec.label}${range}</label>`;
     if (spec.type === "cells") {
       wrap.innerHTML = `<span class="label">${spec.label}</span><div class="cell-choices">${CELL_NAMES.map(
@@ -129,6 +131,19 @@ export class Controls extends Emitter {
           (limit ? ` min="${limit.min}" max="${limit.max}"` : "")
         : `type="text" spellcheck="false"`;
       wrap.innerHTML = `${label}<input id="${id}" ${attrs} placeholder="${spec.placeholder || ""}">`;
+    }
+    if (spec.load) {
+      // your data: a file read into this field (a CSV through POST /api/data, a text as it is)
+      const button = document.createElement("label");
+      button.className = "button file-button";
+      button.innerHTML = `<input type="file" accept="${spec.load.accept}" hidden>${spec.load.label}`;
+      const file = button.querySelector("input");
+      file.addEventListener("change", () => {
+        const chosen = file.files[0];
+        file.value = "";
+        if (chosen) this.emit("data", { file: chosen, kind: spec.load.kind, field: spec.key });
+      });
+      wrap.append(button);
     }
     const error = document.createElement("div");
     error.className = "field-error";

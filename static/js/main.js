@@ -9,7 +9,7 @@
 
 import { Controls, renderLayerChoice } from "./controls.js";
 import { downloadTrace, exportContext, installExportButtons } from "./export.js";
-import { configFor, describeModel, uploadModel } from "./upload.js";
+import { configFor, describeModel, readTable, uploadModel } from "./upload.js";
 import { Player } from "./player.js";
 import { PlayerBar } from "./playerbar.js";
 import { PROJECTOR_FOLDED, Panels } from "./panels.js";
@@ -442,12 +442,33 @@ controls.on("upload", async ({ file, nonlinearity }) => {
     const info = await uploadModel(file, nonlinearity);
     controls.setModel(info, describeModel(info));
     coach.setFollow(false);
-    state.set(configFor(info, state.get("task")));
+    state.set(configFor(info, state.get("task"), state.get("columns")));
     setStatus(`loaded your ${describeModel(info)}`, "info");
     configure();
   } catch (err) {
     controls.showError(err.field && err.field !== "body" ? err.field : "weights", err.message);
     setStatus(`could not load ${file.name}: ${err.message}`, "error");
+  }
+});
+
+controls.on("data", async ({ file, kind, field }) => {
+  takeOver();
+  controls.clearError(field);
+  setStatus(`reading ${file.name}…`, "busy");
+  try {
+    if (kind === "text") {
+      state.set({ task: "text", text: await file.text() });
+    } else {
+      const table = await readTable(file);
+      state.set({ task: "sequence", values: table.values, columns: table.columns });
+      const names = table.names ? ` (${table.names.join(", ")})` : "";
+      setStatus(`${file.name}: ${table.rows} rows × ${table.columns} column${table.columns === 1 ? "" : "s"}${names}`, "info");
+    }
+    coach.setFollow(false);
+    configure();
+  } catch (err) {
+    controls.showError(field, err.message);
+    setStatus(`could not read ${file.name}: ${err.message}`, "error");
   }
 });
 

@@ -82,6 +82,7 @@ export const PROPS = [
   { key: "task", kind: "config", codec: str, def: "adding" },
   { key: "text", kind: "config", codec: str, def: "hello world" },
   { key: "values", kind: "config", codec: floats, def: [0, 1, 0, -1, 0] },
+  { key: "columns", kind: "config", codec: int, def: 1 }, // values read row by row: the input size
   { key: "period", kind: "config", codec: float, def: 20 },
   { key: "noise", kind: "config", codec: float, def: 0 },
   { key: "adding_form", kind: "config", codec: str, def: "le" },

@@ -2,6 +2,7 @@
  * Your own trained model: a safetensors file or a torch.save'd state dict, POSTed as it is to
  * /api/weights. The server reads the cell, sizes, layers and direction from the tensor names and
  * shapes (never unpickling an object) and answers its digest, which goes into RunConfig.weights.
+ * Your data: a CSV POSTed to /api/data comes back as the sequence task's values and columns.
  */
 
 export const MODEL_FILES = ".pt,.pth,.bin,.safetensors";
@@ -9,11 +10,16 @@ export const MODEL_FILES = ".pt,.pth,.bin,.safetensors";
 /** The server's description of the model (UploadedWeights), or an Error whose message names the field. */
 export async function uploadModel(file, nonlinearity = "tanh") {
   const params = new URLSearchParams({ filename: file.name.slice(0, 200) || "model", nonlinearity });
-  const response = await fetch(`/api/weights?${params}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/octet-stream" },
-    body: file,
-  });
+  return post(`/api/weights?${params}`, "application/octet-stream", file);
+}
+
+/** A CSV as the sequence task's {values, columns, rows, names}, or an Error naming the row and column. */
+export async function readTable(file) {
+  return post("/api/data", "text/csv", file);
+}
+
+async function post(url, type, file) {
+  const response = await fetch(url, { method: "POST", headers: { "Content-Type": type }, body: file });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const first = body && Array.isArray(body.detail) ? body.detail[0] : null;
@@ -25,7 +31,7 @@ export async function uploadModel(file, nonlinearity = "tanh") {
 }
 
 /** The RunConfig fields the model fixes, plus a task whose input size fits when the current one does not. */
-export function configFor(info, task) {
+export function configFor(info, task, columns = 1) {
   const partial = {
     weights: info.weights,
     cells: [info.cell],
@@ -34,6 +40,11 @@ export function configFor(info, task) {
     bidirectional: info.bidirectional,
   };
   if (info.tasks.length && !info.tasks.includes(task)) partial.task = info.tasks[0];
+  if ((partial.task || task) === "sequence" && columns !== info.input_size) {
+    // numbers to start from, one column per input, until your CSV is loaded
+    partial.columns = info.input_size;
+    partial.values = [0, 1, 0, -1, 0].flatMap((v) => Array(info.input_size).fill(v));
+  }
   return partial;
 }
 

@@ -52,6 +52,12 @@ CONFIGS = {
     },
     "text": {"cells": ["rnn_tanh"], "task": "text", "text": "the cat sat on the mat"},
     "your sequence": {"cells": ["gru"], "task": "sequence", "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75]},
+    "your CSV, 3 columns": {
+        "cells": ["lstm", "rnn_tanh"],
+        "task": "sequence",
+        "columns": 3,
+        "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75, 1, 2, 3, 0, 0, 1, -1, 0.25, 4],
+    },
 }
 
 

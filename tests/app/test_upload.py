@@ -101,7 +101,11 @@ def test_a_config_that_does_not_fit_the_model_names_the_field(client):
         ({"cells": ["lstm", "gru"]}, "cells", "cells must be ['lstm']"),
         ({"hidden_size": 7}, "hidden_size", "hidden_size = 6, the run 7"),
         ({"bidirectional": True}, "bidirectional", "bidirectional = False"),
-        ({"task": "sine"}, "task", "takes 2 inputs, the sine task 1 (tasks with 2 inputs: adding)"),
+        (
+            {"task": "sine"},
+            "task",
+            "takes 2 inputs, the sine task 1 (tasks with 2 inputs: adding, sequence with columns = 2",
+        ),
         ({"weights": "0" * 64}, "weights", "upload the file again"),
         ({"weights": "not-a-digest"}, "weights", "pattern"),
     ]:

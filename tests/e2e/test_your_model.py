@@ -114,3 +114,39 @@ def test_the_py_export_reproduces_the_run(page, recorder, server_url, tmp_path):
         assert float(losses[cell["cell"]]) == pytest.approx(cell["loss"], rel=1e-5)
     (SCREENSHOTS / "exported-run.txt").write_text(done.stdout)
     recorder.check()
+
+
+def test_a_csv_becomes_the_input_and_a_bad_one_is_named_by_row_and_column(
+    page, recorder, server_url, tmp_path
+):
+    page.goto(server_url + "/#cells=lstm,gru&hidden_size=8")
+    shown = wait_run(page, cells=["lstm", "gru"])
+    csv = tmp_path / "weather.csv"
+    rows = [f"{20 + 5 * np.sin(t / 4):.2f},{0.5 + 0.3 * np.cos(t / 3):.3f},{t % 7}" for t in range(40)]
+    csv.write_text("temp,humidity,weekday\n" + "\n".join(rows) + "\n")
+    before = state(page)
+    page.set_input_files('.field[data-field="values"] input[type=file]', str(csv))
+    page.wait_for_function("() => window.gateflow.state.columns === 3")
+    wait_run(page, other_than=shown["id"])
+    s = state(page)
+    assert s["task"] == "sequence" and s["columns"] == 3 and len(s["values"]) == 120
+    trace = post_trace(server_url, page_config(page))
+    assert trace["T"] == 39 and trace["input"]["input_size"] == 3
+    assert trace["input"]["labels"][0] == ", ".join(f"{float(v):g}" for v in rows[0].split(","))
+    assert page.is_visible('.field[data-field="columns"]') and page.input_value("#cfg-columns") == "3"
+    shot(page, "your-data-csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,n/a\n")
+    page.set_input_files('.field[data-field="values"] input[type=file]', str(bad))
+    page.wait_for_function(
+        "() => document.querySelector('.field[data-field=\"values\"] .field-error').textContent"
+    )
+    assert (
+        page.inner_text('.field[data-field="values"] .field-error')
+        == "data: row 3, column 2: 'n/a' is not a number"
+    )
+    assert state(page)["values"] == s["values"] and before["task"] == "adding"
+    refused = [e for e in recorder.errors if "status of 422" in e]
+    assert len(refused) == 1
+    recorder.errors = [e for e in recorder.errors if e not in refused]
+    recorder.check()

@@ -96,7 +96,7 @@ function show(label, text) {
 function describe(task, run) {
   const what = {
     text: "characters; the target is the next character",
-    sequence: "your numbers; the target is the next number",
+    sequence: "your numbers, a row per step; the target is the next row",
     sine: "a sine wave; the target is its next clean value",
     adding: "values with two marked (*) ones; the target is their sum, at the last step",
     copy: "symbols to remember, then blanks and a recall cue; the target is to repeat the symbols",
