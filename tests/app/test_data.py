@@ -94,3 +94,16 @@ def test_values_must_fill_whole_rows_and_fit_the_rows_limit():
     with pytest.raises(ValueError, match=r"values: 502 rows is outside the allowed range 2 \.\. 501"):
         RunConfig(task="sequence", values=[0.0] * 1004, columns=2, hidden_size=1)
     assert RunConfig(task="sequence", values=[1, 2, 3, 4, 5, 6], columns=3).steps == 1
+
+
+def test_training_takes_the_columns():
+    from app.schemas import TrainSettings
+    from app.training import trainer_kwargs
+
+    values = [float(v) for v in range(24)]
+    config = RunConfig(task="sequence", values=values, columns=3, cells=["gru"], hidden_size=4)
+    trainer = models.Trainer(**trainer_kwargs(config, "gru", TrainSettings(steps=5)))
+    records = trainer.run(3)
+    assert len(records) == 3 and trainer.net.input_size == 3
+    targets = torch.tensor(values).view(-1, 3)[1:]
+    assert trainer.baseline == pytest.approx(float(((targets - targets.mean(0)) ** 2).sum(1).mean()))
