@@ -354,7 +354,8 @@ def uploaded_for(config: RunConfig, input_size: int, output_size: int) -> Upload
         hint = f"tasks with {D} inputs: {', '.join(fits)}; or a text of {D} distinct characters"
         raise EngineError(
             "task",
-            f"task: the uploaded {net.cell} takes {D} inputs, the {config.task} task {input_size} ({hint})",
+            f"task: the uploaded {CELL_TITLE[net.cell]} takes {D} inputs, "
+            f"the {config.task} task {input_size} ({hint})",
         )
     return item
 
