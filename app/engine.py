@@ -27,7 +27,7 @@ import orjson
 import torch
 
 from . import models, notes
-from .schemas import BINARY_HEADER, CELL_TITLE, CLAMPABLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
+from .schemas import BINARY_HEADER, CELL_TITLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
 from .settings import Settings
 
 NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
@@ -198,8 +198,9 @@ def net_options(config: RunConfig, cell: str) -> dict:
 
 def build_net(config: RunConfig, cell: str, input_size: int):
     """The net of one cell, with its own gates' clamps."""
-    clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
-    return models.build(cell, input_size=input_size, clamp=clamp, **net_options(config, cell))
+    return models.build(
+        cell, input_size=input_size, clamp=config.clamp_for(cell), **net_options(config, cell)
+    )
 
 
 @dataclass
@@ -329,7 +330,7 @@ def upload_weights(data: bytes, filename: str, nonlinearity: str, settings: Sett
     return item.info()
 
 
-def uploaded_for(config: RunConfig, input_size: int, output_size: int) -> Uploaded:
+def uploaded_for(config: RunConfig, input_size: int) -> Uploaded:
     """The config's uploaded model, checked against the config and the task. Raises EngineError."""
     item = _UPLOADS.get(config.weights)
     if item is None:
@@ -393,8 +394,8 @@ def trace_cell(
     """(net, trace) of one cell on the task, with the config's readout and loss (or the trained net
     and its trained readout, or the user's uploaded net and its readout)."""
     if upload is not None:  # the user's net, with the config's clamps (a trained forget gate held at 1, say)
-        clamp = {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]}
-        net, readout = upload.found.net.with_clamp(clamp), _uploaded_readout(upload, config, task.output_size)
+        net = upload.found.net.with_clamp(config.clamp_for(cell))
+        readout = _uploaded_readout(upload, config, task.output_size)
     elif trained is None:
         net = build_net(config, cell, task.input_size)
         readout = models.tasks.make_readout(
@@ -471,7 +472,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
         upload = None
         if config.weights is not None and trained is None:
-            upload = uploaded_for(config, task.input_size, task.output_size)
+            upload = uploaded_for(config, task.input_size)
         cells = []
         for cell in config.cells:
             models.cancel.check()

@@ -175,6 +175,10 @@ class RunConfig(BaseModel):
                 )
         return values
 
+    def clamp_for(self, cell: str) -> dict[str, float]:
+        """The clamps that apply to ``cell``: those of its own gates."""
+        return {g: v for g, v in self.clamp.items() if g in CLAMPABLE[cell]}
+
     @property
     def steps(self) -> int:
         """T, the number of input steps: text and sequence tasks take one less than their length."""

@@ -13,10 +13,11 @@ their printout with the engine's trace.
 from __future__ import annotations
 
 import json
+import textwrap
 from string import Template
 
 from . import __version__
-from .schemas import CLAMPABLE, GATES, TORCH_CLASS, RunConfig
+from .schemas import GATES, TORCH_CLASS, RunConfig
 
 HEADER = Template('''\
 """$title
@@ -217,12 +218,14 @@ def rescale(w_hh, n_gates):
 '''
 
 GATE_BIAS = """
-$constant = $value  # the $gate_name gate's total bias b_ih + b_hh, all of it in b_ih (gate index $gate)
+$constant = $value  # the $gate_name gate's total bias b_ih + b_hh, all of it in b_ih (gate index 1)
 """
 
 CLAMP = """
 # cell -> gate -> a constant: the gate gets zero weights, and the bias whose activation is that value
 CLAMP = $clamp
+# each cell's gates, in torch's order of the rows of W_ih and W_hh
+GATES = $gates
 
 
 def clamp(cell, params):
@@ -237,7 +240,6 @@ def clamp(cell, params):
 
 BUILD = '''
 N_GATES = $n_gates
-GATES = $gates
 
 
 def build(cell, inputs):
@@ -376,7 +378,6 @@ def describe(fit):
 
 
 def main():
-    torch.set_printoptions(precision=6)
     x, target, mask, classification, outputs = make_task()
     x = x.float().double()  # the page's float32 input
     if not classification:
@@ -461,27 +462,24 @@ def render(config: RunConfig) -> str:
     ):
         if value is not None and cell_name in cells:
             parts.append(
-                Template(GATE_BIAS).substitute(
-                    constant=constant, value=repr(value), gate_name=gate_name, gate=1
-                )
+                Template(GATE_BIAS).substitute(constant=constant, value=repr(value), gate_name=gate_name)
             )
             extra.append(
                 f'if cell == "{cell_name}":  # the {gate_name} gate, gate index 1\n'
                 "    params[2], params[3] = params[2].clone(), params[3].clone()\n"
                 f"    params[2][HIDDEN : 2 * HIDDEN], params[3][HIDDEN : 2 * HIDDEN] = {constant}, 0.0"
             )
-    clamp = {cell: {g: v for g, v in config.clamp.items() if g in CLAMPABLE[cell]} for cell in cells}
-    clamp = {cell: gates for cell, gates in clamp.items() if gates}
+    clamp = {cell: config.clamp_for(cell) for cell in cells if config.clamp_for(cell)}
     parts.append(
         Template(BUILD).substitute(
             n_gates=json.dumps({cell: len(GATES[cell]) for cell in cells}),
-            gates=json.dumps({cell: list(GATES[cell]) for cell in cells}),
-            extra="".join(" " * 12 + line + "\n" for line in "\n".join(extra).split("\n") if extra),
+            extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
         )
     )
     if clamp:
-        parts.append(Template(CLAMP).substitute(clamp=json.dumps(clamp)))
-    for cell in dict.fromkeys(cells):
+        gates = {cell: list(GATES[cell]) for cell in clamp}
+        parts.append(Template(CLAMP).substitute(clamp=json.dumps(clamp), gates=json.dumps(gates)))
+    for cell in cells:
         parts.append(CELL_STEPS[cell])
     parts.append(
         Template(RUN).substitute(

@@ -80,7 +80,7 @@ class RecurrentNet:
         self._module = _CELL_MODULES[self.cell]
         for name, shape in self._param_shapes().items():
             if name not in self.weights:
-                raise ValueError(f"weights: missing {name!r}")
+                raise ValueError(f"weights: {name} is missing")
             if tuple(self.weights[name].shape) != shape:
                 raise ValueError(
                     f"weights: {name} has shape {tuple(self.weights[name].shape)}, expected {shape}"
@@ -483,6 +483,17 @@ def build(
     return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp or {})
 
 
+def zero_biases_where_missing(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict with zeros where a module made with bias=False has no bias tensors."""
+    out = dict(state)
+    for key, w in state.items():
+        if key.startswith("weight_ih"):
+            suffix = key[len("weight_ih") :]
+            for b in ("bias_ih", "bias_hh"):
+                out.setdefault(b + suffix, torch.zeros(w.shape[0], dtype=w.dtype, device=w.device))
+    return out
+
+
 def from_torch(module: torch.nn.Module, clamp: dict[str, float] | None = None) -> RecurrentNet:
     """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D)."""
     if isinstance(module, torch.nn.LSTM):
@@ -495,15 +506,7 @@ def from_torch(module: torch.nn.Module, clamp: dict[str, float] | None = None) -
         cell = "rnn_" + module.nonlinearity
     else:
         raise ValueError(f"module: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
-    state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    for key in list(state):
-        if key.startswith("weight_ih"):
-            suffix = key[len("weight_ih") :]
-            for b in ("bias_ih", "bias_hh"):
-                state.setdefault(
-                    b + suffix,
-                    torch.zeros(state[key].shape[0], dtype=state[key].dtype, device=state[key].device),
-                )
+    state = zero_biases_where_missing({k: v.detach().clone() for k, v in module.state_dict().items()})
     return RecurrentNet(
         cell,
         module.input_size,

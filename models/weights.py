@@ -23,11 +23,10 @@ import torch
 from torch import Tensor
 
 from . import limits
-from .net import RecurrentNet
+from .net import RecurrentNet, param_suffix, zero_biases_where_missing
 from .tasks import Readout
 
 CELL_BY_GATES = {1: "rnn", 3: "gru", 4: "lstm"}  # rows of weight_ih / hidden_size -> the cell
-PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _NAME = re.compile(
     r"^(?P<prefix>.*?)(?P<param>weight_ih|weight_hh|bias_ih|bias_hh)_l(?P<layer>\d+)(?P<rev>_reverse)?$"
 )
@@ -53,8 +52,8 @@ def _is_safetensors(data: bytes) -> bool:
 
 
 def read_state(data: bytes) -> dict[str, Tensor]:
-    """The tensors of a safetensors file or of a torch.save'd state dict (one level of nesting, e.g.
-    {"model": state_dict, "optimizer": ...}, is looked into)."""
+    """The tensors of a safetensors file or of a torch.save'd state dict, nested dicts flattened with
+    dots ({"model": state_dict, "optimizer": ...} gives "model.weight_ih_l0", ...)."""
     if not data:
         raise ValueError("weights: the file is empty")
     if _is_safetensors(data):
@@ -117,7 +116,7 @@ def from_state(
     for name in state:
         m = _NAME.match(name)
         if m:
-            groups.setdefault(m["prefix"], {})[(m["param"], int(m["layer"]), bool(m["rev"]))] = state[name]
+            groups.setdefault(m["prefix"], {})[(m["param"], int(m["layer"]), bool(m["rev"]))] = name
     if not groups:
         shown = ", ".join(sorted(state)[:6])
         raise ValueError(
@@ -132,14 +131,14 @@ def from_state(
         raise ValueError(
             "weights: an LSTM with proj_size > 0 (weight_hr_l0) is not supported; allowed: proj_size = 0"
         )
-    for (param, layer, rev), t in params.items():
-        name = f"{prefix}{param}_l{layer}{'_reverse' if rev else ''}"
-        if t.dtype not in _FLOATS:
-            raise ValueError(f"weights: {name} is {t.dtype}; allowed: float16, bfloat16, float32, float64")
-    w_hh0 = params.get(("weight_hh", 0, False))
-    w_ih0 = params.get(("weight_ih", 0, False))
-    if w_hh0 is None or w_ih0 is None:
+    for name in params.values():
+        if state[name].dtype not in _FLOATS:
+            raise ValueError(
+                f"weights: {name} is {state[name].dtype}; allowed: float16, bfloat16, float32, float64"
+            )
+    if ("weight_hh", 0, False) not in params or ("weight_ih", 0, False) not in params:
         raise ValueError(f"weights: {prefix}weight_ih_l0 and {prefix}weight_hh_l0 are both needed")
+    w_hh0, w_ih0 = state[params["weight_hh", 0, False]], state[params["weight_ih", 0, False]]
     if w_hh0.dim() != 2 or w_hh0.shape[0] % max(w_hh0.shape[1], 1) or w_hh0.shape[1] == 0:
         raise ValueError(
             f"weights: {prefix}weight_hh_l0 has shape {tuple(w_hh0.shape)}; expected (gates*H, H)"
@@ -161,34 +160,23 @@ def from_state(
         raise ValueError(
             f"num_layers: the file's {layers} layers are outside the allowed range 1 .. {max_layers}"
         )
-    D = w_ih0.shape[1] if w_ih0.dim() == 2 else -1
-    weights: dict[str, Tensor] = {}
-    for layer in range(layers):
-        for d in range(dirs):
-            suffix = f"_l{layer}" + ("_reverse" if d else "")
-            expected = {
-                "weight_ih": (gates * H, D if layer == 0 else dirs * H),
-                "weight_hh": (gates * H, H),
-                "bias_ih": (gates * H,),
-                "bias_hh": (gates * H,),
-            }
-            for param, shape in expected.items():
-                t = params.get((param, layer, bool(d)))
-                if t is None and param.startswith("bias"):  # bias=False: torch has no bias tensors
-                    t = torch.zeros(shape, dtype=torch.float32)
-                if t is None:
-                    raise ValueError(
-                        f"weights: {prefix}{param}{suffix} is missing ({layers} layers, {dirs} directions)"
-                    )
-                if tuple(t.shape) != shape:
-                    raise ValueError(
-                        f"weights: {prefix}{param}{suffix} has shape {tuple(t.shape)}; a {cell} with "
-                        f"{D} inputs and H = {H} needs {shape}"
-                    )
-                weights[param + suffix] = t.detach().to(torch.float32).contiguous()
-    limits.check_range("input_size", D, integer=True)
-    net = RecurrentNet(cell, D, H, layers, dirs == 2, weights, {})
-    used = {f"{prefix}{p}_l{layer}{'_reverse' if rev else ''}" for p, layer, rev in params}
+    if w_ih0.dim() != 2:
+        raise ValueError(
+            f"weights: {prefix}weight_ih_l0 has shape {tuple(w_ih0.shape)}; expected (gates*H, inputs)"
+        )
+    D = w_ih0.shape[1]
+    weights = {
+        param + param_suffix(layer, rev): state[name].detach().to(torch.float32).contiguous()
+        for (param, layer, rev), name in params.items()
+    }
+    try:  # RecurrentNet checks that every tensor is there, in its shape
+        net = RecurrentNet(cell, D, H, layers, dirs == 2, zero_biases_where_missing(weights), {})
+    except ValueError as err:
+        where = f"; the file's names start with {prefix!r}" if prefix else ""
+        raise ValueError(
+            f"{err} (a {cell} with {D} inputs and H = {H}, {layers} layers, {dirs} directions{where})"
+        ) from err
+    used = set(params.values())
     rest = {k: v for k, v in state.items() if k not in used}
     readout, names = _readout(rest, dirs * H)
     ignored = sorted(k for k in rest if names is None or k not in names)

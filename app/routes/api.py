@@ -54,6 +54,11 @@ def rate_limited(request: Request) -> JSONResponse | None:
     )
 
 
+def unprocessable(field: str, message: str) -> JSONResponse:
+    """422 for a value in the body that the engine or a parser refused, naming its field."""
+    return JSONResponse(status_code=422, content=http_error("value_error", message, ["body", field], field))
+
+
 @router.get("/cells", response_model=CellsResponse)
 def cells(request: Request) -> CellsResponse:
     limits = settings_limits(request.app.state.settings)
@@ -112,9 +117,7 @@ async def trace(
             status_code=503, content=http_error("busy", str(err), ["body"]), headers={"Retry-After": "10"}
         )
     except engine.EngineError as err:
-        field = err.field or "config"
-        body = http_error("value_error", str(err), ["body", field], field)
-        return JSONResponse(status_code=422, content=body)
+        return unprocessable(err.field or "config", str(err))
     if format == "csv":
         body = await loop.run_in_executor(executor, engine.trace_csv, run)
         return Response(
@@ -171,10 +174,7 @@ async def upload_weights(
             executor, engine.upload_weights, data, filename, nonlinearity, settings
         )
     except engine.EngineError as err:
-        field = err.field or "weights"
-        return JSONResponse(
-            status_code=422, content=http_error("value_error", str(err), ["body", field], field)
-        )
+        return unprocessable(err.field or "weights", str(err))
     return JSONResponse(UploadedWeights(**info).model_dump(mode="json"))
 
 
@@ -195,10 +195,7 @@ async def read_data(request: Request) -> Response:
     try:
         table = data.parse_table(body.decode("utf-8-sig"), settings.max_seq_len + 1)
     except UnicodeDecodeError as err:
-        msg = f"data: the file is not UTF-8 text (byte {err.start})"
-        return JSONResponse(status_code=422, content=http_error("value_error", msg, ["body", "data"], "data"))
+        return unprocessable("data", f"data: the file is not UTF-8 text (byte {err.start})")
     except data.DataError as err:
-        return JSONResponse(
-            status_code=422, content=http_error("value_error", str(err), ["body", "data"], "data")
-        )
+        return unprocessable("data", str(err))
     return JSONResponse(DataTable(**table).model_dump(mode="json"))

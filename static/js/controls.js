@@ -106,16 +106,14 @@ export class Controls extends Emitter {
     } else if (spec.type === "model") {
       wrap.innerHTML =
         `<span class="label">${spec.label}</span><div class="model-line"><span class="model-name"></span></div>` +
-        `<div class="model-actions"><label class="button file-button" title="A torch.nn.RNN, LSTM or GRU you trained: its state_dict saved with torch.save or safetensors">` +
-        `<input type="file" accept="${MODEL_FILES}" hidden>Load weights…</label>` +
+        `<div class="model-actions">` +
         `<select class="model-nonlinearity" title="A plain RNN's nonlinearity (its weights cannot tell)"><option value="tanh">if a plain RNN: tanh</option><option value="relu">if a plain RNN: ReLU</option></select>` +
         `<button type="button" class="model-clear">Use fresh nets</button></div>`;
-      const file = wrap.querySelector("input[type=file]");
-      file.addEventListener("change", () => {
-        const chosen = file.files[0];
-        file.value = ""; // the same file chosen again uploads again
-        if (chosen) this.emit("upload", { file: chosen, nonlinearity: wrap.querySelector(".model-nonlinearity").value });
-      });
+      const load = fileButton("Load weights…", MODEL_FILES, (file) =>
+        this.emit("upload", { file, nonlinearity: wrap.querySelector(".model-nonlinearity").value }),
+      );
+      load.title = "A torch.nn.RNN, LSTM or GRU you trained: its state_dict saved with torch.save or safetensors";
+      wrap.querySelector(".model-actions").prepend(load);
       wrap.querySelector(".model-clear").addEventListener("click", () => {
         this.clearError("weights");
         this.emit("config", { weights: null });
@@ -134,16 +132,8 @@ export class Controls extends Emitter {
     }
     if (spec.load) {
       // your data: a file read into this field (a CSV through POST /api/data, a text as it is)
-      const button = document.createElement("label");
-      button.className = "button file-button";
-      button.innerHTML = `<input type="file" accept="${spec.load.accept}" hidden>${spec.load.label}`;
-      const file = button.querySelector("input");
-      file.addEventListener("change", () => {
-        const chosen = file.files[0];
-        file.value = "";
-        if (chosen) this.emit("data", { file: chosen, kind: spec.load.kind, field: spec.key });
-      });
-      wrap.append(button);
+      const { label: text, accept, kind } = spec.load;
+      wrap.append(fileButton(text, accept, (file) => this.emit("data", { file, kind, field: spec.key })));
     }
     const error = document.createElement("div");
     error.className = "field-error";
@@ -331,6 +321,22 @@ export class Controls extends Emitter {
       slot.textContent = text;
     }
   }
+}
+
+/** A button that opens a file chooser and hands the chosen file to ``onFile`` (the same file chosen
+ * again is handed on again). */
+function fileButton(text, accept, onFile) {
+  const button = document.createElement("label");
+  button.className = "button file-button";
+  button.innerHTML = `<input type="file" accept="${accept}" hidden>`;
+  button.append(text);
+  const input = button.querySelector("input");
+  input.addEventListener("change", () => {
+    const chosen = input.files[0];
+    input.value = "";
+    if (chosen) onFile(chosen);
+  });
+  return button;
 }
 
 /** Layer and direction selects for a run (view state, not config). */
