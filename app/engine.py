@@ -361,6 +361,30 @@ def uploaded_for(config: RunConfig, input_size: int) -> Uploaded:
     return item
 
 
+def check_uploaded(config: RunConfig) -> Uploaded:
+    """``uploaded_for`` with the config's own task, as a run checks it, without the run (gateflow
+    script --weights). Raises EngineError naming the field."""
+    try:
+        with torch.no_grad():
+            task = _make_task(config)
+    except ValueError as err:
+        raise engine_error(err) from err
+    return uploaded_for(config, task.input_size)
+
+
+def uploaded_file(digest: str) -> bytes:
+    """GET /api/weights/{digest}: the uploaded model as the exported script loads it (a torch.save'd
+    state dict, see models.weights.to_bytes). Raises EngineError on ``weights`` when it is not here."""
+    item = _UPLOADS.get(digest)
+    if item is None:
+        raise EngineError(
+            "weights",
+            f"weights: no uploaded model {digest} on this server (it restarted, or keeps newer uploads); "
+            "upload the file again",
+        )
+    return models.weights.to_bytes(item.found)
+
+
 def _uploaded_readout(item: Uploaded, config: RunConfig, output_size: int):
     """The file's own linear layer when it fits the task's outputs, else the config's seeded readout."""
     readout = item.found.readout

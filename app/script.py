@@ -2,6 +2,8 @@
 
 ``render(config)`` writes a .py that needs torch alone: it draws the very weights and input the page
 shows from the seed (the same generators, in the same order, as models/init.py and models/tasks.py),
+or, for a run on an uploaded model, loads its weights from the file ``weights_filename`` names, saved
+beside the script (GET /api/weights/{digest}, ``gateflow script --weights``; models.weights.to_bytes),
 runs each cell one step at a time with the equations torch.nn.RNN / LSTM / GRU define, keeps every
 h_t (and c_t) with ``retain_grad``, backpropagates the run's loss and prints ‖∂L/∂h_t‖ (‖∂L/∂c_t‖) and
 the decay fit the page shows. It first checks its cells against torch.nn's own modules.
@@ -23,15 +25,12 @@ HEADER = Template('''\
 """$title
 
 Exported by Gateflow $version (gateflow script). Needs torch alone: python this_file.py
-It draws the weights and the input from seed $seed exactly as the page does, runs each net one step
-at a time with the equations torch.nn.RNN / LSTM / GRU define, keeps every hidden state with
-retain_grad, backpropagates the loss and prints the norms and decay figures the page shows.
+$origin
 The weights and the input are rounded to float32, as in the page's run; the arithmetic here is
 float64, so the tiniest norms are exact (the page carries them exactly too).
 """
 
-import math
-
+$imports
 import torch
 
 CELLS = $cells
@@ -264,6 +263,36 @@ def make_readout(inputs, outputs):
     return w.float().double(), b.float().double()
 '''
 
+LOAD = '''
+# the uploaded model's weights, saved beside this script (the page's ⤓ .py downloads both)
+WEIGHTS_FILE = Path(__file__).with_name("$filename")
+
+
+def load_weights():
+    """Every tensor of WEIGHTS_FILE by torch.nn's names (float32, as the page used them), as float64."""
+    if not WEIGHTS_FILE.exists():
+        raise SystemExit(f"{WEIGHTS_FILE.name}: not found; save it beside this script ({__file__})")
+    return {name: p.double() for name, p in torch.load(WEIGHTS_FILE, weights_only=True).items()}
+
+
+def build(cell, inputs):
+    """Every layer-direction's [W_ih, W_hh, b_ih, b_hh] by torch's names: the uploaded net's."""
+    return {name: p for name, p in load_weights().items() if not name.startswith("readout.")}
+
+
+def make_readout(inputs, outputs):
+    """The file's own linear layer (readout.weight, readout.bias) when it has `outputs` rows; else,
+    as the page does, a linear layer with torch.nn.Linear's initialisation from generator SEED + 1."""
+    saved = load_weights()
+    if "readout.weight" in saved and saved["readout.weight"].shape[0] == outputs:
+        return saved["readout.weight"], saved["readout.bias"]
+    gen = torch.Generator().manual_seed(SEED + 1)
+    k = 1 / math.sqrt(inputs)
+    w = (torch.rand(outputs, inputs, generator=gen, dtype=torch.float64) * 2 - 1) * k
+    b = (torch.rand(outputs, generator=gen, dtype=torch.float64) * 2 - 1) * k
+    return w.float().double(), b.float().double()
+'''
+
 CELL_STEPS = {
     "rnn_tanh": '''
 def rnn_tanh_step(x, state, w_ih, w_hh, b_ih, b_hh):
@@ -416,21 +445,49 @@ def _task_key(config: RunConfig) -> str:
     return f"adding-{config.adding_form}" if config.task == "adding" else config.task
 
 
+def weights_filename(digest: str) -> str:
+    """The file an exported script loads an uploaded model from, beside itself: the one name that
+    GET /api/weights/{digest}, the page and ``gateflow script --weights`` save it under."""
+    return f"gateflow-weights-{digest[:12]}.pt"
+
+
 def render(config: RunConfig) -> str:
-    """The script of one run (its untrained nets, drawn from the seed)."""
+    """The script of one run: its untrained nets drawn from the seed, or (``config.weights``) the
+    uploaded model loaded from ``weights_filename(config.weights)`` beside the script."""
     cells = list(config.cells)
     T = config.steps
+    uploaded = config.weights is not None
+    filename = weights_filename(config.weights) if uploaded else None
     title = (
         f"Gateflow run: {', '.join(cells)} on the {config.task.replace('_', ' ')} task.\n\n"
         f"T = {T} steps, H = {config.hidden_size}, {config.num_layers} layer(s)"
         + (", bidirectional" if config.bidirectional else "")
-        + f", seed {config.seed}, {config.init} initialisation."
+        + (
+            f", seed {config.seed}: your uploaded model\n(weights {config.weights}),\n"
+            f"loaded from {filename}: keep that file beside this script."
+            if uploaded
+            else f", seed {config.seed}, {config.init} initialisation."
+        )
     )
-    if config.weights is not None:
-        title += "\n\nThe page showed an uploaded model; this script draws the seed's fresh nets instead."
+    what = (
+        "It loads the uploaded model's weights (and its readout, if the file has one) from the file beside",
+        f"it, draws the input from seed {config.seed} exactly as the page does, "
+        "runs each net one step at a time with",
+        "the equations torch.nn.RNN / LSTM / GRU define, keeps every hidden state with retain_grad,",
+        "backpropagates the loss and prints the norms and decay figures the page shows.",
+    )
+    if not uploaded:
+        what = (
+            f"It draws the weights and the input from seed {config.seed} exactly as the page does, "
+            "runs each net one step",
+            "at a time with the equations torch.nn.RNN / LSTM / GRU define, keeps every hidden state with",
+            "retain_grad, backpropagates the loss and prints the norms and decay figures the page shows.",
+        )
     parts = [
         HEADER.substitute(
             title=title,
+            origin="\n".join(what),
+            imports="import math\nfrom pathlib import Path\n" if uploaded else "import math\n",
             version=__version__,
             seed=config.seed,
             cells=json.dumps(cells),
@@ -451,16 +508,18 @@ def render(config: RunConfig) -> str:
             columns=config.columns,
         )
     )
-    parts.append(INITS[config.init])
+    # an uploaded model is run as it is (the engine applies the clamps alone, not the init options)
     extra = []
-    if config.spectral_radius is not None:
+    if not uploaded:
+        parts.append(INITS[config.init])
+    if config.spectral_radius is not None and not uploaded:
         parts.append(Template(RESCALE).substitute(radius=repr(config.spectral_radius)))
         extra.append("params[1] = rescale(params[1], N_GATES[cell])")
     for cell_name, gate_name, constant, value in (
         ("lstm", "forget", "FORGET_BIAS", config.forget_bias),
         ("gru", "update", "UPDATE_BIAS", config.update_bias),
     ):
-        if value is not None and cell_name in cells:
+        if value is not None and cell_name in cells and not uploaded:
             parts.append(
                 Template(GATE_BIAS).substitute(constant=constant, value=repr(value), gate_name=gate_name)
             )
@@ -470,12 +529,15 @@ def render(config: RunConfig) -> str:
                 f"    params[2][HIDDEN : 2 * HIDDEN], params[3][HIDDEN : 2 * HIDDEN] = {constant}, 0.0"
             )
     clamp = {cell: config.clamp_for(cell) for cell in cells if config.clamp_for(cell)}
-    parts.append(
-        Template(BUILD).substitute(
-            n_gates=json.dumps({cell: len(GATES[cell]) for cell in cells}),
-            extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
+    if uploaded:
+        parts.append(Template(LOAD).substitute(filename=filename))
+    else:
+        parts.append(
+            Template(BUILD).substitute(
+                n_gates=json.dumps({cell: len(GATES[cell]) for cell in cells}),
+                extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
+            )
         )
-    )
     if clamp:
         gates = {cell: list(GATES[cell]) for cell in clamp}
         parts.append(Template(CLAMP).substitute(clamp=json.dumps(clamp), gates=json.dumps(gates)))

@@ -35,6 +35,11 @@ def _part(name: str):
     return importlib.import_module(name)
 
 
+def _app(module: str):
+    """A module of the web app (app.engine, app.schemas, ...), wherever the app is installed."""
+    return importlib.import_module(f"{_part('app').__name__}.{module}")
+
+
 models = _part("models")
 tasks = models.tasks
 decay = models.decay

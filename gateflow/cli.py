@@ -3,6 +3,7 @@
     gateflow serve --port 8000
     gateflow trace run.json -o trace.csv      # the web app's run, no server
     gateflow script run.json -o run.py        # a plain-torch script that rebuilds and checks the run
+    gateflow script run.json -o run.py --weights my-lstm.pt   # ... on your trained model (file beside it)
 
 CONFIG.json is the web app's run configuration (the body of POST /api/trace; the page's Trace JSON
 export has it under "config"); a field left out takes the page's default.
@@ -11,24 +12,18 @@ export has it under "config"); a field left out takes the page's default.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from . import __version__, _part
+from . import __version__, _app
 
 EXAMPLE = '{"cells": ["rnn_tanh", "lstm"], "task": "adding", "seq_len": 100, "hidden_size": 32}'
 
 
 class CliError(Exception):
     """A user's mistake: printed as one line that names the field; exit status 2."""
-
-
-def _app(module: str):
-    """A module of the web app (app.engine, app.schemas, ...), wherever the app is installed."""
-    return importlib.import_module(f"{_part('app').__name__}.{module}")
 
 
 def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
@@ -105,10 +100,71 @@ def trace(config_path: str, out: str, fmt: str | None = None) -> None:
     _write(out, engine.trace_csv(run) if fmt == "csv" else engine.trace_json(run))
 
 
-def script(config_path: str, out: str) -> None:
-    """A plain-torch script that rebuilds the run and prints its norms and decay figures."""
+def _uploaded(config, weights_path: str):
+    """The config on the model of the file at ``weights_path``, read as POST /api/weights reads it: the
+    fields CONFIG.json leaves out (cells, sizes) are the file's, ``weights`` is its digest."""
+    from pydantic import ValidationError
+
+    engine, schemas = _app("engine"), _app("schemas")
+    try:
+        data = Path(weights_path).read_bytes()
+    except OSError as err:
+        raise CliError(f"--weights: cannot read {weights_path}: {err.strerror}") from err
+    # RunConfig's own bounds, as for gateflow trace (GATEFLOW_MAX_HIDDEN_SIZE and the like bound the web)
+    limits = _app("settings").get_settings().model_copy(update={"max_hidden_size": 4096, "max_layers": 8})
+    # a plain RNN's nonlinearity is the config's; an LSTM or GRU may have been uploaded with either
+    choices = ["relu"] if config.cells == ["rnn_relu"] else ["tanh"] if config.cells == ["rnn_tanh"] else []
+    digests = []
+    for nonlinearity in choices or ["tanh", "relu"]:
+        try:
+            info = engine.upload_weights(data, Path(weights_path).name, nonlinearity, limits)
+        except engine.EngineError as err:
+            raise CliError(str(err)) from err
+        digests.append(info["weights"])
+        if config.weights in (None, info["weights"]) or info["cell"].startswith("rnn"):
+            break
+    if config.weights not in (None, info["weights"]):
+        raise CliError(
+            f"--weights: {weights_path} is not the model CONFIG.json ran on (its weights = "
+            f"{config.weights[:12]}…, the file's {digests[0][:12]}…); give that file, or leave "
+            '"weights" out of CONFIG.json'
+        )
+    fields = {"cells": [info["cell"]], **{k: info[k] for k in ("hidden_size", "num_layers", "bidirectional")}}
+    body = config.model_dump(mode="json") | {
+        k: v for k, v in fields.items() if k not in config.model_fields_set
+    }
+    try:
+        config = schemas.RunConfig.model_validate(body | {"weights": info["weights"]})
+    except ValidationError as err:
+        raise CliError("; ".join(e["msg"] for e in schemas.describe_errors(err.errors()))) from err
+    try:
+        engine.check_uploaded(config)  # the task's input size, and the fields CONFIG.json set, fit the file
+    except engine.EngineError as err:
+        raise CliError(str(err)) from err
+    return config
+
+
+def script(config_path: str, out: str, weights: str | None = None) -> None:
+    """A plain-torch script that rebuilds the run and prints its norms and decay figures; with
+    ``weights``, a run on that trained model, whose weights file the script loads is written beside it."""
     config = read_config(config_path)
-    _write(out, _app("script").render(config))
+    exported = _app("script")
+    if weights is None:
+        if config.weights is not None:
+            raise CliError(
+                f"weights: the config's run is on an uploaded model ({config.weights[:12]}…); give its "
+                "file with --weights FILE (safetensors or .pt): the script loads it from beside itself"
+            )
+        _write(out, exported.render(config))
+        return
+    if out == "-":
+        raise CliError("-o: with --weights, name the script's file: the weights file is written beside it")
+    config = _uploaded(config, weights)
+    _write(out, exported.render(config))
+    _write(
+        str(Path(out).with_name(exported.weights_filename(config.weights))),
+        _app("engine").uploaded_file(config.weights),
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -145,6 +201,12 @@ def parser() -> argparse.ArgumentParser:
     )
     x.add_argument("config", metavar="CONFIG.json", help='the run\'s configuration ("-": standard input)')
     x.add_argument("-o", "--output", required=True, metavar="run.py", help='the script ("-": stdout)')
+    x.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="your trained model (a safetensors file or a torch.save'd state dict, as Load weights… takes): "
+        "the script runs it, loading it from a weights file written beside run.py",
+    )
     return p
 
 
@@ -156,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "trace":
             trace(args.config, args.output, args.format)
         else:
-            script(args.config, args.output)
+            script(args.config, args.output, args.weights)
     except CliError as err:
         print(f"gateflow {args.command}: {err}", file=sys.stderr)
         return 2

@@ -198,3 +198,17 @@ def _readout(rest: dict[str, Tensor], width: int) -> tuple[Readout | None, tuple
     name, bias_name, w, b = found[0]
     bias = b if b is not None else torch.zeros(w.shape[0])
     return Readout(w.detach().to(torch.float32), bias.detach().to(torch.float32)), (name, bias_name)
+
+
+def to_bytes(found: Found) -> bytes:
+    """The net as a plain state dict saved with torch.save, what an exported script loads with
+    ``torch.load(path, weights_only=True)``: torch.nn's names (``weight_ih_l0``, ``bias_hh_l0_reverse``)
+    at float32, as every run uses them, and ``readout.weight`` / ``readout.bias`` when the file had a
+    linear layer on the net's output."""
+    state = {name: w.detach().cpu().clone() for name, w in found.net.weights.items()}
+    if found.readout is not None:
+        state["readout.weight"] = found.readout.weight.detach().cpu().clone()
+        state["readout.bias"] = found.readout.bias.detach().cpu().clone()
+    out = io.BytesIO()
+    torch.save(state, out)
+    return out.getvalue()

@@ -1,5 +1,5 @@
-"""REST: the cells and their options, the presets, a whole trace as JSON or CSV, a run as a PyTorch script,
-the share links."""
+"""REST: the cells and their options, the presets, a whole trace as JSON or CSV, a run as a PyTorch script
+(and an uploaded model's weights file beside it), the share links."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import math
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from .. import data, engine, ratelimit, script
@@ -136,7 +136,9 @@ async def trace(
 )
 def run_script(config: RunConfig) -> Response:
     """The run as a short script that needs torch alone: it draws the same weights and input from the
-    seed, backpropagates with retain_grad and prints the norms and decay rates the page shows."""
+    seed (a run on an uploaded model: loads its weights from the file GET /api/weights/{digest} serves,
+    kept beside the script), backpropagates with retain_grad and prints the norms and decay rates the
+    page shows."""
     name = f"gateflow-{'-'.join(config.cells)}-T{config.steps}.py"
     return Response(
         script.render(config),
@@ -176,6 +178,37 @@ async def upload_weights(
     except engine.EngineError as err:
         return unprocessable(err.field or "weights", str(err))
     return JSONResponse(UploadedWeights(**info).model_dump(mode="json"))
+
+
+WEIGHTS_FILE_RESPONSES = {
+    200: {
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The uploaded model as a state dict saved with torch.save: torch.nn's names, float32, "
+        "and readout.weight / readout.bias when the file had a readout; the file POST /api/script's "
+        "script loads from beside itself",
+    },
+}
+
+
+@router.get("/weights/{digest}", response_class=Response, responses=WEIGHTS_FILE_RESPONSES)
+def download_weights(
+    digest: str = Path(pattern=r"^[0-9a-f]{64}$", description="the digest POST /api/weights answered"),
+) -> Response:
+    """The weights file an exported script of a run on this uploaded model loads (keep the two side by
+    side): its plain state dict, read back with ``torch.load(path, weights_only=True)``. A digest this
+    server does not hold (it restarted, or keeps newer uploads) is 422 on ``weights``, as in a run."""
+    try:
+        body = engine.uploaded_file(digest)
+    except engine.EngineError as err:
+        return JSONResponse(
+            status_code=422, content=http_error("value_error", str(err), ["path", "digest"], "weights")
+        )
+    name = script.weights_filename(digest)
+    return Response(
+        body,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 DATA_BODY = {

@@ -1,7 +1,9 @@
 /**
  * Exports: the trace as JSON or CSV (POST /api/trace with the run's config, saved through a blob
- * link), and any section with a `[data-export]` button as ONE slide-ready image, PNG or SVG
- * (compose.js): one click, one file, titled, with the cursor and the section's sentences.
+ * link), the run as a PyTorch script (POST /api/script; for an uploaded model, with the weights file
+ * of GET /api/weights/{digest} beside it), and any section with a `[data-export]` button as ONE
+ * slide-ready image, PNG or SVG (compose.js): one click, one file, titled, with the cursor and the
+ * section's sentences.
  */
 
 import { PNG_SCALE, composeSection, svgToPng } from "./compose.js";
@@ -10,29 +12,45 @@ import { lessonChanged } from "./presets.js";
 
 const EXPORT_URL = { json: "/api/trace", csv: "/api/trace?format=csv", py: "/api/script" };
 
-/** The run as JSON or CSV (its trace) or as "py", a plain PyTorch script that rebuilds it. */
+/**
+ * The run as JSON or CSV (its trace) or as "py", a plain PyTorch script that rebuilds it. A script of
+ * a run on an uploaded model loads that model from a weights file beside it: both are downloaded (the
+ * server names the weights file), and the name returned says to keep them side by side.
+ */
 export async function downloadTrace(config, format) {
-  const url = EXPORT_URL[format];
-  const response = await fetch(url, {
+  const response = await answered(EXPORT_URL[format], {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(config),
   });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const body = await response.json();
-      const first = Array.isArray(body.detail) ? body.detail[0] : null;
-      if (first) message = `${first.field || (first.loc || []).slice(-1)[0] || "config"}: ${first.msg}`;
-    } catch {
-      // keep the status line
-    }
-    throw new Error(message);
-  }
   const blob = await response.blob();
   const name = `gateflow-${config.cells.join("-")}-T${config.seq_len}.${format}`;
+  if (format !== "py" || !config.weights) {
+    saveBlob(blob, name);
+    return name;
+  }
+  const weights = await answered(`/api/weights/${config.weights}`); // both fetched before either is saved
+  const weightsName = /filename="([^"]+)"/.exec(weights.headers.get("Content-Disposition") || "")?.[1];
+  if (!weightsName) throw new Error("weights: the server's answer has no file name");
   saveBlob(blob, name);
-  return name;
+  saveBlob(await weights.blob(), weightsName);
+  return `${name} and ${weightsName}: keep them side by side (the script loads your model from beside itself)`;
+}
+
+/** The response when it is ok, else an Error whose message names the field. */
+async function answered(url, init) {
+  const response = await fetch(url, init);
+  if (response.ok) return response;
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    const first = Array.isArray(body.detail) ? body.detail[0] : null;
+    const field = first && (first.field || (first.loc || []).slice(-1)[0] || "config");
+    if (first) message = String(first.msg).startsWith(`${field}:`) ? first.msg : `${field}: ${first.msg}`;
+  } catch {
+    // keep the status line
+  }
+  throw new Error(message);
 }
 
 export function saveBlob(blob, filename) {

@@ -609,8 +609,9 @@ async function exportTrace(format) {
   setStatus(format === "py" ? "writing the PyTorch script…" : `preparing the ${format.toUpperCase()} trace…`, "busy");
   try {
     const name = await downloadTrace(config, format);
-    // a script draws the weights from the seed: a checkpoint's trained weights are not in it
-    const own = config.weights ? "your uploaded model" : run && run.trained ? "this checkpoint" : null;
+    // a script draws the weights from the seed (an uploaded model's come in a file beside it): a
+    // checkpoint's trained weights are not in it
+    const own = run && run.trained ? "this checkpoint" : null;
     const untrained = format === "py" && own ? ` (the untrained nets from the seed, not ${own})` : "";
     setStatus(`saved ${name}${untrained}`, untrained ? "warn" : "info");
   } catch (err) {

@@ -13,7 +13,7 @@ from safetensors.torch import save as safetensors_save
 from wire_helpers import send
 
 import models
-from app import engine
+from app import engine, script
 from app.schemas import UploadedWeights
 
 
@@ -150,3 +150,43 @@ def test_the_websocket_session_steps_through_an_uploaded_model(client):
         assert body["type"] == "ready", body
         assert body["config"]["weights"] == info["weights"]
         assert any(n["field"] == "weights" for n in body["notes"])
+
+
+def test_get_api_weights_answers_the_file_an_exported_script_loads(client):
+    model = Model()
+    state = model.state_dict()
+    digest = upload(client, torch_file(state), filename="my-lstm.pt").json()["weights"]
+    r = client.get(f"/api/weights/{digest}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"] == f'attachment; filename="{script.weights_filename(digest)}"'
+    saved = torch.load(io.BytesIO(r.content), weights_only=True)
+    expected = {k.removeprefix("lstm."): v for k, v in state.items() if k.startswith("lstm.")}
+    expected |= {"readout.weight": state["head.weight"], "readout.bias": state["head.bias"]}
+    assert sorted(saved) == sorted(expected)
+    for name, tensor in expected.items():
+        assert saved[name].dtype == torch.float32 and torch.equal(saved[name], tensor), name
+    # torch.nn's own names: the net loads into torch's module as it is
+    torch.nn.LSTM(2, 6).load_state_dict({k: v for k, v in saved.items() if not k.startswith("readout.")})
+
+    # float64 and no biases in the file: float32 (as the page ran it), zero biases, no readout
+    gru = torch.nn.GRU(3, 4, bias=False, dtype=torch.float64)
+    digest = upload(client, safetensors_save(dict(gru.state_dict()))).json()["weights"]
+    saved = torch.load(io.BytesIO(client.get(f"/api/weights/{digest}").content), weights_only=True)
+    assert sorted(saved) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
+    assert torch.equal(saved["weight_hh_l0"], gru.weight_hh_l0.detach().float())
+    assert torch.equal(saved["bias_ih_l0"], torch.zeros(12))
+
+    # a digest this server does not hold: 422 on weights, naming the digest (as a run on it is refused)
+    unknown = "0" * 64
+    r = client.get(f"/api/weights/{unknown}")
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["field"] == "weights" and detail["loc"] == ["path", "digest"]
+    assert (
+        detail["msg"].startswith(f"weights: no uploaded model {unknown}")
+        and "upload the file again" in detail["msg"]
+    )
+    r = client.get("/api/weights/not-a-digest")
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "digest"
+    spec = client.get("/openapi.json").json()["paths"]["/api/weights/{digest}"]["get"]["responses"]
+    assert "application/octet-stream" in spec["200"]["content"] and "422" in spec
