@@ -412,6 +412,20 @@ def _uploaded_note(item: Uploaded, config: RunConfig, output_size: int) -> dict:
 _JACOBIAN = {"auto": None, "on": True, "off": False}  # RunConfig.jacobian -> RecurrentNet.trace's jacobian
 
 
+def traces(config: RunConfig) -> dict[str, models.Trace]:
+    """The run of ``config`` as the page shows it, as each cell's Trace (gateflow.traces: a notebook's
+    figures of exactly what the page draws). Raises EngineError naming the field."""
+    try:
+        with torch.no_grad():
+            task = _make_task(config)
+        upload = None if config.weights is None else uploaded_for(config, task.input_size)
+        return {cell: trace_cell(config, cell, task, None, upload)[1] for cell in config.cells}
+    except EngineError:
+        raise
+    except ValueError as err:
+        raise engine_error(err) from err
+
+
 def trace_cell(
     config: RunConfig, cell: str, task, trained: Trained | None = None, upload: Uploaded | None = None
 ):

@@ -7,8 +7,10 @@ allowed range; every other bound is a ``Field(ge=..., le=...)``.
 
 from __future__ import annotations
 
+import json
 import math
 import struct
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,7 +39,10 @@ CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = {
     "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
     "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
 }
-CELL_TITLE = {"rnn_tanh": "tanh RNN", "rnn_relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}  # in sentences
+# the views' description, shared by the page and gateflow.figures: a cell's name in sentences ("tanh RNN")
+VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "spec.json"
+VIEW_SPEC = json.loads(VIEW_SPEC_FILE.read_text(encoding="utf-8"))
+CELL_TITLE = {cell: VIEW_SPEC["cells"][cell]["title"] for cell in CELLS}
 TORCH_CLASS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}  # torch.nn's module
 INITS = ("torch", "xavier", "orthogonal", "identity")
 TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")

@@ -7,6 +7,8 @@
     tr = net.trace(task.x, loss=task.loss_fn(readout, "last"))
     tr.grad_h_norm, tr.jacobian_norm            # float64, (layers*dirs, T, B)
     gateflow.from_torch(torch.nn.LSTM(8, 32))   # your own module, its weights copied
+    gateflow.figures.gradient_flow(tr)          # the page's views as Plotly figures
+    gateflow.Widget({"cells": ["lstm"]})        # the page's stepping view in Jupyter
     gateflow.serve(port=8000)                   # the web app
 
 The engine (``gateflow.models``) and the web app (``gateflow.app``) are the repository's models/ and
@@ -49,6 +51,34 @@ Trainer = models.Trainer
 Trace = models.Trace
 RecurrentNet = models.RecurrentNet
 
+from . import figures  # noqa: E402  (it reads the engine's names above)
+
+
+def config(fields: dict | None = None):
+    """The web app's RunConfig of ``fields`` (unset ones take the page's defaults); a wrong field
+    raises ValueError naming it and its allowed range, as the page's settings form says it."""
+    from pydantic import ValidationError
+
+    schemas = _app("schemas")
+    if not isinstance(fields, (dict, type(None))):
+        raise TypeError(f"config: a dict of RunConfig fields, not {type(fields).__name__}")
+    try:
+        return schemas.RunConfig.model_validate(fields or {})
+    except ValidationError as err:
+        raise ValueError("; ".join(e["msg"] for e in schemas.describe_errors(err.errors()))) from None
+
+
+def traces(fields: dict | None = None) -> dict:
+    """The web app's run of a config, as the page shows it: cell -> Trace, for ``gateflow.figures``.
+
+    gateflow.figures.gradient_flow(gateflow.traces({"cells": ["rnn_tanh", "lstm"], "task": "adding"}))
+    """
+    engine = _app("engine")
+    try:
+        return engine.traces(config(fields))
+    except engine.EngineError as err:
+        raise ValueError(str(err)) from None
+
 
 def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
     """Serve the web app (blocks until stopped). Unset arguments come from the GATEFLOW_* variables;
@@ -63,6 +93,15 @@ def __getattr__(name: str):
         module = _part("app")
         globals()["app"] = module
         return module
+    if name == "Widget":  # Jupyter's widget, on first use: anywidget is the "notebook" extra
+        try:
+            from .widget import Widget
+        except ImportError as err:
+            raise ImportError(
+                f"gateflow.Widget needs anywidget ({err}): pip install 'gateflow[notebook]'"
+            ) from err
+        globals()["Widget"] = Widget
+        return Widget
     raise AttributeError(f"module 'gateflow' has no attribute {name!r}")
 
 
@@ -70,10 +109,14 @@ __all__ = [
     "RecurrentNet",
     "Trace",
     "Trainer",
+    "Widget",
     "build",
+    "config",
     "decay",
+    "figures",
     "from_torch",
     "models",
     "serve",
     "tasks",
+    "traces",
 ]

@@ -1,101 +1,40 @@
 /**
- * Visual constants and fallbacks: cell and gate colours, colour-blind-safe scales, protocol options.
+ * Visual constants and fallbacks: cell and gate names and colours and the colour-blind-safe scales
+ * (from spec.json, the views' description the notebook's figures read too), protocol options.
  *
  * Colours are Okabe-Ito (safe for the common colour-vision deficiencies). Signed quantities
  * (h, c, g, n, pre-activations, gradients) use a diverging purple-orange scale with a neutral
  * centre; sigmoid gates use a 0..1 sequential scale (cividis); norms sit on log axes.
  */
 
-export const CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru"];
+import SPEC from "./spec.json" with { type: "json" };
 
-export const CELL_LABEL = {
-  rnn_tanh: "RNN (tanh)",
-  rnn_relu: "RNN (ReLU)",
-  lstm: "LSTM",
-  gru: "GRU",
-};
+/** The views' description (spec.json), shared with gateflow.figures in Python. */
+export { SPEC };
 
-export const CELL_COLOR = {
-  rnn_tanh: "#D55E00", // vermillion
-  rnn_relu: "#E69F00", // orange
-  lstm: "#0072B2", // blue
-  gru: "#009E73", // bluish green
-};
+export const CELL_NAMES = Object.keys(SPEC.cells);
+const byCell = (key) => Object.fromEntries(Object.entries(SPEC.cells).map(([name, cell]) => [name, cell[key]]));
+const byGate = (key) => Object.fromEntries(Object.entries(SPEC.gates).map(([name, gate]) => [name, gate[key]]));
 
+export const CELL_LABEL = byCell("label");
+export const CELL_COLOR = byCell("color");
 // Gate identity colours (borders, labels); their fill shows the activation.
-export const GATE_COLOR = {
-  i: "#009E73",
-  f: "#0072B2",
-  g: "#CC79A7",
-  o: "#E69F00",
-  r: "#D55E00",
-  z: "#56B4E9",
-  n: "#CC79A7",
-  pre: "#777777",
-};
-
-export const GATE_LABEL = {
-  i: "input gate i",
-  f: "forget gate f",
-  g: "candidate g",
-  o: "output gate o",
-  r: "reset gate r",
-  z: "update gate z",
-  n: "candidate n",
-  pre: "pre-activation",
-};
-
+export const GATE_COLOR = byGate("color");
+export const GATE_LABEL = byGate("label");
 // Gates squashed by a sigmoid live in 0..1; the rest are signed.
-export const SIGMOID_GATES = new Set(["i", "f", "o", "r", "z"]);
+export const SIGMOID_GATES = new Set(Object.keys(SPEC.gates).filter((gate) => SPEC.gates[gate].sigmoid));
 
-// Diverging PuOr (ColorBrewer), negative = purple, positive = orange, white centre.
-export const DIVERGING = [
-  [0.0, "#2d004b"],
-  [0.1, "#542788"],
-  [0.2, "#8073ac"],
-  [0.3, "#b2abd2"],
-  [0.4, "#d8daeb"],
-  [0.5, "#f7f7f7"],
-  [0.6, "#fee0b6"],
-  [0.7, "#fdb863"],
-  [0.8, "#e08214"],
-  [0.9, "#b35806"],
-  [1.0, "#7f3b08"],
-];
-
-// Cividis: sequential, perceptually uniform, readable with colour-vision deficiencies.
-export const SEQUENTIAL = [
-  [0.0, "#00204c"],
-  [0.125, "#213d6b"],
-  [0.25, "#555b6c"],
-  [0.375, "#7b7a77"],
-  [0.5, "#a59c74"],
-  [0.625, "#d3c064"],
-  [0.75, "#ffe945"],
-  [1.0, "#fff2a0"],
-];
-
-// Viridis: sequential, colour-blind-safe, for magnitudes on a log scale (gradient heatmaps); its
-// ends differ from cividis's so a gradient never reads as a gate.
-export const MAGNITUDE = [
-  [0.0, "#440154"],
-  [0.1, "#482475"],
-  [0.2, "#414487"],
-  [0.3, "#355f8d"],
-  [0.4, "#2a788e"],
-  [0.5, "#21918c"],
-  [0.6, "#22a884"],
-  [0.7, "#44bf70"],
-  [0.8, "#7ad151"],
-  [0.9, "#bddf26"],
-  [1.0, "#fde725"],
-];
-
+// Signed quantities: diverging PuOr, negative = purple, positive = orange, white centre.
+export const DIVERGING = SPEC.scales.diverging;
+// Sigmoid gates: cividis, sequential and perceptually uniform.
+export const SEQUENTIAL = SPEC.scales.sequential;
+// Magnitudes on a log scale (gradient heatmaps): viridis, whose ends differ from cividis's so a
+// gradient never reads as a gate.
+export const MAGNITUDE = SPEC.scales.magnitude;
 // An exact zero on a log scale (it has no logarithm): off the colour scale, said in the title.
-export const ZERO_COLOR = "#ffffff";
-
+export const ZERO_COLOR = SPEC.scales.zero;
 // Where NaN / Inf land in a heatmap: the plot background shows through the gap.
-export const NONFINITE_BG = "#111111";
+export const NONFINITE_BG = SPEC.scales.nonfinite;
 
 // Protocol defaults and choices, used until GET /api/cells answers (and if it never does).
 export const FALLBACK_OPTIONS = {

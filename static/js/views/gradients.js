@@ -12,47 +12,29 @@
  * Emits: "seek" {t} on click; "config" {jacobian: "on"} from the Jacobian panel's button.
  */
 
-import { CELL_COLOR, PLOTLY_CONFIG } from "../config.js";
+import { CELL_COLOR, PLOTLY_CONFIG, SPEC } from "../config.js";
 import { Emitter } from "../events.js";
 import { logAxis } from "../ticks.js";
 import { CursorOverlay } from "./cursor_overlay.js";
 import { markKind, markRows, markTraces, withStrips } from "./gradient_marks.js";
 import { cellLabel, decayList, plotSummary, summaryBox, swatch } from "./gradient_words.js";
 
-const PLOTS = [
-  {
-    id: "grad",
-    caption: () => "How much the loss still feels each step",
-    title: () => "‖∂L/∂h<sub>t</sub>‖ (solid), ‖∂L/∂c<sub>t</sub>‖ (dashed)",
-    yTitle: "gradient norm",
-    solid: "grad_h_norm",
-    dashed: "grad_c_norm",
-    labels: () => ["‖∂L/∂h_t‖", "‖∂L/∂c_t‖"],
-    decay: "grad_h",
-    decayC: "grad_c",
-  },
-  {
-    id: "jacobian",
-    // a direction's last state: t = T−1 going forward, t = 0 reading the sequence from the end
-    caption: (run, ld) =>
-      run.isReverse(ld)
-        ? "How much this direction's last state, h₀ (it reads the sequence from the end), depends on each step"
-        : `How much the last state, h at t = ${run.T - 1}, depends on each step`,
-    title: (run, ld) => {
-      const last = run.isReverse(ld) ? "0" : "T−1";
-      return `‖∂h<sub>${last}</sub>/∂h<sub>t</sub>‖₂ (solid), ‖∂c<sub>${last}</sub>/∂c<sub>t</sub>‖₂ (dashed)`;
-    },
-    labels: (run, ld) => {
-      const last = run.isReverse(ld) ? "0" : "T−1";
-      return [`‖∂h_${last}/∂h_t‖`, `‖∂c_${last}/∂c_t‖`];
-    },
-    yTitle: "Jacobian norm",
-    solid: "jacobian_norm",
-    dashed: "jacobian_norm_c",
-    decay: "jacobian",
-    decayC: "jacobian_c",
-  },
-];
+/** A spec text with its placeholders filled: {last} is a direction's last step, {T-1} the run's. */
+const fill = (text, run, ld) => text.replaceAll("{last}", run.isReverse(ld) ? "0" : "T−1").replaceAll("{T-1}", String(run.T - 1));
+
+// The two plots as spec.json describes them (gateflow.figures draws the same ones in a notebook).
+const PLOTS = SPEC.gradients.map((plot) => ({
+  id: plot.id,
+  // a direction's last state: t = T−1 going forward, t = 0 reading the sequence from the end
+  caption: (run, ld) => fill(plot.caption[run.isReverse(ld) ? "reverse" : "forward"], run, ld),
+  title: (run, ld) => fill(plot.title, run, ld),
+  labels: (run, ld) => plot.labels.map((label) => fill(label, run, ld)),
+  yTitle: plot.y_title,
+  solid: plot.solid,
+  dashed: plot.dashed,
+  decay: plot.decay,
+  decayC: plot.decay_c,
+}));
 
 export class GradientView extends Emitter {
   constructor(root, plotly) {
@@ -242,7 +224,7 @@ function curveTraces(run, ld, spec) {
         mode: "lines",
         x,
         y,
-        name: `${cellLabel(cell)} ${dash === "dash" ? "(c)" : "(h)"}`,
+        name: `${cellLabel(cell)} ${SPEC.curve_names[dash === "dash" ? "dashed" : "solid"]}`,
         meta: { cell: cell.name, quantity },
         line: { color: CELL_COLOR[cell.name], dash, width: dash === "solid" ? 3 : 2 },
         hovertemplate: `${cellLabel(cell)} t=%{x}: %{y:.3g}<extra>${quantity}</extra>`,

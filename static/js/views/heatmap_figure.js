@@ -15,25 +15,12 @@
  * hover shows the true signed value.
  */
 
-import { CELL_LABEL, DIVERGING, GATE_LABEL, MAGNITUDE, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES, ZERO_COLOR, fmt } from "../config.js";
+import { CELL_LABEL, DIVERGING, GATE_LABEL, MAGNITUDE, NONFINITE_BG, SEQUENTIAL, SIGMOID_GATES, SPEC, ZERO_COLOR, fmt } from "../config.js";
 import { exponentTicks, powerLabel } from "../ticks.js";
 
-export const SHARE_WITHIN_DECADES = { linear: 1, log: 4 };
-export const LOG_FLOOR_DECADES = 16;
-
-const TITLE = {
-  h: "h — hidden state",
-  c: "c — cell state",
-  grad_h: "∂L/∂h_t — gradient reaching h",
-  grad_c: "∂L/∂c_t — gradient reaching c",
-};
-
-const QUANTITY = {
-  h: "hidden state h",
-  c: "cell state c",
-  grad_h: "gradient ∂L/∂h",
-  grad_c: "gradient ∂L/∂c",
-};
+export const SHARE_WITHIN_DECADES = SPEC.heatmaps.share_within_decades;
+export const LOG_FLOOR_DECADES = SPEC.heatmaps.log_floor_decades;
+const FIELDS = SPEC.heatmaps.fields;
 
 export const isGradient = (field) => field.startsWith("grad_");
 
@@ -136,7 +123,7 @@ export function whereLabel(run, ld) {
 /** One sentence a screen reader says for the plot. */
 export function summary(run, k, field, ld, stats, colour) {
   const cell = run.cells[k];
-  const who = `${CELL_LABEL[cell.name] || cell.name}, ${QUANTITY[field] || GATE_LABEL[field] || field}, ${whereLabel(run, ld)}`;
+  const who = `${CELL_LABEL[cell.name] || cell.name}, ${FIELDS[field]?.quantity || GATE_LABEL[field] || field}, ${whereLabel(run, ld)}`;
   const over = `over ${run.T} steps and ${run.H} units`;
   const notes = [];
   if (stats.nonfinite) notes.push(`${stats.nonfinite} values NaN or inf, shown black`);
@@ -187,7 +174,7 @@ export function heatmapFigure(run, k, field, ld, stats, colour, large) {
     ticks.tickvals = [lo, ...keep.map(([v]) => v)];
     ticks.ticktext = [`≤${powerLabel(10 ** lo)}`, ...keep.map(([, text]) => text)];
   }
-  const symbol = isGradient(field) ? (field === "grad_h" ? "∂L/∂h" : "∂L/∂c") : field;
+  const symbol = FIELDS[field]?.symbol || field;
   const traces = [
     {
       type: "heatmap",
@@ -227,7 +214,7 @@ export function heatmapFigure(run, k, field, ld, stats, colour, large) {
       meta: { cell: run.cells[k].name, field, zeros: true },
     });
   }
-  const head = TITLE[field] || `${field} — ${GATE_LABEL[field] || field}`;
+  const head = FIELDS[field]?.title || `${field} — ${GATE_LABEL[field] || field}`;
   const notes = [];
   if (log) notes.push("log₁₀ |·|");
   if (colour.own) notes.push(`own colour range: values reach ${reach(colour.reach)}`);

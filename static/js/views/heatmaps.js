@@ -8,18 +8,12 @@
  * leaves); "view" {fields} | {scale} | {gscale} from its own toggles.
  */
 
-import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, PLOTLY_CONFIG, SPEC } from "../config.js";
 import { Emitter } from "../events.js";
 import { CursorOverlay } from "./cursor_overlay.js";
 import { SHARE_WITHIN_DECADES, colourRanges, heatmapFigure, isGradient, reach, sliceStats, summary } from "./heatmap_figure.js";
 
-const FIELD_CHOICES = [
-  ["h", "h"],
-  ["c", "c"],
-  ["gates", "gates"],
-  ["grad_h", "∂L/∂h"],
-  ["grad_c", "∂L/∂c"],
-];
+const FIELD_CHOICES = ["h", "c", "gates", "grad_h", "grad_c"].map((field) => [field, SPEC.heatmaps.fields[field]?.chip || field]);
 
 export class HeatmapView extends Emitter {
   constructor(root, plotly) {
