@@ -4,11 +4,11 @@
  * lets the caller know the user took the cursor (a pending restore of the cursor is then dropped).
  *
  * Keys: space play/pause, ←/→ step (shift: 10 steps), Home / End; not while typing in a field.
+ * The page's bar and keys are the document's; a notebook widget passes its own element for both
+ * (`root`, `keys`), so two widgets on a page, or Jupyter's own shortcuts, are never crossed.
  */
 
 import { SPEEDS } from "./config.js";
-
-const $ = (sel) => document.querySelector(sel);
 
 // Write only what changed: replacing a text node, even with the same text, costs a re-layout.
 function setText(el, text) {
@@ -16,9 +16,11 @@ function setText(el, text) {
 }
 
 export class PlayerBar {
-  constructor(player, state, onCommand) {
+  constructor(player, state, onCommand, { root = document, keys = document } = {}) {
     this.player = player;
     this.state = state;
+    const $ = (sel) => root.querySelector(sel);
+    this.$ = $;
     const command = (fn) => () => {
       onCommand();
       fn();
@@ -40,7 +42,7 @@ export class PlayerBar {
     for (const s of SPEEDS) speed.append(new Option(`${s} steps/s`, String(s)));
     speed.addEventListener("change", () => player.setRate(Number(speed.value)));
 
-    document.addEventListener("keydown", (ev) => {
+    keys.addEventListener("keydown", (ev) => {
       const tag = ev.target.tagName;
       if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || ev.target.isContentEditable) {
         if (ev.key === "Escape") ev.target.blur();
@@ -65,7 +67,7 @@ export class PlayerBar {
   }
 
   render(T) {
-    const { state, player } = this;
+    const { state, player, $ } = this;
     const t = state.get("t");
     const scrub = $("#scrub");
     const max = String(Math.max(0, T - 1));
