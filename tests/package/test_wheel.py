@@ -67,6 +67,9 @@ def test_the_wheel_claims_one_top_level_name_and_carries_the_page(wheel):
         "gateflow/templates/index.html",
         "gateflow/static/js/main.js",
         "gateflow/static/js/views/gradients.js",
+        "gateflow/static/js/spec.json",
+        "gateflow/static/js/widget_loader.js",
+        "gateflow/templates/parts/gradients.html",
         "gateflow/static/css/gateflow.css",
         "gateflow/static/vendor/plotly-cartesian.min.js",
     ):
@@ -94,6 +97,11 @@ def test_the_installed_package_has_the_public_api_and_no_generic_names(fresh):
         "assert tr.grad_h_norm.shape == (1, 10, 1)\n"
         "mine = gateflow.from_torch(torch.nn.GRU(3, 5))\n"
         "assert mine.cell == 'gru' and gateflow.Trainer and gateflow.serve\n"
+        "fig = gateflow.figures.gradient_flow(tr)\n"  # the views' description, read from the wheel
+        "assert fig.data[0].name == 'LSTM (h)' and fig.data[0].line.color == '#0072B2'\n"
+        "w = gateflow.Widget({'cells': ['gru'], 'seq_len': 5})\n"  # the page's modules, from the wheel
+        "assert 'widget.js' in w.modules and 'gateflow-widget' in w._css and w.markup['gradients']\n"
+        "w.close()\n"
         "print(type(gateflow.app).__name__, gateflow.app.__name__)\n"
     )
     done = run(bin_dir, work, "python", "-c", code)
