@@ -74,6 +74,27 @@ def test_an_uploaded_trained_lstm_shows_its_own_numbers(page, recorder, server_u
     shot(page, "your-model-lstm")
     assert r["cells"] == ["lstm"]
 
+    # ⤓ .py: the script and the model's weights file; side by side, the script reproduces the loss
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    page.click("#btn-script")
+    for _ in range(600):  # at most 60 s
+        if len(downloads) == 2:
+            break
+        page.wait_for_timeout(100)
+    names = sorted(d.suggested_filename for d in downloads)
+    assert names[0] == "gateflow-lstm-T20.py" and re.fullmatch(r"gateflow-weights-[0-9a-f]{12}\.pt", names[1])
+    for d in downloads:
+        d.save_as(tmp_path / d.suggested_filename)
+    assert "keep them side by side" in page.inner_text("#status")
+    done = subprocess.run(
+        [sys.executable, names[0]], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(re.search(r"== lstm  loss (\S+)", done.stdout).group(1)) == pytest.approx(
+        cell["loss"], rel=1e-5
+    )
+
     # a file that is no model: refused by name, the run on display stays
     bad = tmp_path / "notes.pt"
     bad.write_text("these are my notes, not weights")
