@@ -324,7 +324,9 @@ def upload_weights(data: bytes, filename: str, nonlinearity: str, settings: Sett
         )
     except ValueError as err:
         raise engine_error(err) from err
-    digest = hashlib.sha256(nonlinearity.encode() + b"\0" + data).hexdigest()
+    # the nonlinearity is part of a plain RNN's model (its weights cannot tell it), not an LSTM's or a GRU's
+    salt = nonlinearity if found.net.cell.startswith("rnn") else ""
+    digest = hashlib.sha256(salt.encode() + b"\0" + data).hexdigest()
     item = Uploaded(digest, filename, found)
     _UPLOADS.put(item)
     return item.info()
@@ -365,11 +367,11 @@ def check_uploaded(config: RunConfig) -> Uploaded:
     """``uploaded_for`` with the config's own task, as a run checks it, without the run (gateflow
     script --weights). Raises EngineError naming the field."""
     try:
-        with torch.no_grad():
-            task = _make_task(config)
+        return _task_and_upload(config)[1]
+    except EngineError:
+        raise
     except ValueError as err:
         raise engine_error(err) from err
-    return uploaded_for(config, task.input_size)
 
 
 def uploaded_file(digest: str) -> bytes:
@@ -412,13 +414,21 @@ def _uploaded_note(item: Uploaded, config: RunConfig, output_size: int) -> dict:
 _JACOBIAN = {"auto": None, "on": True, "off": False}  # RunConfig.jacobian -> RecurrentNet.trace's jacobian
 
 
+def _task_and_upload(config: RunConfig, trained: Trained | None = None) -> tuple:
+    """The config's task and, on a run of an uploaded model (not a training's checkpoint), that model
+    checked against it. Raises ValueError (EngineError naming the field)."""
+    with torch.no_grad():
+        task = _make_task(config)
+    if config.weights is None or trained is not None:
+        return task, None
+    return task, uploaded_for(config, task.input_size)
+
+
 def traces(config: RunConfig) -> dict[str, models.Trace]:
     """The run of ``config`` as the page shows it, as each cell's Trace (gateflow.traces: a notebook's
     figures of exactly what the page draws). Raises EngineError naming the field."""
     try:
-        with torch.no_grad():
-            task = _make_task(config)
-        upload = None if config.weights is None else uploaded_for(config, task.input_size)
+        task, upload = _task_and_upload(config)
         return {cell: trace_cell(config, cell, task, None, upload)[1] for cell in config.cells}
     except EngineError:
         raise
@@ -490,12 +500,8 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_
             if values is None:
                 entry[name] = None
                 continue
-            fit = models.decay.fit_decay(values[ld][::-1] if direction else values[ld])
-            why = notes.explain_decay(fit, quantity=name, **context)
-            wire = decay_wire(fit, why)
-            if direction and fit.direction in ("decays", "grows"):
-                wire["text"] += " (back in this reverse direction's own order: toward higher t)"
-            entry[name] = wire
+            fit = models.decay.fit_decay_by_t(values[ld], reverse=bool(direction))
+            entry[name] = decay_wire(fit, notes.explain_decay(fit, quantity=name, **context))
         out.append(entry)
     return out
 
@@ -505,12 +511,8 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
     weights. Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
-        with torch.no_grad():
-            task = _make_task(config)
+        task, upload = _task_and_upload(config, trained)
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
-        upload = None
-        if config.weights is not None and trained is None:
-            upload = uploaded_for(config, task.input_size)
         cells = []
         for cell in config.cells:
             models.cancel.check()

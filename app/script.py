@@ -252,10 +252,13 @@ $extra            suffix = f"_l{layer}" + ("_reverse" if d else "")
             for name, p in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), params):
                 weights[name + suffix] = p.float().double()  # the page's float32 weights
     return weights
+'''
 
+# the seeded readout, the page's when no trained one is on display
+SEEDED_READOUT = '''
 
-def make_readout(inputs, outputs):
-    """The readout, a linear layer with torch.nn.Linear's initialisation from generator SEED + 1."""
+def $name(inputs, outputs):
+    """$doc"""
     gen = torch.Generator().manual_seed(SEED + 1)
     k = 1 / math.sqrt(inputs)
     w = (torch.rand(outputs, inputs, generator=gen, dtype=torch.float64) * 2 - 1) * k
@@ -282,15 +285,11 @@ def build(cell, inputs):
 
 def make_readout(inputs, outputs):
     """The file's own linear layer (readout.weight, readout.bias) when it has `outputs` rows; else,
-    as the page does, a linear layer with torch.nn.Linear's initialisation from generator SEED + 1."""
+    as the page does, the seeded one."""
     saved = load_weights()
     if "readout.weight" in saved and saved["readout.weight"].shape[0] == outputs:
         return saved["readout.weight"], saved["readout.bias"]
-    gen = torch.Generator().manual_seed(SEED + 1)
-    k = 1 / math.sqrt(inputs)
-    w = (torch.rand(outputs, inputs, generator=gen, dtype=torch.float64) * 2 - 1) * k
-    b = (torch.rand(outputs, generator=gen, dtype=torch.float64) * 2 - 1) * k
-    return w.float().double(), b.float().double()
+    return seeded_readout(inputs, outputs)
 '''
 
 CELL_STEPS = {
@@ -469,14 +468,16 @@ def render(config: RunConfig) -> str:
             else f", seed {config.seed}, {config.init} initialisation."
         )
     )
-    what = (
-        "It loads the uploaded model's weights (and its readout, if the file has one) from the file beside",
-        f"it, draws the input from seed {config.seed} exactly as the page does, "
-        "runs each net one step at a time with",
-        "the equations torch.nn.RNN / LSTM / GRU define, keeps every hidden state with retain_grad,",
-        "backpropagates the loss and prints the norms and decay figures the page shows.",
-    )
-    if not uploaded:
+    if uploaded:
+        what = (
+            "It loads the uploaded model's weights (and its readout, if the file has one) "
+            "from the file beside",
+            f"it, draws the input from seed {config.seed} exactly as the page does, "
+            "runs each net one step at a time with",
+            "the equations torch.nn.RNN / LSTM / GRU define, keeps every hidden state with retain_grad,",
+            "backpropagates the loss and prints the norms and decay figures the page shows.",
+        )
+    else:
         what = (
             f"It draws the weights and the input from seed {config.seed} exactly as the page does, "
             "runs each net one step",
@@ -531,6 +532,8 @@ def render(config: RunConfig) -> str:
     clamp = {cell: config.clamp_for(cell) for cell in cells if config.clamp_for(cell)}
     if uploaded:
         parts.append(Template(LOAD).substitute(filename=filename))
+        doc = "A linear layer with torch.nn.Linear's initialisation from generator SEED + 1."
+        parts.append(Template(SEEDED_READOUT).substitute(name="seeded_readout", doc=doc))
     else:
         parts.append(
             Template(BUILD).substitute(
@@ -538,6 +541,8 @@ def render(config: RunConfig) -> str:
                 extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
             )
         )
+        doc = "The readout, a linear layer with torch.nn.Linear's initialisation from generator SEED + 1."
+        parts.append(Template(SEEDED_READOUT).substitute(name="make_readout", doc=doc))
     if clamp:
         gates = {cell: list(GATES[cell]) for cell in clamp}
         parts.append(Template(CLAMP).substitute(clamp=json.dumps(clamp), gates=json.dumps(gates)))

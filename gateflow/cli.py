@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, _app
+from . import config as run_config
 
 EXAMPLE = '{"cells": ["rnn_tanh", "lstm"], "task": "adding", "seq_len": 100, "hidden_size": 32}'
 
@@ -43,9 +44,6 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
 
 def read_config(path: str):
     """A RunConfig from a JSON file ("-": standard input), its errors naming the field."""
-    from pydantic import ValidationError
-
-    schemas = _app("schemas")
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as err:
@@ -60,10 +58,7 @@ def read_config(path: str):
         data = data["config"]  # the page's Trace JSON export
     if not isinstance(data, dict):
         raise CliError(f"CONFIG: {path} must hold a JSON object, e.g. {EXAMPLE}")
-    try:
-        return schemas.RunConfig.model_validate(data)
-    except ValidationError as err:
-        raise CliError("; ".join(e["msg"] for e in schemas.describe_errors(err.errors()))) from err
+    return _config(data)
 
 
 def _output_format(out: str, fmt: str | None, allowed: tuple[str, ...]) -> str:
@@ -100,43 +95,41 @@ def trace(config_path: str, out: str, fmt: str | None = None) -> None:
     _write(out, engine.trace_csv(run) if fmt == "csv" else engine.trace_json(run))
 
 
+def _config(fields: dict):
+    """gateflow.config, its ValueError (naming the field and the allowed range) a one-line CliError."""
+    try:
+        return run_config(fields)
+    except ValueError as err:
+        raise CliError(str(err)) from err
+
+
 def _uploaded(config, weights_path: str):
     """The config on the model of the file at ``weights_path``, read as POST /api/weights reads it: the
     fields CONFIG.json leaves out (cells, sizes) are the file's, ``weights`` is its digest."""
-    from pydantic import ValidationError
-
-    engine, schemas = _app("engine"), _app("schemas")
+    engine = _app("engine")
     try:
         data = Path(weights_path).read_bytes()
     except OSError as err:
         raise CliError(f"--weights: cannot read {weights_path}: {err.strerror}") from err
     # RunConfig's own bounds, as for gateflow trace (GATEFLOW_MAX_HIDDEN_SIZE and the like bound the web)
     limits = _app("settings").get_settings().model_copy(update={"max_hidden_size": 4096, "max_layers": 8})
-    # a plain RNN's nonlinearity is the config's; an LSTM or GRU may have been uploaded with either
-    choices = ["relu"] if config.cells == ["rnn_relu"] else ["tanh"] if config.cells == ["rnn_tanh"] else []
-    digests = []
-    for nonlinearity in choices or ["tanh", "relu"]:
-        try:
-            info = engine.upload_weights(data, Path(weights_path).name, nonlinearity, limits)
-        except engine.EngineError as err:
-            raise CliError(str(err)) from err
-        digests.append(info["weights"])
-        if config.weights in (None, info["weights"]) or info["cell"].startswith("rnn"):
-            break
+    # a plain RNN's nonlinearity is the config's (its weights cannot tell it); an LSTM or GRU has none
+    nonlinearity = "relu" if config.cells == ["rnn_relu"] else "tanh"
+    try:
+        info = engine.upload_weights(data, Path(weights_path).name, nonlinearity, limits)
+    except engine.EngineError as err:
+        raise CliError(str(err)) from err
     if config.weights not in (None, info["weights"]):
         raise CliError(
             f"--weights: {weights_path} is not the model CONFIG.json ran on (its weights = "
-            f"{config.weights[:12]}…, the file's {digests[0][:12]}…); give that file, or leave "
+            f"{config.weights[:12]}…, the file's {info['weights'][:12]}…); give that file, or leave "
             '"weights" out of CONFIG.json'
         )
     fields = {"cells": [info["cell"]], **{k: info[k] for k in ("hidden_size", "num_layers", "bidirectional")}}
     body = config.model_dump(mode="json") | {
         k: v for k, v in fields.items() if k not in config.model_fields_set
     }
-    try:
-        config = schemas.RunConfig.model_validate(body | {"weights": info["weights"]})
-    except ValidationError as err:
-        raise CliError("; ".join(e["msg"] for e in schemas.describe_errors(err.errors()))) from err
+    config = _config(body | {"weights": info["weights"]})
     try:
         engine.check_uploaded(config)  # the task's input size, and the fields CONFIG.json set, fit the file
     except engine.EngineError as err:

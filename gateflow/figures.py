@@ -102,20 +102,21 @@ def _ld(tr: _models.Trace, layer: int, direction: int) -> int:
     return tr.index(layer, direction)
 
 
-def _curve(values, ld: int, batch: int) -> np.ndarray | None:
-    """One layer-direction's per-step norm, float64, as the page's curves (batch element ``batch``)."""
-    if values is None:
-        return None
+def _at(values, ld: int, batch: int):
+    """One layer-direction and batch element of a (L*dirs, T, B, ...) tensor, on the CPU."""
     if not 0 <= batch < values.shape[2]:
         raise ValueError(f"batch: {batch} is outside the allowed range 0 .. {values.shape[2] - 1}")
-    return values[ld, :, batch].detach().to("cpu").double().numpy()
+    return values[ld, :, batch].detach().to("cpu")
+
+
+def _curve(values, ld: int, batch: int) -> np.ndarray | None:
+    """A per-step norm, float64, as the page's curves."""
+    return None if values is None else _at(values, ld, batch).double().numpy()
 
 
 def _units(values, ld: int, batch: int) -> np.ndarray:
-    """(T, H) of one layer-direction and batch element, float32 as the page receives them."""
-    if not 0 <= batch < values.shape[2]:
-        raise ValueError(f"batch: {batch} is outside the allowed range 0 .. {values.shape[2] - 1}")
-    return values[ld, :, batch, :].detach().to("cpu").float().numpy()
+    """(T, H), float32 as the page receives them."""
+    return _at(values, ld, batch).float().numpy()
 
 
 def _mark_kind(v: float) -> str | None:
@@ -156,9 +157,9 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
     for name, tr in named.items():
         ld = _ld(tr, layer, direction)
         shown = _display_name(name, tr)
-        for key, dash, curve_name, decay_key in (
-            (plot["solid"], "solid", spec()["curve_names"]["solid"], plot["decay"]),
-            (plot["dashed"], "dash", spec()["curve_names"]["dashed"], plot["decay_c"]),
+        for key, dash, curve_name in (
+            (plot["solid"], "solid", spec()["curve_names"]["solid"]),
+            (plot["dashed"], "dash", spec()["curve_names"]["dashed"]),
         ):
             values = _curve(getattr(tr, key), ld, batch)
             if values is None:
@@ -180,20 +181,11 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
                     hovertemplate=f"{shown} t=%{{x}}: %{{y:.3g}}<extra>{key}</extra>",
                 )
             )
-            fit = _decay.fit_decay(values[::-1] if reverse else values)
-            text = fit.text
-            if reverse and fit.direction in ("decays", "grows"):
-                text += " (back in this reverse direction's own order: toward higher t)"
-            fits.append((shown if dash == "solid" else f"{shown}, c", text, decay_key))
+            fit = _decay.fit_decay_by_t(values, reverse=reverse)
+            fits.append((shown if dash == "solid" else f"{shown}, c", fit.text))
     if not fig.data:
-        fig.add_annotation(
-            text=f"{plot['y_title']}: not computed for these traces (trace with jacobian=True)",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-        )
+        missing = f"{plot['y_title']}: not computed for these traces (trace with jacobian=True)"
+        _note(fig, missing, x=0.5, y=0.5)
     fig.update_layout(
         title={
             "text": _fill(plot["title"], reverse, T),
@@ -220,12 +212,10 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
         },
     )
     _add_marks(fig, marks)
-    for k, (who, text, _key) in enumerate(fits):
-        fig.add_annotation(
-            text=f"<b>{who}</b>: {text}",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
+    for k, (who, text) in enumerate(fits):  # under the plot, as the page lists them
+        _note(
+            fig,
+            f"<b>{who}</b>: {text}",
             x=0,
             xanchor="left",
             y=0,
@@ -235,6 +225,11 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
             align="left",
         )
     return fig
+
+
+def _note(fig: go.Figure, text: str, **where) -> None:
+    """A line of text at a place on the figure's paper."""
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", **where)
 
 
 def _add_marks(fig: go.Figure, marks: list) -> None:

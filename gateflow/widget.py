@@ -25,6 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import anywidget
+import orjson
 import traitlets
 
 from . import _app
@@ -151,8 +152,6 @@ class Widget(anywidget.AnyWidget):
 
     def _on_front_end(self, _widget, content, _buffers) -> None:
         """A command from the view (configure, seek, ...): to the session, as a WebSocket text frame."""
-        import orjson
-
         self._socket.put({"type": "websocket.receive", "text": orjson.dumps(content).decode()})
 
     def close(self) -> None:

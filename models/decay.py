@@ -10,7 +10,7 @@ Pure NumPy on one curve, so a notebook can use it on any trace.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -152,3 +152,16 @@ def fit_decay(norm) -> DecayFit:
         total = factor if factor > 1 else 1 / factor
         text = f"{_x(total)}x {word} over these {width} steps back (10x every {_steps(k)})"
     return DecayFit("decays" if slope > 0 else "grows", text + note, steps_per_decade=k, **fit)
+
+
+REVERSE_NOTE = " (back in this reverse direction's own order: toward higher t)"
+
+
+def fit_decay_by_t(norm, reverse: bool = False) -> DecayFit:
+    """``fit_decay`` of a curve indexed by t as the views plot it: a reverse direction processes it from
+    the end, so it is flipped first, and a trend's sentence says that "back" is toward higher t."""
+    norm = np.asarray(norm, dtype=np.float64).reshape(-1)
+    fit = fit_decay(norm[::-1] if reverse else norm)
+    if reverse and fit.direction in ("decays", "grows"):
+        fit = replace(fit, text=fit.text + REVERSE_NOTE)
+    return fit
