@@ -94,6 +94,11 @@ def decay_wire(fit: models.decay.DecayFit, explanation: str | None = None) -> di
     }
 
 
+def input_gradient(norm: np.ndarray) -> dict:
+    """||dL/dx_t|| (T,) float64 and its fit going back from the last step, as the wire's InputGradient."""
+    return {"norm": norm, "decay": fit_decay(norm)}
+
+
 def fit_decay(norm: np.ndarray) -> dict:
     """models.decay.fit_decay on one curve (processing order), as the wire's Decay."""
     return decay_wire(models.decay.fit_decay(norm))
@@ -114,6 +119,8 @@ class CellRun:
     grad_h: np.ndarray
     grad_c: np.ndarray | None
     norms: dict[str, np.ndarray | None]  # NORMS -> (L*dirs, T) float64 or None
+    grad_x: np.ndarray  # (T, D) float32: dL/dx_t
+    input_grad: dict  # InputGradient: ||dL/dx_t|| (T,) float64 and its decay
     decay: dict  # the top layer's forward direction: {"grad_h", "jacobian"}
     decays: list[dict]  # per layer-direction: {"grad_h", "grad_c", "jacobian", "jacobian_c"}
     notes: list[str]
@@ -182,16 +189,15 @@ def _make_task(config: RunConfig):
 
 def net_options(config: RunConfig, cell: str) -> dict:
     """The options of one cell's net that a RunConfig sets, for models.build and models.Trainer alike:
-    only an LSTM takes forget_bias, only a GRU update_bias."""
-    return dict(
+    a cell's own knobs (the LSTM's forget_bias) only, as its spec lists them."""
+    knobs = {k.name: getattr(config, k.name) for k in models.cells.REGISTRY[cell].knobs}
+    return knobs | dict(
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
         bidirectional=config.bidirectional,
         seed=config.seed,
         init=config.init,
         spectral_radius=config.spectral_radius,
-        forget_bias=config.forget_bias if cell == "lstm" else None,
-        update_bias=config.update_bias if cell == "gru" else None,
         device=config.device,
     )
 
@@ -324,8 +330,8 @@ def upload_weights(data: bytes, filename: str, nonlinearity: str, settings: Sett
         )
     except ValueError as err:
         raise engine_error(err) from err
-    # the nonlinearity is part of a plain RNN's model (its weights cannot tell it), not an LSTM's or a GRU's
-    salt = nonlinearity if found.net.cell.startswith("rnn") else ""
+    # the nonlinearity is part of a plain RNN's model (its weights cannot tell it), not a gated cell's
+    salt = nonlinearity if "nonlinearity" in found.net.spec.torch_kwargs else ""
     digest = hashlib.sha256(salt.encode() + b"\0" + data).hexdigest()
     item = Uploaded(digest, filename, found)
     _UPLOADS.put(item)
@@ -482,7 +488,8 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_
         layer, direction = divmod(ld, dirs)
         w_hh = net.layer_weights(layer, direction).weight_hh.to(torch.float64)
         # the RNN's growth is explained by W_hh's largest singular value when no step Jacobian was computed
-        w_hh_norm = float(torch.linalg.matrix_norm(w_hh, ord=2)) if cell.startswith("rnn") else math.nan
+        plain = net.spec.slope is not None  # its step Jacobian is diag(slope) W_hh
+        w_hh_norm = float(torch.linalg.matrix_norm(w_hh, ord=2)) if plain else math.nan
         context = dict(
             cell=cell,
             config=config,
@@ -538,6 +545,8 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
                     grad_h=_numpy(tr.grad_h, 2),
                     grad_c=_numpy(tr.grad_c, 2),
                     norms=norms,
+                    grad_x=_numpy(tr.grad_x, 1),
+                    input_grad=input_gradient(_numpy(tr.grad_x_norm, 1, torch.float64)),
                     decay={"grad_h": decays[top]["grad_h"], "jacobian": decays[top]["jacobian"]},
                     decays=decays,
                     notes=cell_notes,
@@ -599,7 +608,7 @@ def _pack(run: Run) -> None:
     run.ready_json = dumps(ready_message(run))
     arrays = [run.x, run.frames]
     for cr in run.cells:
-        arrays += [cr.output, *(v for _, v in cr.per_unit())]
+        arrays += [cr.output, cr.grad_x, cr.input_grad["norm"], *(v for _, v in cr.per_unit())]
         arrays += [v for v in cr.norms.values() if v is not None]
     run.nbytes = sum(a.nbytes for a in arrays) + len(run.bulk_payload) + len(run.ready_json)
     _live[id(run)] = run
@@ -624,6 +633,7 @@ def ready_message(run: Run) -> dict:
                 "has_cell_state": cr.c is not None,
                 "loss": wire_float(cr.loss),
                 "curves": {name: None if v is None else json_safe(v) for name, v in cr.norms.items()},
+                "input_grad": {"norm": json_safe(cr.input_grad["norm"]), "decay": cr.input_grad["decay"]},
                 "decay": cr.decay,
                 "decays": cr.decays,
                 "notes": cr.notes,
@@ -661,6 +671,8 @@ def trace_json(run: Run) -> bytes:
                     "grad_h": json_safe(cr.grad_h),
                     "grad_c": opt(cr.grad_c),
                     **{name: opt(v) for name, v in cr.norms.items()},
+                    "grad_x": json_safe(cr.grad_x),
+                    "input_grad": {"norm": json_safe(cr.input_grad["norm"]), "decay": cr.input_grad["decay"]},
                     "decay": cr.decay,
                     "decays": cr.decays,
                     "notes": cr.notes,
@@ -709,6 +721,13 @@ def trace_csv(run: Run) -> str:
                     [cr.cell, layer, direction, t, "", name, _csv_value(v, 17)]
                     for t, v in enumerate(values[ld].tolist())
                 )
+        # the input's gradient has no layer or direction: the input feeds the bottom layer's every one
+        for t, row in enumerate(cr.grad_x.tolist()):
+            writer.writerows([cr.cell, "", "", t, d, "grad_x", _csv_value(v)] for d, v in enumerate(row))
+        writer.writerows(
+            [cr.cell, "", "", t, "", "grad_x_norm", _csv_value(v, 17)]
+            for t, v in enumerate(cr.input_grad["norm"].tolist())
+        )
     return out.getvalue()
 
 
@@ -747,8 +766,9 @@ def estimate_bytes(config: RunConfig) -> int:
     """About what a run of ``config`` will hold: each per-unit field (h, c, gates, grad_h, grad_c) as a
     float32 array, again in the frames and again in the bulk block; each norm curve as a float64 array,
     a float32 frame column and about 22 characters of JSON."""
-    fields = sum(2 + len(GATES[cell]) + (2 if cell == "lstm" else 0) for cell in config.cells)
-    curves = sum(5 if cell == "lstm" else 3 for cell in config.cells)
+    has_c = {cell: models.cells.REGISTRY[cell].has_cell_state for cell in config.cells}
+    fields = sum(2 + len(GATES[cell]) + (2 if has_c[cell] else 0) for cell in config.cells)
+    curves = sum(5 if has_c[cell] else 3 for cell in config.cells)
     per_curve = config.steps * config.num_layers * config.num_directions
     per_field = per_curve * config.hidden_size
     return int(1.1 * (3 * 4 * fields * per_field + 34 * curves * per_curve))  # measured: within 10%
@@ -762,7 +782,7 @@ def working_bytes(config: RunConfig) -> int:
     jacobian = _JACOBIAN[config.jacobian]
     if not (models.limits.jacobian_auto(T, 1, H) if jacobian is None else jacobian):
         return 0
-    K = 2 * H if "lstm" in config.cells else H
+    K = 2 * H if any(models.cells.REGISTRY[c].has_cell_state for c in config.cells) else H
     return 4 * T * K * H * 4
 
 

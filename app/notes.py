@@ -16,6 +16,7 @@ from . import models
 from .schemas import CLAMPABLE, RunConfig
 
 limits = models.limits
+SPECS = models.cells.REGISTRY
 DecayFit = models.decay.DecayFit
 
 # An untrained gate "sits near 0.5" when its mean is within this of sigma(0) = 0.5.
@@ -76,44 +77,34 @@ def run_notes(config: RunConfig, target_steps: np.ndarray) -> list[dict]:
             }
         )
     cells = set(config.cells)
-    if config.forget_bias is not None and "lstm" not in cells:
-        notes.append(
-            {
-                "field": "forget_bias",
-                "text": "The forget-gate bias applies to an LSTM only, "
-                "and this run has none: it changes nothing.",
-            }
-        )
-    if config.update_bias is not None and "gru" not in cells:
-        notes.append(
-            {
-                "field": "update_bias",
-                "text": "The update-gate bias applies to a GRU only, "
-                "and this run has none: it changes nothing.",
-            }
-        )
+    for name, knob in limits.KNOBS.items():
+        owners = limits.KNOB_CELLS[name]
+        if getattr(config, name) is not None and not cells & set(owners):
+            who = " or ".join(SPECS[c].title for c in owners)
+            notes.append(
+                {
+                    "field": name,
+                    "text": f"The {knob.what} applies to the {who} only, "
+                    "and this run has none: it changes nothing.",
+                }
+            )
     for gate, value in config.clamp.items():
         owner = next(cell for cell, gates in CLAMPABLE.items() if gate in gates)
+        knob = next((k for k in SPECS[owner].knobs if k.gate == gate), None)
         if owner not in cells:
             notes.append(
                 {
                     "field": f"clamp.{gate}",
                     "text": f"Gate {gate} belongs to the "
-                    f"{owner.upper()}, which is not in this run: its clamp changes nothing.",
+                    f"{SPECS[owner].title}, which is not in this run: its clamp changes nothing.",
                 }
             )
-        elif gate == "f" and config.forget_bias is not None:
+        elif knob is not None and getattr(config, knob.name) is not None:
             notes.append(
                 {
-                    "field": "forget_bias",
-                    "text": f"The forget gate is clamped to {value:g}, so its bias changes nothing.",
-                }
-            )
-        elif gate == "z" and config.update_bias is not None:
-            notes.append(
-                {
-                    "field": "update_bias",
-                    "text": f"The update gate is clamped to {value:g}, so its bias changes nothing.",
+                    "field": knob.name,
+                    "text": f"The {SPECS[owner].gate(gate).label} is clamped to {value:g}, "
+                    "so its bias changes nothing.",
                 }
             )
     return notes
@@ -153,24 +144,12 @@ def cell_notes(
         if np.isfinite(at_loss):
             text += f" The gradient at the loss's step is still finite, ‖∂L/∂h‖ = {_g(at_loss)} there."
         notes.append(text)
-    if cell == "lstm" and "f" not in config.clamp and not trained:
-        f = float(np.mean(gates["f"], dtype=np.float64))
-        if abs(f - 0.5) <= HALF_OPEN:
-            notes.append(
-                f"Untrained, this LSTM's forget gate sits near σ(0) = 0.5 (mean f = {f:.2f} here, over "
-                f"{layers}): its cell state loses about half of itself every step, so it forgets almost "
-                "as fast as the RNN. A forget-gate bias of 1 or more (the rnn-vs-lstm and forget-bias "
-                "lessons), or training, opens it."
-            )
-    if cell == "gru" and "z" not in config.clamp and not trained:
-        z = float(np.mean(gates["z"], dtype=np.float64))
-        if abs(z - 0.5) <= HALF_OPEN:
-            notes.append(
-                f"Untrained, this GRU's update gate sits near σ(0) = 0.5 (mean z = {z:.2f} here, over "
-                f"{layers}): each step keeps only about half of h_(t−1), so its memory fades within a "
-                "few steps. An update-gate bias of 2 to 3 (the gru-update-gate lesson), or training, "
-                "keeps more of the past."
-            )
+    untrained = SPECS[cell].untrained_note
+    if untrained is not None and not trained:
+        mean = {g: float(np.mean(v, dtype=np.float64)) for g, v in gates.items()}
+        text = untrained(mean, config.clamp, layers, HALF_OPEN)
+        if text:
+            notes.append(text)
     return notes
 
 
@@ -209,8 +188,8 @@ def explain_decay(
         # ||dL/dh_t|| is one gradient carried back through the steps only when it enters at one step
         # of the top layer; otherwise it is a sum of gradients entering at many steps
         return _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm)
-    if cell.startswith("rnn"):
-        slope = "1 − h_t²" if cell == "rnn_tanh" else "relu′(pre_t): 1 where the pre-activation is positive"
+    spec = SPECS[cell]
+    if spec.slope is not None:  # the step Jacobian is diag(slope) W_hh
         step = np.asarray(step_norm, dtype=np.float64) if step_norm is not None else None
         step = None if step is None else step[1:][np.isfinite(step[1:]) & (step[1:] > 0)]
         if step is not None and step.size:
@@ -218,34 +197,14 @@ def explain_decay(
         else:
             size = f"at most {_g(weight_hh_norm)} here (W_hh's largest singular value)"
         return (
-            f"Each step back multiplies this by the step Jacobian ∂h_t/∂h_(t−1) = diag({slope})·W_hh, "
+            f"Each step back multiplies this by the step Jacobian ∂h_t/∂h_(t−1) = diag({spec.slope})·W_hh, "
             f"whose norm, the most one step can multiply by, is {size}. Above 1 the product can grow, "
             f"and here it grows {_rate(fit)}."
         )
-    through = "Going back, this flows through the cell state. " if quantity != "jacobian_c" else ""
-    if cell == "lstm":
-        clamped = config.clamp.get("f")
-        f = float(np.mean(gates["f"], dtype=np.float64))
-        if clamped == 1.0:
-            diagonal = (
-                "With f clamped to 1 the diagonal alone is the identity and would keep the size exactly"
-            )
-        elif f >= 0.9:
-            diagonal = f"With f near 1 (mean f = {f:.2f}) the diagonal alone would shrink it only slowly"
-        else:
-            diagonal = f"The diagonal alone (mean f = {f:.2f}) would shrink it"
-        return (
-            f"{through}∂c_t/∂c_(t−1) = diag(f) + feedback: c_(t−1) also reaches c_t through h_(t−1) = "
-            f"o·tanh(c_(t−1)) and the recurrent weights into i and g. {diagonal}; the feedback tips the "
-            f"product of these steps above 1, and here it grows {_rate(fit)}. With the recurrent weights "
-            "at 0 there is no feedback and it would not grow."
-        )
-    z = float(np.mean(gates["z"], dtype=np.float64))
-    return (
-        f"∂h_t/∂h_(t−1) = diag(z) + terms through the recurrent weights (via r, z and n). With mean "
-        f"z = {z:.2f} the diagonal alone would shrink it, and those terms tip the product of these "
-        f"steps above 1: here it grows {_rate(fit)}."
-    )
+    if spec.growth_note is None:
+        return None
+    mean = {g: float(np.mean(v, dtype=np.float64)) for g, v in gates.items()}
+    return spec.growth_note(quantity, mean, config.clamp, _rate(fit))
 
 
 def _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm) -> str:
@@ -271,8 +230,11 @@ def _explain_injected(fit, cell, layer, direction, top, reads, target_steps, ste
                 " This direction reads the sequence from the end, so going back in its own order (toward "
                 "higher t) runs toward that end, where the gradient comes in."
             )
-    step = None if step_norm is None or cell == "lstm" else np.asarray(step_norm, dtype=np.float64)
-    if step is None:  # the LSTM's h-to-h step holds c fixed: it bounds nothing about the whole state
+    # a cell state's h-to-h step holds c fixed: it bounds nothing about the whole state
+    step = (
+        None if step_norm is None or SPECS[cell].has_cell_state else np.asarray(step_norm, dtype=np.float64)
+    )
+    if step is None:
         return text
     step = step[np.isfinite(step) & (step > 0)]
     mean = float(np.exp(np.log(step).mean())) if step.size else math.nan
@@ -299,11 +261,10 @@ def _explain_zero(quantity, cell, config, layer, direction, T, target_steps, fit
             "its states at t < T−1 come later in its processing and never reach the loss, so the "
             "gradient is exactly 0 there."
         )
-    if cell == "lstm" and config.clamp.get("o") == 0.0:
-        return (
-            "The output gate is clamped to 0, so h_t = o·tanh(c_t) is 0 whatever the cell state: "
-            "nothing flows back through h."
-        )
+    zero = SPECS[cell].zero_note
+    text = zero(config.clamp) if zero is not None else None
+    if text:
+        return text
     what = "the loss" if quantity.startswith("grad") else ("c_T" if quantity == "jacobian_c" else "h_T")
     return (
         f"Exactly 0 at {fit.zeros} of {T} steps: to first order {what} does not change with the states "

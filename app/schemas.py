@@ -21,29 +21,56 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
+from . import models
 from .settings import Settings, get_settings
 
-# The engine's names (models/limits.py; tests/app/test_schemas.py checks they agree).
-CellName = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
-CELLS: tuple[str, ...] = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-GATES = {"rnn_tanh": ("pre",), "rnn_relu": ("pre",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = {
-    "rnn_tanh": {},
-    "rnn_relu": {},
-    "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
-    "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
-}
-# the views' description, shared by the page and gateflow.figures: a cell's name in sentences ("tanh RNN")
-VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "spec.json"
-VIEW_SPEC = json.loads(VIEW_SPEC_FILE.read_text(encoding="utf-8"))
-CELL_TITLE = {cell: VIEW_SPEC["cells"][cell]["title"] for cell in CELLS}
-TORCH_CLASS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}  # torch.nn's module
+# The engine's names, from its cell registry (models/cells: one spec per cell); nothing here copies them.
+CELL_SPECS = models.cells.REGISTRY
+CELLS: tuple[str, ...] = models.limits.CELLS
+CellName = Literal[CELLS]  # type: ignore[valid-type]
+GATES: dict[str, tuple[str, ...]] = models.limits.GATES
+CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = models.limits.CLAMPABLE
+KNOBS = models.limits.KNOBS  # a cell's init options (the LSTM's forget_bias): RunConfig fields
+CELL_TITLE = {name: spec.title for name, spec in CELL_SPECS.items()}  # a cell's name in sentences
+TORCH_CLASS = {name: spec.torch_module for name, spec in CELL_SPECS.items()}  # torch.nn's module
+
+
+def _view_spec() -> dict:
+    """The views' description the page and gateflow.figures read (static/js/views.json: scales,
+    plot titles, captions) with the registry's cells and gates added; the page gets it as spec.json."""
+    spec = json.loads(VIEW_SPEC_FILE.read_text(encoding="utf-8"))
+    spec["cells"] = {
+        name: {
+            "label": c.label,
+            "title": c.title,
+            "color": c.color,
+            "gates": list(c.gate_names),
+            "clampable": {g: list(r) for g, r in c.clampable.items()},
+            "has_cell_state": c.has_cell_state,
+            "knobs": [k.name for k in c.knobs],
+        }
+        for name, c in CELL_SPECS.items()
+    }
+    spec["gates"] = {}
+    for c in CELL_SPECS.values():
+        for g in c.gates:
+            entry = {"label": g.label, "color": g.color, "sigmoid": g.activation == "sigmoid"}
+            if spec["gates"].setdefault(g.name, entry) != entry:
+                raise RuntimeError(f"gate {g.name}: two cells describe it differently")
+    spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}
+    return spec
+
+
+VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
+VIEW_SPEC = _view_spec()
+VIEW_SPEC_JSON = json.dumps(VIEW_SPEC, ensure_ascii=False, indent=1).encode()
 INITS = ("torch", "xavier", "orthogonal", "identity")
 TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")
 LOSSES = ("last", "sum", "task")
@@ -103,7 +130,20 @@ def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
     return ValueError(f"{field}: {value!r} is outside the allowed range {_num(lo)} .. {_num(hi)}")
 
 
-class RunConfig(BaseModel):
+# The cells' init options (spec knobs such as the LSTM's forget_bias), each a RunConfig field.
+CellKnobs = create_model(
+    "CellKnobs",
+    **{
+        k.name: (
+            float | None,
+            Field(None, ge=k.low, le=k.high, description=f"{k.label}; null: as initialised"),
+        )
+        for k in KNOBS.values()
+    },
+)
+
+
+class RunConfig(CellKnobs):
     """One run: the same seed, input and loss for every cell, compared side by side."""
 
     model_config = INBOUND
@@ -121,8 +161,6 @@ class RunConfig(BaseModel):
     seed: Int = Field(0, ge=0, le=SEED_MAX)
     init: Literal["torch", "xavier", "orthogonal", "identity"] = "torch"
     spectral_radius: float | None = Field(None, ge=0.0, le=10.0)
-    forget_bias: float | None = Field(None, ge=-10.0, le=10.0)
-    update_bias: float | None = Field(None, ge=-10.0, le=10.0)
     clamp: Clamp = Field(default_factory=dict)
     task: Literal["text", "sequence", "sine", "adding", "copy", "delayed_recall"] = "adding"
     text: str = Field("hello world", min_length=2, max_length=100_001)
@@ -251,8 +289,7 @@ def settings_limits(settings: Settings) -> dict[str, tuple[float, float]]:
         "seq_len": (2, settings.max_seq_len),
         "seed": (0, SEED_MAX),
         "spectral_radius": (0.0, 10.0),
-        "forget_bias": (-10.0, 10.0),
-        "update_bias": (-10.0, 10.0),
+        **{name: (k.low, k.high) for name, k in KNOBS.items()},
         "text": (2, settings.max_seq_len + 1),
         "values": (2, (settings.max_seq_len + 1) * MAX_COLUMNS),  # and 2 .. max_seq_len + 1 rows
         "columns": (1, MAX_COLUMNS),
@@ -763,12 +800,22 @@ class RunNote(BaseModel):
     text: str
 
 
+class InputGradient(BaseModel):
+    """||dL/dx_t|| for every input position t (batch element 0, every direction's path summed, float64
+    on the wire), the one curve every architecture has: how much the answer can still learn from the
+    input t steps back, and its fitted decay going back from the last step."""
+
+    norm: list[WireFloat]  # (T,)
+    decay: Decay
+
+
 class ReadyCell(BaseModel):
     cell: CellName
     gates: list[str]
     has_cell_state: bool
     loss: WireFloat
     curves: Curves
+    input_grad: InputGradient
     decay: CellDecay
     decays: list[LayerDecay]  # one per layer-direction, (L*dirs,)
     notes: list[str]
@@ -1021,11 +1068,50 @@ class Share(BaseModel):
     hint: str
 
 
+class GateInfo(BaseModel):
+    name: str
+    label: str  # "forget gate f"
+    color: str
+    activation: Literal["sigmoid", "tanh", "none"]
+    clamp: tuple[float, float] | None  # the values a clamp may hold it at; null: it cannot be clamped
+
+
 class CellInfo(BaseModel):
+    """A cell of the registry (models/cells), as the settings form and the views need it."""
+
     name: CellName
-    gates: list[str]
+    label: str  # "RNN (tanh)"
+    title: str  # its name in sentences, "tanh RNN"
+    color: str
+    gates: list[str]  # in torch's chunk order
+    gate_info: list[GateInfo]
     clampable: dict[str, tuple[float, float]]
     has_cell_state: bool
+    knobs: list[str]  # the RunConfig init options it takes ("forget_bias")
+    torch_module: str | None  # the torch.nn module it mirrors exactly, or null
+
+
+def cell_infos() -> list[CellInfo]:
+    return [
+        CellInfo(
+            name=name,
+            label=c.label,
+            title=c.title,
+            color=c.color,
+            gates=list(c.gate_names),
+            gate_info=[
+                GateInfo(
+                    name=g.name, label=g.label, color=g.color, activation=g.activation, clamp=g.clamp_range
+                )
+                for g in c.gates
+            ],
+            clampable=c.clampable,
+            has_cell_state=c.has_cell_state,
+            knobs=[k.name for k in c.knobs],
+            torch_module=c.torch_module,
+        )
+        for name, c in CELL_SPECS.items()
+    ]
 
 
 class Limit(BaseModel):
@@ -1067,6 +1153,8 @@ class TraceCell(BaseModel):
     jacobian_norm: list[list[WireFloat]] | None
     jacobian_norm_c: list[list[WireFloat]] | None
     step_jacobian_norm: list[list[WireFloat]] | None
+    grad_x: list[list[WireFloat]]  # (T, D): dL/dx_t
+    input_grad: InputGradient
     decay: CellDecay
     decays: list[LayerDecay]
     notes: list[str]

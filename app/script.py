@@ -19,7 +19,7 @@ import textwrap
 from string import Template
 
 from . import __version__
-from .schemas import GATES, TORCH_CLASS, RunConfig
+from .schemas import CELL_SPECS, GATES, TORCH_CLASS, RunConfig
 
 HEADER = Template('''\
 """$title
@@ -217,7 +217,7 @@ def rescale(w_hh, n_gates):
 '''
 
 GATE_BIAS = """
-$constant = $value  # the $gate_name gate's total bias b_ih + b_hh, all of it in b_ih (gate index 1)
+$constant = $value  # the $gate_name's total bias b_ih + b_hh, all of it in b_ih (gate index $index)
 """
 
 CLAMP = """
@@ -292,42 +292,14 @@ def make_readout(inputs, outputs):
     return seeded_readout(inputs, outputs)
 '''
 
-CELL_STEPS = {
-    "rnn_tanh": '''
-def rnn_tanh_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)"""
-    return (torch.tanh(x @ w_ih.T + b_ih + state[0] @ w_hh.T + b_hh),)
-''',
-    "rnn_relu": '''
-def rnn_relu_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)"""
-    return (torch.relu(x @ w_ih.T + b_ih + state[0] @ w_hh.T + b_hh),)
-''',
-    "lstm": '''
-def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """torch.nn.LSTM, gate order i, f, g, o: c_t = f c_{t-1} + i g, h_t = o tanh(c_t)."""
-    h, c = state
-    i, f, g, o = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, -1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * c + i * g
-    return o * torch.tanh(c), c
-''',
-    "gru": '''
-def gru_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """torch.nn.GRU, gate order r, z, n; the reset gate multiplies W_hn h + b_hn:
-    n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h_t = (1 - z) n + z h_{t-1}."""
-    (h,) = state
-    xr, xz, xn = (x @ w_ih.T + b_ih).chunk(3, -1)
-    hr, hz, hn = (h @ w_hh.T + b_hh).chunk(3, -1)
-    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-    n = torch.tanh(xn + r * hn)
-    return ((1 - z) * n + z * h,)
-''',
-}
+CELL_STEPS = {name: spec.script_step for name, spec in CELL_SPECS.items() if spec.script_step}
 
 RUN = '''
 STEP = {$steps}
 TORCH_MODULE = {$modules}
+# what else torch.nn's module needs to compute the same cell, and the states per step: (h_t,) or (h_t, c_t)
+TORCH_KWARGS = {$kwargs}
+STATES = {$states}
 
 
 def unroll(cell, weights, x):
@@ -342,7 +314,7 @@ def unroll(cell, weights, x):
             params = [weights[n + suffix] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 $clamp_call            # a zero start that requires grad: every state after it does too (and keeps its .grad)
             zeros = torch.zeros(1, HIDDEN, dtype=torch.float64, requires_grad=torch.is_grad_enabled())
-            state = (zeros,) * (2 if cell == "lstm" else 1)
+            state = (zeros,) * STATES[cell]
             per_step = [None] * T
             for t in reversed(range(T)) if d else range(T):
                 state = STEP[cell](inputs[t], state, *params)
@@ -358,9 +330,13 @@ $clamp_call            # a zero start that requires grad: every state after it d
 
 def check_against_torch(cell, weights, x):
     """The step equations above against torch.nn's own module with the same weights."""
-    kwargs = {"nonlinearity": cell[4:]} if cell.startswith("rnn") else {}
     module = getattr(torch.nn, TORCH_MODULE[cell])(
-        x.shape[-1], HIDDEN, num_layers=LAYERS, bidirectional=DIRECTIONS == 2, dtype=torch.float64, **kwargs
+        x.shape[-1],
+        HIDDEN,
+        num_layers=LAYERS,
+        bidirectional=DIRECTIONS == 2,
+        dtype=torch.float64,
+        **TORCH_KWARGS[cell],
     )
     module.load_state_dict(weights)
     with torch.no_grad():
@@ -516,18 +492,25 @@ def render(config: RunConfig) -> str:
     if config.spectral_radius is not None and not uploaded:
         parts.append(Template(RESCALE).substitute(radius=repr(config.spectral_radius)))
         extra.append("params[1] = rescale(params[1], N_GATES[cell])")
-    for cell_name, gate_name, constant, value in (
-        ("lstm", "forget", "FORGET_BIAS", config.forget_bias),
-        ("gru", "update", "UPDATE_BIAS", config.update_bias),
-    ):
-        if value is not None and cell_name in cells and not uploaded:
+    for cell_name in cells:
+        spec = CELL_SPECS[cell_name]
+        for knob in spec.knobs:
+            value = getattr(config, knob.name)
+            if knob.gate is None or value is None or uploaded:
+                continue
+            constant, gate = knob.name.upper(), spec.gate(knob.gate)
+            index = spec.gate_names.index(knob.gate)
             parts.append(
-                Template(GATE_BIAS).substitute(constant=constant, value=repr(value), gate_name=gate_name)
+                Template(GATE_BIAS).substitute(
+                    constant=constant, value=repr(value), gate_name=gate.label, index=index
+                )
             )
+            start = f"{_times(index)}HIDDEN " if index else ""
+            rows = f"{start}: {_times(index + 1)}HIDDEN"
             extra.append(
-                f'if cell == "{cell_name}":  # the {gate_name} gate, gate index 1\n'
+                f'if cell == "{cell_name}":  # the {gate.label}, gate index {index}\n'
                 "    params[2], params[3] = params[2].clone(), params[3].clone()\n"
-                f"    params[2][HIDDEN : 2 * HIDDEN], params[3][HIDDEN : 2 * HIDDEN] = {constant}, 0.0"
+                f"    params[2][{rows}], params[3][{rows}] = {constant}, 0.0"
             )
     clamp = {cell: config.clamp_for(cell) for cell in cells if config.clamp_for(cell)}
     if uploaded:
@@ -552,6 +535,8 @@ def render(config: RunConfig) -> str:
         Template(RUN).substitute(
             steps=", ".join(f'"{c}": {c}_step' for c in cells),
             modules=", ".join(f'"{c}": "{TORCH_CLASS[c]}"' for c in cells),
+            kwargs=", ".join(f'"{c}": {json.dumps(CELL_SPECS[c].torch_kwargs)}' for c in cells),
+            states=", ".join(f'"{c}": {2 if CELL_SPECS[c].has_cell_state else 1}' for c in cells),
             clamp_call="            params = clamp(cell, params)\n" if clamp else "",
             check_call=(
                 "        # (no check against torch.nn here: clamped gates are no part of torch's modules)\n"
@@ -561,3 +546,8 @@ def render(config: RunConfig) -> str:
         )
     )
     return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+
+
+def _times(k: int) -> str:
+    """k times HIDDEN in a slice, as a person writes it: "" for 1, "2 * " for 2."""
+    return "" if k == 1 else f"{k} * "

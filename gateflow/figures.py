@@ -10,11 +10,13 @@
         traces[cell] = net.trace(task.x, loss=task.loss_fn(readout, "last"))
     figures.gradient_flow(traces)             # ‖∂L/∂h_t‖ per cell on a log axis, with the fitted decays
     figures.jacobian_norms(traces)            # ‖∂h_last/∂h_t‖₂
+    figures.input_gradients(traces)           # ‖∂L/∂x_t‖: how much the answer can learn from each input
     figures.heatmap(traces, "h")              # unit × time, one column per cell
     figures.gates(traces)                     # every gate of every cell
 
-Titles, axis names, curve names, colours and colour scales come from ``static/js/spec.json``, the file
-the page's views read (static/js/config.js): a name or a colour changed there changes both, and
+Titles, axis names, curve names, colours and colour scales come from the page's ``spec.json``
+(static/js/views.json with the cell registry's names, colours and gates; app.schemas.VIEW_SPEC), the
+description the page's views read (static/js/config.js): a name or a colour changed there changes both, and
 tests/e2e/test_figures_match_page.py compares the two figures of one run.
 
 ``traces`` is a Trace, a list of them (named by their cell), or a dict name -> Trace. Every figure
@@ -25,11 +27,8 @@ they are marked on a strip of their own below the plot, never dropped without a 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -38,21 +37,17 @@ from plotly.subplots import make_subplots
 from . import decay as _decay
 from . import models as _models
 
-_HERE = Path(__file__).resolve().parent
 FONT = 13
 MARK_KINDS = ("inf", "-inf", "NaN", "0")  # what a log axis cannot show, in strip order
 MARK_HOVER = {"inf": "inf (overflow)", "-inf": "−inf", "NaN": "NaN (not a number)", "0": "exactly 0"}
 
 
-@lru_cache(maxsize=1)
 def spec() -> dict:
-    """The views' description the page reads: cells, gates, colour scales, the gradient plots, the
-    heatmaps' fields (static/js/spec.json: in the wheel beside this module, in a checkout beside it)."""
-    for static in (_HERE / "static", _HERE.parent / "static"):
-        path = static / "js" / "spec.json"
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-    raise FileNotFoundError("static/js/spec.json: the views' description is missing from this install")
+    """The views' description the page reads: the cell registry's cells and gates, colour scales, the
+    gradient plots, the heatmaps' fields (app.schemas.VIEW_SPEC, the page's /static/js/spec.json)."""
+    from . import _app
+
+    return _app("schemas").VIEW_SPEC
 
 
 # -- what is plotted ------------------------------------------------------------------------------------
@@ -147,6 +142,13 @@ def jacobian_norms(traces, *, layer: int = -1, direction: int = 0, batch: int = 
     return _norm_figure(_named(traces), spec()["gradients"][1], layer, direction, batch)
 
 
+def input_gradients(traces, *, batch: int = 0) -> go.Figure:
+    """‖∂L/∂x_t‖ against t on a log axis, every cell on one axis: how much the answer can still learn
+    from the input at t, the curve every architecture has (exponential for the tanh RNN, slower for
+    the LSTM and GRU), with each fit in the page's words."""
+    return _norm_figure(_named(traces), spec()["gradients"][2], -1, 0, batch)
+
+
 def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int) -> go.Figure:
     first = next(iter(named.values()))
     reverse = direction == 1
@@ -158,10 +160,13 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
         ld = _ld(tr, layer, direction)
         shown = _display_name(name, tr)
         for key, dash, curve_name in (
-            (plot["solid"], "solid", spec()["curve_names"]["solid"]),
-            (plot["dashed"], "dash", spec()["curve_names"]["dashed"]),
+            (plot["solid"], "solid", plot.get("curve_names", spec()["curve_names"])["solid"]),
+            (plot["dashed"], "dash", plot.get("curve_names", spec()["curve_names"])["dashed"]),
         ):
-            values = _curve(getattr(tr, key), ld, batch)
+            field = getattr(tr, key) if key else None
+            if field is not None and key == "grad_x_norm":  # one curve per cell: (T, B), no layer axis
+                field = field.unsqueeze(0).expand(tr.h.shape[0], *field.shape)
+            values = _curve(field, ld, batch)
             if values is None:
                 continue
             y = []

@@ -49,6 +49,7 @@ def _front_end() -> dict:
         for path in sorted(js.rglob("*"))
         if path.suffix in (".js", ".json") and path.name != "widget_loader.js"
     }
+    modules["spec.json"] = _app("schemas").VIEW_SPEC_JSON.decode()  # what the page's server serves there
     markup = {name: (TEMPLATES / "parts" / f"{name}.html").read_text(encoding="utf-8") for name in PARTS}
     css = (STATIC / "css" / "gateflow.css").read_text(encoding="utf-8")
     digest = hashlib.sha256("".join(modules.values()).encode()).hexdigest()[:16]

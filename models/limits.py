@@ -10,21 +10,18 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+from .cells import REGISTRY
 
+# The cells and their gates come from the cell registry (models/cells: each cell module's SPECS).
+CELLS = tuple(REGISTRY)
 # Gate names per cell, in torch's chunk order of weight_ih / weight_hh.
-GATES = {
-    "rnn_tanh": ("pre",),  # the pre-activation W_ih x + b_ih + W_hh h + b_hh
-    "rnn_relu": ("pre",),
-    "lstm": ("i", "f", "g", "o"),
-    "gru": ("r", "z", "n"),
-}
+GATES = {name: spec.gate_names for name, spec in REGISTRY.items()}
 # Gates that can be clamped to a constant, with their value range (sigmoid or tanh).
-CLAMPABLE = {
-    "rnn_tanh": {},
-    "rnn_relu": {},
-    "lstm": {"i": (0.0, 1.0), "f": (0.0, 1.0), "g": (-1.0, 1.0), "o": (0.0, 1.0)},
-    "gru": {"r": (0.0, 1.0), "z": (0.0, 1.0), "n": (-1.0, 1.0)},
+CLAMPABLE = {name: spec.clampable for name, spec in REGISTRY.items()}
+# Init options that belong to some cells (the LSTM's forget-gate bias): name -> the cells that take it.
+KNOBS = {k.name: k for spec in REGISTRY.values() for k in spec.knobs}
+KNOB_CELLS = {
+    name: tuple(c for c, spec in REGISTRY.items() if name in {k.name for k in spec.knobs}) for name in KNOBS
 }
 INIT_SCHEMES = ("torch", "xavier", "orthogonal", "identity")
 DEVICES = ("cpu", "cuda", "auto")
@@ -38,12 +35,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "num_layers": (1, 8),
     "seed": (0, 2**32 - 1),
     "spectral_radius": (0.0, 100.0),
-    "forget_bias": (-50.0, 50.0),
-    "update_bias": (-50.0, 50.0),
     "seq_len": (1, 100_000),
     "batch": (1, 4096),
     "columns": (1, 64),  # the sequence task's numbers per step (your CSV's columns): its input size
-}
+} | {name: (k.low, k.high) for name, k in KNOBS.items()}
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 

@@ -18,20 +18,13 @@ import torch
 from torch import Tensor
 
 from . import cancel, limits
-from .cells import gru, lstm, rnn
+from .cells import REGISTRY, CellSpec
 from .cells.base import Forward, LayerWeights
 from .init import init_layer, rescale_spectral_radius, set_gate_bias
 from .spectral import sequence_spectral_norms, spectral_norm
 from .trace import Trace
 
 LossFn = Callable[[Tensor], Tensor]
-_CELL_MODULES = {"rnn_tanh": rnn, "rnn_relu": rnn, "lstm": lstm, "gru": gru}
-_TORCH_MODULES = {
-    "rnn_tanh": torch.nn.RNN,
-    "rnn_relu": torch.nn.RNN,
-    "lstm": torch.nn.LSTM,
-    "gru": torch.nn.GRU,
-}
 
 
 def param_suffix(layer: int, direction: int) -> str:
@@ -77,7 +70,7 @@ class RecurrentNet:
         for name in ("input_size", "hidden_size", "num_layers"):
             limits.check_range(name, getattr(self, name), integer=True)
         self.clamp = limits.check_clamp(self.cell, self.clamp)
-        self._module = _CELL_MODULES[self.cell]
+        self.spec: CellSpec = REGISTRY[self.cell]
         for name, shape in self._param_shapes().items():
             if name not in self.weights:
                 raise ValueError(f"weights: {name} is missing")
@@ -93,11 +86,11 @@ class RecurrentNet:
 
     @property
     def gate_names(self) -> tuple[str, ...]:
-        return limits.GATES[self.cell]
+        return self.spec.gate_names
 
     @property
     def n_gates(self) -> int:
-        return self._module.N_GATES
+        return self.spec.n_gates
 
     @property
     def output_size(self) -> int:
@@ -141,7 +134,7 @@ class RecurrentNet:
         for gate, value in self.clamp.items():
             rows = slice(self.gate_names.index(gate) * H, (self.gate_names.index(gate) + 1) * H)
             v = torch.tensor(value, dtype=torch.float64)
-            bias = torch.atanh(v) if gate in ("g", "n") else torch.logit(v)
+            bias = torch.atanh(v) if self.spec.gate(gate).activation == "tanh" else torch.logit(v)
             w.weight_ih[rows] = 0
             w.weight_hh[rows] = 0
             w.bias_ih[rows] = bias.to(w.bias_ih.dtype)
@@ -180,10 +173,10 @@ class RecurrentNet:
 
     def to_torch(self) -> torch.nn.RNNBase:
         """The equivalent torch.nn module (clamps are not part of it)."""
-        kwargs = dict(num_layers=self.num_layers, bidirectional=self.bidirectional)
-        if self.cell.startswith("rnn"):
-            kwargs["nonlinearity"] = self.cell[4:]
-        module = _TORCH_MODULES[self.cell](self.input_size, self.hidden_size, **kwargs)
+        if self.spec.torch_module is None:
+            raise ValueError(f"cell: {self.cell!r} has no torch.nn module that computes it")
+        kwargs = dict(num_layers=self.num_layers, bidirectional=self.bidirectional) | self.spec.torch_kwargs
+        module = getattr(torch.nn, self.spec.torch_module)(self.input_size, self.hidden_size, **kwargs)
         module = module.to(device=self.device, dtype=self.dtype)
         module.load_state_dict(self.weights)
         return module
@@ -208,10 +201,10 @@ class RecurrentNet:
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         zeros = torch.zeros(shape, device=self.device, dtype=self.dtype)
         if hx is None:
-            return zeros, (zeros if self.cell == "lstm" else None)
-        if self.cell == "lstm":
+            return zeros, (zeros if self.spec.has_cell_state else None)
+        if self.spec.has_cell_state:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ValueError("hx: an LSTM takes (h0, c0)")
+                raise ValueError(f"hx: an {self.spec.label} takes (h0, c0)")
             h0, c0 = hx
         else:
             h0, c0 = hx, None
@@ -225,11 +218,6 @@ class RecurrentNet:
                 raise ValueError(f"hx: {name} has shape {tuple(s.shape)}, expected {shape}")
             out.append(s)
         return out[0], out[1]
-
-    def _forward_layer(self, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
-        if self.cell.startswith("rnn"):
-            return rnn.forward(x, h0, c0, w, self.cell[4:])
-        return self._module.forward(x, h0, c0, w)
 
     def trace(self, x, loss: str | LossFn | None = None, hx=None, jacobian: bool | None = None) -> Trace:
         """Run over ``x`` (T, D) or (T, B, D) and record states, gates, gradients and Jacobian norms.
@@ -248,7 +236,7 @@ class RecurrentNet:
 
         forwards, weights, output = self._forward_all(x, h0, c0)  # [layer][direction], (T, B, dirs*H)
         loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)
-        grads_h, grads_c, scales = self._reverse_all(forwards, weights, grad_output)
+        grads_h, grads_c, scales, (stored_x, x_scale) = self._reverse_all(forwards, weights, grad_output)
 
         flat = [fw for fws in forwards for fw in fws]  # torch's h_n order: layer-major, direction-minor
         flat_w = [w for ws in weights for w in ws]
@@ -257,7 +245,7 @@ class RecurrentNet:
             return torch.stack([_in_order(v, i % dirs) for i, v in enumerate(values)])
 
         h = stack([fw.h for fw in flat])
-        c = stack([fw.c for fw in flat]) if self.cell == "lstm" else None
+        c = stack([fw.c for fw in flat]) if self.spec.has_cell_state else None
         gates = {g: stack([fw.gates[g] for fw in flat]) for g in self.gate_names}
         h_n = torch.stack([fw.h[-1] for fw in flat])
         c_n = torch.stack([fw.c[-1] for fw in flat]) if c is not None else None
@@ -268,6 +256,8 @@ class RecurrentNet:
         grad_h_norm, grad_h = _norm(stored_h, log2), _descaled(stored_h, log2)
         grad_c_norm = _norm(stored_c, log2) if stored_c is not None else None
         grad_c = _descaled(stored_c, log2) if stored_c is not None else None
+        x_scale = unscaled if x_scale is None else x_scale
+        grad_x_norm, grad_x = _norm(stored_x, x_scale), _descaled(stored_x, x_scale)
 
         jac = jac_c = step_jac = None
         if jacobian:
@@ -296,6 +286,8 @@ class RecurrentNet:
             grad_c=grad_c,
             grad_h_norm=grad_h_norm,
             grad_c_norm=grad_c_norm,
+            grad_x=grad_x,
+            grad_x_norm=grad_x_norm,
             jacobian_norm=jac,
             jacobian_norm_c=jac_c,
             step_jacobian_norm=step_jac,
@@ -316,7 +308,7 @@ class RecurrentNet:
                 w = self.layer_weights(layer, d)
                 idx = layer * self.num_directions + d
                 xs = layer_input.flip(0) if d else layer_input
-                fws.append(self._forward_layer(xs, h0[idx], None if c0 is None else c0[idx], w))
+                fws.append(self.spec.forward(xs, h0[idx], None if c0 is None else c0[idx], w))
                 ws.append(w)
             forwards.append(fws)
             weights.append(ws)
@@ -326,7 +318,8 @@ class RecurrentNet:
     def _reverse_all(self, forwards, weights, grad_output: Tensor):
         """The reverse sweeps, top layer first: a layer's explicit gradient is dL/dx of the layer above.
         Returns dL/dh_t and dL/dc_t per layer-direction, in processing order, stored at the powers of two
-        in the third list ((T, B) float64 or None for 0; see cells.base.Rescale)."""
+        in the third list ((T, B) float64 or None for 0; see cells.base.Rescale), and dL/dx_t of the
+        input (T, B, D) in input order with its power of two."""
         H, dirs = self.hidden_size, self.num_directions
         n = self.num_layers * dirs
         grads_h: list[Tensor] = [None] * n  # type: ignore[list-item]
@@ -340,29 +333,28 @@ class RecurrentNet:
                 fw, w = forwards[layer][d], weights[layer][d]
                 e = _in_order(explicit[..., d * H : (d + 1) * H], d).unsqueeze(2)  # (T, B, 1, H)
                 e_scale = None if explicit_scale is None else _in_order(explicit_scale, d)
-                rev = self._module.reverse(fw, w, e, None, None, store=layer > 0, e_scale=e_scale)
+                rev = self.spec.reverse(fw, w, e, None, None, store=True, e_scale=e_scale)
                 i = layer * dirs + d
                 grads_h[i] = rev.grad_h[:, :, 0]
                 grads_c[i] = None if rev.grad_c is None else rev.grad_c[:, :, 0]
                 scales[i] = rev.log2_scale
-                if layer > 0:
-                    dx = _in_order(rev.grad_x[:, :, 0], d)
-                    dx_scale = None if rev.log2_scale is None else _in_order(rev.log2_scale, d)
-                    below, below_scale = _add_scaled(below, below_scale, dx, dx_scale)
+                dx = _in_order(rev.grad_x[:, :, 0], d)
+                dx_scale = None if rev.log2_scale is None else _in_order(rev.log2_scale, d)
+                below, below_scale = _add_scaled(below, below_scale, dx, dx_scale)
             explicit, explicit_scale = below, below_scale
-        return grads_h, grads_c, scales
+        return grads_h, grads_c, scales, (explicit, explicit_scale)
 
     def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None, Tensor]:
         """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I,
         and ||dh_t/dh_{t-1}||_2, all in processing order, float64."""
         _, B, H = fw.h.shape
-        step = spectral_norm(self._module.step_jacobian(fw, w)).double()
+        step = spectral_norm(self.spec.step_jacobian(fw, w)).double()
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
-        if self.cell != "lstm":
-            rev = self._module.reverse(fw, w, None, eye, None, store=False)
+        if not self.spec.has_cell_state:
+            rev = self.spec.reverse(fw, w, None, eye, None, store=False)
             return _scaled(sequence_spectral_norms(rev.grad_h, backward=True), rev.log2_scale), None, step
         zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
-        rev = self._module.reverse(
+        rev = self.spec.reverse(
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
         jac_h = _scaled(sequence_spectral_norms(rev.grad_h[:, :, :H], backward=True), rev.log2_scale)
@@ -444,8 +436,11 @@ def build(
     clamp: dict[str, float] | None = None,
     device: str = "cpu",
     dtype: str | torch.dtype = "float32",
+    **options: float,
 ) -> RecurrentNet:
-    """A fresh net, deterministic from ``seed`` (the same weights on every device and dtype)."""
+    """A fresh net, deterministic from ``seed`` (the same weights on every device and dtype).
+
+    forget_bias, update_bias and ``options`` are the cell's init knobs (its spec's ``knobs``)."""
     limits.check_choice("cell", cell, limits.CELLS)
     limits.check_choice("init", init, limits.INIT_SCHEMES)
     for name in ("input_size", "hidden_size", "num_layers", "seed"):
@@ -454,29 +449,28 @@ def build(
         raise ValueError(f"bidirectional: expected true or false, got {bidirectional!r}")
     if spectral_radius is not None:
         limits.check_range("spectral_radius", spectral_radius)
-    if forget_bias is not None:
-        if cell != "lstm":
-            raise ValueError(f"forget_bias: only an LSTM has a forget gate, not {cell!r}")
-        limits.check_range("forget_bias", forget_bias)
-    if update_bias is not None:
-        if cell != "gru":
-            raise ValueError(f"update_bias: only a GRU has an update gate, not {cell!r}")
-        limits.check_range("update_bias", update_bias)
+    spec = REGISTRY[cell]
+    knobs = {name: value for name, value in (("forget_bias", forget_bias), ("update_bias", update_bias))}
+    knobs = {name: value for name, value in (knobs | dict(options)).items() if value is not None}
+    for name, value in knobs.items():
+        limits.check_choice("option", name, limits.KNOBS)
+        if cell not in limits.KNOB_CELLS[name]:
+            takes = ", ".join(REGISTRY[c].label for c in limits.KNOB_CELLS[name])
+            raise ValueError(f"{name}: only {takes} takes it, not {cell!r}")
+        limits.check_range(name, value)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
-    module = _CELL_MODULES[cell]
     gen = torch.Generator().manual_seed(int(seed))
     dirs = 2 if bidirectional else 1
     weights: dict[str, Tensor] = {}
     for layer in range(num_layers):
         D = input_size if layer == 0 else dirs * hidden_size
         for d in range(dirs):
-            w = init_layer(init, module.N_GATES, D, hidden_size, gen)
+            w = init_layer(init, spec.n_gates, D, hidden_size, gen)
             if spectral_radius is not None:
-                w = rescale_spectral_radius(w, module.N_GATES, spectral_radius)
-            if forget_bias is not None:
-                w = set_gate_bias(w, 1, 4, forget_bias)
-            if update_bias is not None:
-                w = set_gate_bias(w, 1, 3, update_bias)
+                w = rescale_spectral_radius(w, spec.n_gates, spectral_radius)
+            for knob in spec.knobs:
+                if knob.gate is not None and knob.name in knobs:
+                    w = set_gate_bias(w, spec.gate_names.index(knob.gate), spec.n_gates, knobs[knob.name])
             s = param_suffix(layer, d)
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w, strict=True):
                 weights[name + s] = value.to(device=dev, dtype=dt)
@@ -496,16 +490,22 @@ def zero_biases_where_missing(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def from_torch(module: torch.nn.Module, clamp: dict[str, float] | None = None) -> RecurrentNet:
     """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D)."""
-    if isinstance(module, torch.nn.LSTM):
-        cell = "lstm"
-        if module.proj_size:
-            raise ValueError("module: LSTM with proj_size > 0 is not supported; allowed: proj_size = 0")
-    elif isinstance(module, torch.nn.GRU):
-        cell = "gru"
-    elif isinstance(module, torch.nn.RNN):
-        cell = "rnn_" + module.nonlinearity
-    else:
-        raise ValueError(f"module: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+    cell = next(
+        (
+            spec.name
+            for spec in REGISTRY.values()
+            if spec.torch_module is not None
+            and isinstance(module, getattr(torch.nn, spec.torch_module))
+            and all(getattr(module, k, None) == v for k, v in spec.torch_kwargs.items())
+        ),
+        None,
+    )
+    if cell is None:
+        mirrored = list(dict.fromkeys(s.torch_module for s in REGISTRY.values() if s.torch_module))
+        expected = ", ".join(mirrored[:-1]) + f" or {mirrored[-1]}"
+        raise ValueError(f"module: expected torch.nn.{expected}, got {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("module: LSTM with proj_size > 0 is not supported; allowed: proj_size = 0")
     state = zero_biases_where_missing({k: v.detach().clone() for k, v in module.state_dict().items()})
     return RecurrentNet(
         cell,

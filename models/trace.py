@@ -31,6 +31,10 @@ class Trace:
     grad_c: Tensor | None  # (L*dirs, T, B, H), LSTM only
     grad_h_norm: Tensor  # (L*dirs, T, B): ||dL/dh_t||_2 over units
     grad_c_norm: Tensor | None  # (L*dirs, T, B)
+    # dL/dx_t, the loss's gradient with respect to each input (every direction's path summed), and its
+    # norm over the D inputs in float64: how much the answer can still learn from an input t steps back
+    grad_x: Tensor  # (T, B, D)
+    grad_x_norm: Tensor  # (T, B)
     jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_T/dh_t||_2 within each layer-direction
     jacobian_norm_c: Tensor | None  # (L*dirs, T, B): ||dc_T/dc_t||_2, LSTM only (c_t reaches h_t too)
     step_jacobian_norm: Tensor | None  # (L*dirs, T, B): ||dh_t/dh_{t-1}||_2 (c_{t-1} held for LSTM)
@@ -55,6 +59,8 @@ class Trace:
             "loss",
             "grad_h",
             "grad_c",
+            "grad_x",
+            "grad_x_norm",
             "jacobian_norm",
             "jacobian_norm_c",
             "step_jacobian_norm",

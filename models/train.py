@@ -158,7 +158,7 @@ class Trainer:
     def _check_size(self, H: int, L: int, dirs: int) -> None:
         """Bounded time and memory: parameters (with the readout) and elements per batch."""
         D, O = self.stream.input_size, self.stream.output_size
-        G = 1 if self.cell.startswith("rnn") else len(limits.GATES[self.cell])
+        G = len(limits.GATES[self.cell])
         params = dirs * sum(G * H * ((D if layer == 0 else dirs * H) + H + 2) for layer in range(L))
         params += O * (dirs * H + 1)
         if params > limits.TRAIN_PARAMS_MAX:

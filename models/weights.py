@@ -23,10 +23,15 @@ import torch
 from torch import Tensor
 
 from . import limits
+from .cells import REGISTRY
 from .net import RecurrentNet, param_suffix, zero_biases_where_missing
 from .tasks import Readout
 
-CELL_BY_GATES = {1: "rnn", 3: "gru", 4: "lstm"}  # rows of weight_ih / hidden_size -> the cell
+# rows of weight_hh / hidden_size -> the cells with torch.nn modules of that many gates (RNN: tanh, relu)
+CELLS_BY_GATES: dict[int, list[str]] = {}
+for _spec in REGISTRY.values():
+    if _spec.torch_module is not None:
+        CELLS_BY_GATES.setdefault(_spec.n_gates, []).append(_spec.name)
 _NAME = re.compile(
     r"^(?P<prefix>.*?)(?P<param>weight_ih|weight_hh|bias_ih|bias_hh)_l(?P<layer>\d+)(?P<rev>_reverse)?$"
 )
@@ -145,13 +150,18 @@ def from_state(
         )
     H = w_hh0.shape[1]
     gates = w_hh0.shape[0] // H
-    if gates not in CELL_BY_GATES:
+    if gates not in CELLS_BY_GATES:
+        expected = ", ".join(
+            f"{n} ({REGISTRY[c[0]].torch_module})" for n, c in sorted(CELLS_BY_GATES.items())
+        )
         raise ValueError(
             f"weights: {prefix}weight_hh_l0 has {w_hh0.shape[0]} rows = {gates} x H = {H}; "
-            "expected 1 (RNN), 3 (GRU) or 4 (LSTM) gates"
+            f"expected gates: {expected}"
         )
-    cell = CELL_BY_GATES[gates]
-    cell = f"rnn_{nonlinearity}" if cell == "rnn" else cell
+    candidates = CELLS_BY_GATES[gates]  # the weights cannot tell a tanh RNN from a ReLU one: the caller says
+    cell = next(
+        (c for c in candidates if REGISTRY[c].torch_kwargs.get("nonlinearity") == nonlinearity), candidates[0]
+    )
     layers = 1 + max(layer for _, layer, _ in params)
     dirs = 2 if any(rev for _, _, rev in params) else 1
     if max_hidden is not None and max_hidden < H:

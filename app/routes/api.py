@@ -14,15 +14,11 @@ from .. import data, engine, ratelimit, script
 from ..presets import PRESETS
 from ..schemas import (
     ADDING_FORMS,
-    CELLS,
-    CLAMPABLE,
-    GATES,
     INITS,
     JACOBIAN_MODES,
     LOSSES,
     OPTIMIZERS,
     TASKS,
-    CellInfo,
     CellsResponse,
     DataTable,
     Limit,
@@ -32,6 +28,7 @@ from ..schemas import (
     TraceResponse,
     TrainSettings,
     UploadedWeights,
+    cell_infos,
     http_error,
     settings_limits,
 )
@@ -63,10 +60,7 @@ def unprocessable(field: str, message: str) -> JSONResponse:
 def cells(request: Request) -> CellsResponse:
     limits = settings_limits(request.app.state.settings)
     return CellsResponse(
-        cells=[
-            CellInfo(name=c, gates=list(GATES[c]), clampable=CLAMPABLE[c], has_cell_state=c == "lstm")
-            for c in CELLS
-        ],
+        cells=cell_infos(),
         options={
             "init": list(INITS),
             "task": list(TASKS),

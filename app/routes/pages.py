@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
+from ..schemas import VIEW_SPEC_JSON
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -50,3 +51,10 @@ def plotly(name: str, request: Request) -> Response:
         headers["Content-Encoding"] = "gzip"
         return Response(compressed, media_type="text/javascript", headers=headers)
     return Response(raw, media_type="text/javascript", headers=headers)
+
+
+@router.get("/static/js/spec.json", include_in_schema=False)
+def view_spec() -> Response:
+    """The views' description the page imports: static/js/views.json with the cell registry's cells,
+    gates and options (app.schemas.VIEW_SPEC), so the page's names, colours and clamps are the engine's."""
+    return Response(VIEW_SPEC_JSON, media_type="application/json", headers={"Cache-Control": "no-cache"})

@@ -32,9 +32,7 @@ from .base import (
     sigmoid_grad,
     sweep_buffer,
 )
-
-GATES = ("r", "z", "n")
-N_GATES = 3
+from .spec import CellSpec, Gate, Knob
 
 
 def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
@@ -125,3 +123,60 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     H = coef.shape[-1]
     jac = torch.einsum("tbgi,gij->tbij", coef[:, :, :3], w.weight_hh.view(3, H, H))
     return jac + torch.diag_embed(coef[:, :, 3])
+
+
+# -- the page's notes in words (app/notes.py) --------------------------------------------------------
+def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: float) -> str | None:
+    z = mean["z"]
+    if "z" in clamp or abs(z - 0.5) > half_open:
+        return None
+    return (
+        f"Untrained, this GRU's update gate sits near σ(0) = 0.5 (mean z = {z:.2f} here, over "
+        f"{over}): each step keeps only about half of h_(t−1), so its memory fades within a "
+        "few steps. An update-gate bias of 2 to 3 (the gru-update-gate lesson), or training, "
+        "keeps more of the past."
+    )
+
+
+def _growth_note(quantity: str, mean: dict[str, float], clamp: dict, rate: str) -> str:
+    return (
+        f"∂h_t/∂h_(t−1) = diag(z) + terms through the recurrent weights (via r, z and n). With mean "
+        f"z = {mean['z']:.2f} the diagonal alone would shrink it, and those terms tip the product of these "
+        f"steps above 1: here it grows {rate}."
+    )
+
+
+# the exported script's step (app/script.py), in plain torch
+SCRIPT_STEP = '''def gru_step(x, state, w_ih, w_hh, b_ih, b_hh):
+    """torch.nn.GRU, gate order r, z, n; the reset gate multiplies W_hn h + b_hn:
+    n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h_t = (1 - z) n + z h_{t-1}."""
+    (h,) = state
+    xr, xz, xn = (x @ w_ih.T + b_ih).chunk(3, -1)
+    hr, hz, hn = (h @ w_hh.T + b_hh).chunk(3, -1)
+    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return ((1 - z) * n + z * h,)
+'''
+
+SPECS = (
+    CellSpec(
+        name="gru",
+        label="GRU",
+        title="GRU",
+        color="#009E73",
+        gates=(
+            Gate("r", "reset gate r", "#D55E00"),
+            Gate("z", "update gate z", "#56B4E9"),
+            Gate("n", "candidate n", "#CC79A7", activation="tanh"),
+        ),
+        forward=forward,
+        reverse=reverse,
+        step_jacobian=step_jacobian,
+        torch_module="GRU",
+        knobs=(Knob("update_bias", "GRU update-gate bias", "update-gate bias", -10.0, 10.0, gate="z"),),
+        order=3,
+        script_step=SCRIPT_STEP,
+        untrained_note=_untrained_note,
+        growth_note=_growth_note,
+    ),
+)

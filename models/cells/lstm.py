@@ -34,9 +34,7 @@ from .base import (
     sigmoid_grad,
     sweep_buffer,
 )
-
-GATES = ("i", "f", "g", "o")
-N_GATES = 4
+from .spec import CellSpec, Gate, Knob
 
 
 def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
@@ -126,3 +124,79 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     )  # (T, B, 4, H)
     H = coef.shape[-1]
     return torch.einsum("tbgi,gij->tbij", coef, w.weight_hh.view(4, H, H))
+
+
+# -- the page's notes in words (app/notes.py) --------------------------------------------------------
+def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: float) -> str | None:
+    f = mean["f"]
+    if "f" in clamp or abs(f - 0.5) > half_open:
+        return None
+    return (
+        f"Untrained, this LSTM's forget gate sits near σ(0) = 0.5 (mean f = {f:.2f} here, over "
+        f"{over}): its cell state loses about half of itself every step, so it forgets almost "
+        "as fast as the RNN. A forget-gate bias of 1 or more (the rnn-vs-lstm and forget-bias "
+        "lessons), or training, opens it."
+    )
+
+
+def _growth_note(quantity: str, mean: dict[str, float], clamp: dict, rate: str) -> str:
+    through = "Going back, this flows through the cell state. " if quantity != "jacobian_c" else ""
+    f = mean["f"]
+    if clamp.get("f") == 1.0:
+        diagonal = "With f clamped to 1 the diagonal alone is the identity and would keep the size exactly"
+    elif f >= 0.9:
+        diagonal = f"With f near 1 (mean f = {f:.2f}) the diagonal alone would shrink it only slowly"
+    else:
+        diagonal = f"The diagonal alone (mean f = {f:.2f}) would shrink it"
+    return (
+        f"{through}∂c_t/∂c_(t−1) = diag(f) + feedback: c_(t−1) also reaches c_t through h_(t−1) = "
+        f"o·tanh(c_(t−1)) and the recurrent weights into i and g. {diagonal}; the feedback tips the "
+        f"product of these steps above 1, and here it grows {rate}. With the recurrent weights "
+        "at 0 there is no feedback and it would not grow."
+    )
+
+
+def _zero_note(clamp: dict) -> str | None:
+    if clamp.get("o") != 0.0:
+        return None
+    return (
+        "The output gate is clamped to 0, so h_t = o·tanh(c_t) is 0 whatever the cell state: "
+        "nothing flows back through h."
+    )
+
+
+# the exported script's step (app/script.py), in plain torch
+SCRIPT_STEP = '''def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh):
+    """torch.nn.LSTM, gate order i, f, g, o: c_t = f c_{t-1} + i g, h_t = o tanh(c_t)."""
+    h, c = state
+    i, f, g, o = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, -1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c = f * c + i * g
+    return o * torch.tanh(c), c
+'''
+
+SPECS = (
+    CellSpec(
+        name="lstm",
+        label="LSTM",
+        title="LSTM",
+        color="#0072B2",
+        gates=(
+            Gate("i", "input gate i", "#009E73"),
+            Gate("f", "forget gate f", "#0072B2"),
+            Gate("g", "candidate g", "#CC79A7", activation="tanh"),
+            Gate("o", "output gate o", "#E69F00"),
+        ),
+        forward=forward,
+        reverse=reverse,
+        step_jacobian=step_jacobian,
+        has_cell_state=True,
+        torch_module="LSTM",
+        knobs=(Knob("forget_bias", "LSTM forget-gate bias", "forget-gate bias", -10.0, 10.0, gate="f"),),
+        order=2,
+        script_step=SCRIPT_STEP,
+        untrained_note=_untrained_note,
+        growth_note=_growth_note,
+        zero_note=_zero_note,
+    ),
+)

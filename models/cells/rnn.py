@@ -9,6 +9,8 @@ The one "gate" shown is the pre-activation `pre`. Backward through time:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
 
@@ -25,9 +27,7 @@ from .base import (
     seed_last_step,
     sweep_buffer,
 )
-
-GATES = ("pre",)
-N_GATES = 1
+from .spec import CellSpec, Gate
 
 
 def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights, nonlinearity: str) -> Forward:
@@ -85,3 +85,38 @@ def reverse(
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     """dh_t/dh_{t-1} = diag(act'(pre_t)) W_hh, (T, B, H, H)."""
     return fw.coef["slope"].squeeze(2).unsqueeze(-1) * w.weight_hh
+
+
+# the exported script's step (app/script.py), in plain torch
+SCRIPT_STEP = '''
+def rnn_{act}_step(x, state, w_ih, w_hh, b_ih, b_hh):
+    """h_t = {act}(W_ih x_t + b_ih + W_hh h_{{t-1}} + b_hh)"""
+    return (torch.{act}(x @ w_ih.T + b_ih + state[0] @ w_hh.T + b_hh),)
+'''
+
+
+def _spec(nonlinearity: str, label: str, title: str, color: str, slope: str, order: int) -> CellSpec:
+    return CellSpec(
+        name=f"rnn_{nonlinearity}",
+        label=label,
+        title=title,
+        color=color,
+        # the pre-activation W_ih x + b_ih + W_hh h + b_hh: one chunk of the weights, nothing to clamp
+        gates=(Gate("pre", "pre-activation", "#777777", activation="none", clampable=False),),
+        forward=partial(forward, nonlinearity=nonlinearity),
+        reverse=reverse,
+        step_jacobian=step_jacobian,
+        torch_module="RNN",
+        torch_kwargs={"nonlinearity": nonlinearity},
+        order=order,
+        slope=slope,
+        script_step=SCRIPT_STEP.format(act=nonlinearity),
+    )
+
+
+SPECS = (
+    _spec("tanh", "RNN (tanh)", "tanh RNN", "#D55E00", "1 − h_t²", 0),
+    _spec(
+        "relu", "RNN (ReLU)", "ReLU RNN", "#E69F00", "relu′(pre_t): 1 where the pre-activation is positive", 1
+    ),
+)

@@ -1,6 +1,7 @@
 /**
  * Visual constants and fallbacks: cell and gate names and colours and the colour-blind-safe scales
- * (from spec.json, the views' description the notebook's figures read too), protocol options.
+ * (from spec.json, the views' description the notebook's figures read too, which the server serves
+ * with its cell registry's cells, gates and options), protocol options.
  *
  * Colours are Okabe-Ito (safe for the common colour-vision deficiencies). Signed quantities
  * (h, c, g, n, pre-activations, gradients) use a diverging purple-orange scale with a neutral
@@ -46,14 +47,16 @@ export const FALLBACK_OPTIONS = {
   jacobian: ["auto", "on", "off"],
 };
 
-export const FALLBACK_CLAMPABLE = {
-  rnn_tanh: {},
-  rnn_relu: {},
-  lstm: { i: [0, 1], f: [0, 1], g: [-1, 1], o: [0, 1] },
-  gru: { r: [0, 1], z: [0, 1], n: [-1, 1] },
-};
-
-export const FALLBACK_GATES = { rnn_tanh: ["pre"], rnn_relu: ["pre"], lstm: ["i", "f", "g", "o"], gru: ["r", "z", "n"] };
+// Each cell's gates, clamp ranges and init options (the server's cell registry, in spec.json)
+export const CELL_GATES = byCell("gates");
+export const CELL_CLAMPABLE = byCell("clampable");
+export const CELL_HAS_C = byCell("has_cell_state");
+// A cell's init options ("forget_bias") as settings-form fields: {key, label, cells}
+export const KNOB_FIELDS = Object.entries(SPEC.knobs).map(([key, knob]) => ({
+  key,
+  label: knob.label,
+  cells: CELL_NAMES.filter((c) => SPEC.cells[c].knobs.includes(key)),
+}));
 
 export const SPEEDS = [0.5, 1, 2, 5, 10, 20, 30, 60];
 

@@ -9,12 +9,12 @@
  * Emits: "config" {partial} when a config field changes, "view" {partial} for layer / direction.
  */
 
-import { CELL_LABEL, CELL_NAMES, FALLBACK_CLAMPABLE, FALLBACK_OPTIONS } from "./config.js";
+import { CELL_CLAMPABLE, CELL_LABEL, CELL_NAMES, FALLBACK_OPTIONS, KNOB_FIELDS } from "./config.js";
 import { Emitter } from "./events.js";
 import { MODEL_FILES } from "./upload.js";
 
 // the fields your own uploaded model fixes (its weights are trained, not drawn from these)
-const FIXED_BY_MODEL = ["cells", "hidden_size", "num_layers", "bidirectional", "init", "spectral_radius", "forget_bias", "update_bias"];
+const FIXED_BY_MODEL = ["cells", "hidden_size", "num_layers", "bidirectional", "init", "spectral_radius", ...KNOB_FIELDS.map((k) => k.key)];
 
 const FIELDS = [
   { key: "weights", type: "model", label: "Your trained model" },
@@ -35,8 +35,8 @@ const FIELDS = [
   { key: "seed", type: "int", label: "Seed" },
   { key: "init", type: "select", label: "Weight initialisation" },
   { key: "spectral_radius", type: "optfloat", label: "Spectral radius of W_hh", placeholder: "as initialised", step: "0.1" },
-  { key: "forget_bias", type: "optfloat", label: "LSTM forget-gate bias", placeholder: "as initialised", cells: ["lstm"], step: "0.5" },
-  { key: "update_bias", type: "optfloat", label: "GRU update-gate bias", placeholder: "as initialised", cells: ["gru"], step: "0.5" },
+  // each cell's init options, from the cell registry (the LSTM's forget-gate bias, ...)
+  ...KNOB_FIELDS.map((k) => ({ ...k, type: "optfloat", placeholder: "as initialised", step: "0.5" })),
   { key: "clamp", type: "clamp", label: "Clamp a gate to a constant" },
   { key: "jacobian", type: "select", label: "Jacobian norms ‖∂h_T/∂h_t‖" },
   { key: "device", type: "select", label: "Device" },
@@ -57,7 +57,7 @@ export class Controls extends Emitter {
     this.form = form;
     form.addEventListener("submit", (e) => e.preventDefault()); // Enter applies fields, never navigates
     this.options = { ...FALLBACK_OPTIONS };
-    this.clampable = { ...FALLBACK_CLAMPABLE };
+    this.clampable = { ...CELL_CLAMPABLE };
     this.limits = {};
     this.inputs = new Map();
     this.errors = new Map();

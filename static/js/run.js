@@ -5,6 +5,15 @@
  * Bulk arrays are (L*dirs, T, H) flat, layer-major and direction-minor like torch's h_n.
  */
 
+/**
+ * ||dL/dx_t|| is one curve per cell (the input feeds every layer-direction of the bottom layer): it
+ * stands in every layer-direction's place, so the plots read it as they read any other curve.
+ */
+function withInput(curves, inputGrad, count) {
+  if (!inputGrad) return curves;
+  return { ...curves, grad_x_norm: Array.from({ length: count }, () => inputGrad.norm) };
+}
+
 export class Run {
   constructor(ready) {
     this.id = ready.run_id;
@@ -22,9 +31,10 @@ export class Run {
       gates: c.gates || [],
       hasC: Boolean(c.has_cell_state),
       loss: Number(c.loss),
-      curves: c.curves || {},
+      curves: withInput(c.curves || {}, c.input_grad, this.L * this.dirs),
       decay: c.decay || {},
-      decays: Array.isArray(c.decays) ? c.decays : null, // per layer-direction, when the server sends them
+      // per layer-direction, when the server sends them; the input's fit is every one's
+      decays: Array.isArray(c.decays) ? c.decays.map((d) => ({ ...d, grad_x: c.input_grad ? c.input_grad.decay : null })) : null,
       notes: Array.isArray(c.notes) ? c.notes : [],
       nonfinite: c.nonfinite || {},
       bulk: {},

@@ -10,6 +10,7 @@
  * the raw string: the server's validation then names the field and the allowed range.
  */
 
+import { KNOB_FIELDS } from "./config.js";
 import { Emitter } from "./events.js";
 
 const int = {
@@ -76,8 +77,7 @@ export const PROPS = [
   { key: "seed", kind: "config", codec: int, def: 0 },
   { key: "init", kind: "config", codec: str, def: "torch" },
   { key: "spectral_radius", kind: "config", codec: optionalFloat, def: null },
-  { key: "forget_bias", kind: "config", codec: optionalFloat, def: null },
-  { key: "update_bias", kind: "config", codec: optionalFloat, def: null },
+  ...KNOB_FIELDS.map((k) => ({ key: k.key, kind: "config", codec: optionalFloat, def: null })), // the cells' init options
   { key: "clamp", kind: "config", codec: gateMap, def: {} },
   { key: "task", kind: "config", codec: str, def: "adding" },
   { key: "text", kind: "config", codec: str, def: "hello world" },

@@ -5,6 +5,8 @@
  * Your data: a CSV POSTed to /api/data comes back as the sequence task's values and columns.
  */
 
+import { CELL_LABEL } from "./config.js";
+
 export const MODEL_FILES = ".pt,.pth,.bin,.safetensors";
 
 /** The server's description of the model (UploadedWeights), or an Error whose message names the field. */
@@ -48,11 +50,9 @@ export function configFor(info, task, columns = 1) {
   return partial;
 }
 
-const CELL_WORD = { rnn_tanh: "RNN (tanh)", rnn_relu: "RNN (ReLU)", lstm: "LSTM", gru: "GRU" };
-
 /** "LSTM from adding.pt: 2 inputs, H = 16, 1 layer" */
 export function describeModel(info) {
   const layers = `${info.num_layers} layer${info.num_layers === 1 ? "" : "s"}`;
   const dirs = info.bidirectional ? ", bidirectional" : "";
-  return `${CELL_WORD[info.cell] || info.cell} from ${info.filename}: ${info.input_size} input${info.input_size === 1 ? "" : "s"}, H = ${info.hidden_size}, ${layers}${dirs}`;
+  return `${CELL_LABEL[info.cell] || info.cell} from ${info.filename}: ${info.input_size} input${info.input_size === 1 ? "" : "s"}, H = ${info.hidden_size}, ${layers}${dirs}`;
 }

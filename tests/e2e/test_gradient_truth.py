@@ -18,6 +18,7 @@ from helpers import post_trace, shot, state, wait_drawn, wait_run, wait_t
 
 GRAD = '[data-plot="grad"]'
 JACOBIAN = '[data-plot="jacobian"]'
+INPUT = '[data-plot="input"]'
 STACKED = "#cells=rnn_tanh,lstm,gru&num_layers=3&bidirectional=1"
 
 
@@ -143,6 +144,15 @@ def test_decay_sentences_follow_layer_and_direction(page, recorder, server_url):
             # and the page says which layer and direction they are about
             assert f"layer {layer + 1}" in where
             assert ("reverse ←" if direction else "forward →") in where
+        # ||dL/dx_t|| is the input's, whichever layer and direction is shown: its curve and its fit
+        where, shared, items = fits_on_screen(page, INPUT)
+        assert where == "the input (every layer and direction it feeds)"
+        data = page.evaluate(f"() => document.querySelector('{INPUT} .plot').data.filter(d => d.meta)")
+        for cell, curve in zip(trace["cells"], data, strict=True):
+            assert sentence(items[cell["cell"]]["text"], shared) == cell["input_grad"]["decay"]["text"]
+            assert curve["meta"] == {"cell": cell["cell"], "quantity": "grad_x_norm"}
+            want = [num(v) for v in cell["input_grad"]["norm"]]
+            assert [v for v in curve["y"] if v is not None] == [v for v in want if 0 < v < math.inf]
         if (layer, direction) == (2, 1):
             # the top reverse direction meets the last-step loss at its first step only: exactly 0 elsewhere
             for cell in trace["cells"]:

@@ -22,8 +22,8 @@ def _sweep_products(cell, H, T, init, seed):
     eye = torch.eye(H).expand(1, H, H)
     seed_c = torch.cat([torch.zeros_like(eye), eye], 1) if cell == "lstm" else None
     seed_h = torch.cat([eye, torch.zeros_like(eye)], 1) if cell == "lstm" else eye
-    rev = net._module.reverse(fws[0][0], ws[0][0], None, seed_h, seed_c, store=False)
-    return rev.grad_h[:, :, :H], net._module.step_jacobian(fws[0][0], ws[0][0])
+    rev = net.spec.reverse(fws[0][0], ws[0][0], None, seed_h, seed_c, store=False)
+    return rev.grad_h[:, :, :H], net.spec.step_jacobian(fws[0][0], ws[0][0])
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])

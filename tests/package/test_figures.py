@@ -144,3 +144,14 @@ def test_a_trace_without_jacobians_says_so():
     fig = figures.jacobian_norms(tr)
     assert not fig.data
     assert "not computed" in fig.layout.annotations[0].text
+
+
+def test_input_gradients_plots_every_cell_s_grad_x_norm():
+    x = gateflow.tasks.adding(30, seed=0).x[:, :1]
+    named = {c: gateflow.build(c, 2, 8, seed=1).trace(x) for c in ("rnn_tanh", "lstm")}
+    fig = figures.input_gradients(named)
+    assert fig.layout.meta["view"] == "input"
+    for trace, tr in zip(fig.data, named.values(), strict=True):
+        assert trace.meta["quantity"] == "grad_x_norm"
+        assert list(trace.y) == tr.grad_x_norm[:, 0].double().tolist()
+    assert "10x smaller every" in " ".join(a.text for a in fig.layout.annotations)

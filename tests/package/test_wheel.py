@@ -67,7 +67,7 @@ def test_the_wheel_claims_one_top_level_name_and_carries_the_page(wheel):
         "gateflow/templates/index.html",
         "gateflow/static/js/main.js",
         "gateflow/static/js/views/gradients.js",
-        "gateflow/static/js/spec.json",
+        "gateflow/static/js/views.json",
         "gateflow/static/js/widget_loader.js",
         "gateflow/templates/parts/gradients.html",
         "gateflow/static/css/gateflow.css",

@@ -11,7 +11,7 @@
 import { CELL_COLOR, CELL_LABEL, GATE_LABEL, SIGMOID_GATES, fmt, valueColor } from "../config.js";
 import { Emitter } from "../events.js";
 import { stats } from "../run.js";
-import { cellSvg, previousStep } from "./diagram_svg.js";
+import { cellSvg, cellWords, previousStep } from "./diagram_svg.js";
 
 function partLabel(part, reverse) {
   const prev = previousStep(reverse);
@@ -157,13 +157,7 @@ export class DiagramView extends Emitter {
     const v = (p) => (parts[p] ? (parts[p].unit !== null ? parts[p].unit : parts[p].mean) : NaN);
     const who = unit >= 0 ? `unit ${unit}` : "on average";
     const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : fmt(x));
-    if (cell.name === "lstm") {
-      return `${who}: keeps ${pct(v("f"))} of the old memory, writes ${pct(v("i"))} of the candidate, shows ${pct(v("o"))} of it.`;
-    }
-    if (cell.name === "gru") {
-      return `${who}: keeps ${pct(v("z"))} of the old state, takes ${pct(1 - v("z"))} of the candidate (reset ${pct(v("r"))}).`;
-    }
-    return `${who}: no gate — the whole state is rewritten each step (h = ${fmt(v("h"), 2)}).`;
+    return cellWords(cell.name, who, v, pct);
   }
 
   showTooltip(k, part, el) {

@@ -11,6 +11,8 @@
  * wires and operators are drawing only, hidden from screen readers.
  */
 
+import { CELL_GATES, CELL_HAS_C, fmt } from "../config.js";
+
 // the step a state comes from: t-1 going forward, t+1 in the reverse direction
 export const previousStep = (reverse) => (reverse ? "t+1" : "t−1");
 
@@ -88,12 +90,47 @@ function rnn(nonlinearity, prev) {
     ${stateLabel("x", sub("x", "t"), 180, 226)}`;
 }
 
+/** A cell without a drawing of its own: its gates in a row, fed by x_t and the previous state. */
+function anyCell(gates, hasC, prev) {
+  const w = Math.min(64, Math.floor(300 / Math.max(gates.length, 1)));
+  const boxes = gates.map((g, j) => gateBox(g, 60 + w / 2 + j * (w + 6), 130, "")).join("");
+  return `
+    ${body}
+    ${wire("M10,186 H400 M70,232 V186")}
+    ${hasC ? stateLabel("c_prev", sub("c", prev), 4, 26) + stateLabel("c", sub("c", "t"), 416, 26, "end") : ""}
+    ${boxes}
+    ${stateLabel("h_prev", sub("h", prev), 4, 162)}
+    ${stateLabel("h", sub("h", "t"), 416, 104, "end")}
+    ${stateLabel("x", sub("x", "t"), 80, 226)}`;
+}
+
+// -- each cell's drawing and its sentence: its entry here, by its name in the cell registry ----------
+// draw(prev) -> SVG markup; words(who, v, pct) -> one sentence a student can read aloud, where who is
+// "unit 3" or "on average", v(part) the value shown, pct a value as a percentage
+const rewritten = (who, v) => `${who}: no gate — the whole state is rewritten each step (h = ${fmt(v("h"), 2)}).`;
+const CELLS = {
+  rnn_tanh: { draw: (prev) => rnn("tanh", prev), words: rewritten },
+  rnn_relu: { draw: (prev) => rnn("relu", prev), words: rewritten },
+  lstm: {
+    draw: lstm,
+    words: (who, v, pct) =>
+      `${who}: keeps ${pct(v("f"))} of the old memory, writes ${pct(v("i"))} of the candidate, shows ${pct(v("o"))} of it.`,
+  },
+  gru: {
+    draw: gru,
+    words: (who, v, pct) =>
+      `${who}: keeps ${pct(v("z"))} of the old state, takes ${pct(1 - v("z"))} of the candidate (reset ${pct(v("r"))}).`,
+  },
+};
+
 /** The diagram of a cell; `label` names the whole drawing (a group: its parts keep their names). */
 export function cellSvg(cellName, { reverse = false, label = `${cellName} cell diagram` } = {}) {
   const prev = previousStep(reverse);
-  let drawing;
-  if (cellName === "lstm") drawing = lstm(prev);
-  else if (cellName === "gru") drawing = gru(prev);
-  else drawing = rnn(cellName === "rnn_relu" ? "relu" : "tanh", prev);
-  return `<svg class="cell-svg" viewBox="0 0 420 250" role="group" aria-label="${label}">${drawing}</svg>`;
+  const draw = CELLS[cellName]?.draw || ((p) => anyCell(CELL_GATES[cellName] || [], Boolean(CELL_HAS_C[cellName]), p));
+  return `<svg class="cell-svg" viewBox="0 0 420 250" role="group" aria-label="${label}">${draw(prev)}</svg>`;
+}
+
+/** What the cell does at this step, in one sentence. */
+export function cellWords(cellName, who, v, pct) {
+  return CELLS[cellName] ? CELLS[cellName].words(who, v, pct) : `${who}: h = ${fmt(v("h"), 2)}.`;
 }

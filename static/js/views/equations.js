@@ -25,6 +25,76 @@ const mean = (a) => {
 };
 const mapPair = (a, b, f) => Array.from(a, (v, j) => f(v, b[j]));
 
+// -- each cell's equations: its entry here, by its name in the cell registry -----------------------
+// ctx: get(field) and prev(field) (this step's and the step before's values over units), pick (one
+// unit's value or the mean), clamped(gate) (a note), pre(w, gate, hidden) (a gate's pre-activation),
+// P_ (the previous step's symbol), unit (-1: the mean), avg ("mean " or ""), out (the lines).
+
+function lstmEquations(ctx) {
+  const { get, prev, pick, clamped, pre, P_, unit, avg, out } = ctx;
+  const [i, f, g, o, c, cp, h] = ["i", "f", "g", "o", "c"].map(get).concat([prev("c"), get("h")]);
+  out.push(`${T_("i")} = σ(${pre(0, "i")}) = ${num(pick(i))}${clamped("i")}`);
+  out.push(`${T_("f")} = σ(${pre(0, "f")}) = ${num(pick(f))}${clamped("f")}`);
+  out.push(`${T_("g")} = tanh(${pre(0, "g")}) = ${num(pick(g))}${clamped("g")}`);
+  out.push(`${T_("o")} = σ(${pre(0, "o")}) = ${num(pick(o))}${clamped("o")}`);
+  if (unit >= 0) {
+    out.push(
+      `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")} = ${num(f[unit])} × ${num(cp[unit])} + ${num(i[unit])} × ${num(g[unit])} = ${num(c[unit])}`,
+    );
+    out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${num(o[unit])} × tanh(${num(c[unit])}) = ${num(h[unit])}`);
+  } else {
+    const keep = mean(mapPair(f, cp, (a, b) => a * b));
+    const write = mean(mapPair(i, g, (a, b) => a * b));
+    out.push(
+      `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")}: ${avg}${num(keep)} kept + ${num(write)} written = ${num(mean(c))}`,
+    );
+    out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${avg}${num(mean(h))}`);
+  }
+}
+
+function gruEquations(ctx) {
+  const { get, prev, pick, clamped, pre, P_, unit, avg, out } = ctx;
+  const [r, z, n, h, hp] = ["r", "z", "n", "h"].map(get).concat([prev("h")]);
+  out.push(`${T_("r")} = σ(${pre(0, "r")}) = ${num(pick(r))}${clamped("r")}`);
+  out.push(`${T_("z")} = σ(${pre(0, "z")}) = ${num(pick(z))}${clamped("z")}`);
+  out.push(
+    `${T_("n")} = tanh(${pre(0, "n", `${T_("r")} ⊙ (W<sub>hn</sub>${P_("h")} + b<sub>hn</sub>)`)}) = ${num(pick(n))}${clamped("n")}`,
+  );
+  if (unit >= 0) {
+    out.push(
+      `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")} = (1 − ${num(z[unit])}) × ${num(n[unit])} + ${num(z[unit])} × ${num(hp[unit])} = ${num(h[unit])}`,
+    );
+  } else {
+    const fresh = mean(mapPair(z, n, (a, b) => (1 - a) * b));
+    const kept = mean(mapPair(z, hp, (a, b) => a * b));
+    out.push(
+      `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")}: ${avg}${num(fresh)} new + ${num(kept)} kept = ${num(mean(h))}`,
+    );
+  }
+}
+
+function rnnEquations(fn, ctx) {
+  const { get, pick, P_, unit, out } = ctx;
+  const [p, h] = ["pre", "h"].map(get);
+  out.push(`${T_("h")} = ${fn}(W<sub>ih</sub>${T_("x")} + b<sub>ih</sub> + W<sub>hh</sub>${P_("h")} + b<sub>hh</sub>) = ${fn}(${num(pick(p))}) = ${num(pick(h))}`);
+  if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
+}
+
+/** A cell without an entry of its own: each gate's and the state's value at this step. */
+function anyEquations(ctx, cell) {
+  const { get, pick, out } = ctx;
+  for (const g of cell.gates) out.push(`${T_(g)} = ${num(pick(get(g)))}`);
+  out.push(`${T_("h")} = ${num(pick(get("h")))}`);
+  if (cell.hasC) out.push(`${T_("c")} = ${num(pick(get("c")))}`);
+}
+
+const EQUATIONS = {
+  rnn_tanh: (ctx) => rnnEquations("tanh", ctx),
+  rnn_relu: (ctx) => rnnEquations("relu", ctx),
+  lstm: lstmEquations,
+  gru: gruEquations,
+};
+
 export class EquationsView extends Emitter {
   constructor(root) {
     super();
@@ -105,49 +175,8 @@ export class EquationsView extends Emitter {
       `W<sub>i${gate}</sub>${T_("x")} + b<sub>i${gate}</sub> + ${hidden}`;
     const out = [];
     const avg = unit >= 0 ? "" : "mean ";
-    if (cell.name === "lstm") {
-      const [i, f, g, o, c, cp, h] = ["i", "f", "g", "o", "c"].map(get).concat([prev("c"), get("h")]);
-      out.push(`${T_("i")} = σ(${pre(0, "i")}) = ${num(pick(i))}${clamped("i")}`);
-      out.push(`${T_("f")} = σ(${pre(0, "f")}) = ${num(pick(f))}${clamped("f")}`);
-      out.push(`${T_("g")} = tanh(${pre(0, "g")}) = ${num(pick(g))}${clamped("g")}`);
-      out.push(`${T_("o")} = σ(${pre(0, "o")}) = ${num(pick(o))}${clamped("o")}`);
-      if (unit >= 0) {
-        out.push(
-          `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")} = ${num(f[unit])} × ${num(cp[unit])} + ${num(i[unit])} × ${num(g[unit])} = ${num(c[unit])}`,
-        );
-        out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${num(o[unit])} × tanh(${num(c[unit])}) = ${num(h[unit])}`);
-      } else {
-        const keep = mean(mapPair(f, cp, (a, b) => a * b));
-        const write = mean(mapPair(i, g, (a, b) => a * b));
-        out.push(
-          `${T_("c")} = ${T_("f")} ⊙ ${P_("c")} + ${T_("i")} ⊙ ${T_("g")}: ${avg}${num(keep)} kept + ${num(write)} written = ${num(mean(c))}`,
-        );
-        out.push(`${T_("h")} = ${T_("o")} ⊙ tanh(${T_("c")}) = ${avg}${num(mean(h))}`);
-      }
-    } else if (cell.name === "gru") {
-      const [r, z, n, h, hp] = ["r", "z", "n", "h"].map(get).concat([prev("h")]);
-      out.push(`${T_("r")} = σ(${pre(0, "r")}) = ${num(pick(r))}${clamped("r")}`);
-      out.push(`${T_("z")} = σ(${pre(0, "z")}) = ${num(pick(z))}${clamped("z")}`);
-      out.push(
-        `${T_("n")} = tanh(${pre(0, "n", `${T_("r")} ⊙ (W<sub>hn</sub>${P_("h")} + b<sub>hn</sub>)`)}) = ${num(pick(n))}${clamped("n")}`,
-      );
-      if (unit >= 0) {
-        out.push(
-          `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")} = (1 − ${num(z[unit])}) × ${num(n[unit])} + ${num(z[unit])} × ${num(hp[unit])} = ${num(h[unit])}`,
-        );
-      } else {
-        const fresh = mean(mapPair(z, n, (a, b) => (1 - a) * b));
-        const kept = mean(mapPair(z, hp, (a, b) => a * b));
-        out.push(
-          `${T_("h")} = (1 − ${T_("z")}) ⊙ ${T_("n")} + ${T_("z")} ⊙ ${P_("h")}: ${avg}${num(fresh)} new + ${num(kept)} kept = ${num(mean(h))}`,
-        );
-      }
-    } else {
-      const fn = cell.name === "rnn_relu" ? "relu" : "tanh";
-      const [p, h] = ["pre", "h"].map(get);
-      out.push(`${T_("h")} = ${fn}(W<sub>ih</sub>${T_("x")} + b<sub>ih</sub> + W<sub>hh</sub>${P_("h")} + b<sub>hh</sub>) = ${fn}(${num(pick(p))}) = ${num(pick(h))}`);
-      if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
-    }
+    const ctx = { get, prev, pick, clamped, pre, P_, unit, avg, out };
+    (EQUATIONS[cell.name] || ((c) => anyEquations(c, cell)))(ctx);
     out.push(this.gradientLine(run, k, cell, ld, t, unit));
     if (reverse) {
       const from = cell.hasC ? `${P_("h")}, ${P_("c")}` : P_("h");

@@ -34,6 +34,9 @@ const PLOTS = SPEC.gradients.map((plot) => ({
   dashed: plot.dashed,
   decay: plot.decay,
   decayC: plot.decay_c,
+  // ||dL/dx_t|| is one curve per cell whichever layer and direction is shown: the input feeds them all
+  ofInput: plot.solid === "grad_x_norm",
+  curveNames: plot.curve_names || SPEC.curve_names,
 }));
 
 export class GradientView extends Emitter {
@@ -97,15 +100,16 @@ export class GradientView extends Emitter {
     for (const plot of this.plots) if (plot.overlay && !plot.host.hidden) plot.overlay.draw(model.t, side);
   }
 
-  render(plot, run, ld, large) {
+  render(plot, run, shownLd, large) {
     const { spec } = plot;
+    const ld = spec.ofInput ? 0 : shownLd;
     plot.box.querySelector("figcaption").textContent = spec.caption(run, ld);
     plot.box.dataset.ld = String(ld);
     plot.box.dataset.reverse = String(run.isReverse(ld));
     const fits = decayList(run, ld, spec.decay, { kind: spec.decayC, label: "c" });
     const where = document.createElement("span");
     where.className = "where";
-    where.textContent = run.where(ld, { top: true });
+    where.textContent = spec.ofInput ? "the input (every layer and direction it feeds)" : run.where(ld, { top: true });
     const shared = document.createElement("span");
     shared.className = "decay-shared";
     shared.textContent = fits.shared ? ` (${fits.shared})` : "";
@@ -224,7 +228,7 @@ function curveTraces(run, ld, spec) {
         mode: "lines",
         x,
         y,
-        name: `${cellLabel(cell)} ${SPEC.curve_names[dash === "dash" ? "dashed" : "solid"]}`,
+        name: `${cellLabel(cell)} ${spec.curveNames[dash === "dash" ? "dashed" : "solid"]}`,
         meta: { cell: cell.name, quantity },
         line: { color: CELL_COLOR[cell.name], dash, width: dash === "solid" ? 3 : 2 },
         hovertemplate: `${cellLabel(cell)} t=%{x}: %{y:.3g}<extra>${quantity}</extra>`,

@@ -1,0 +1,111 @@
+"""What a cell declares about itself: the one description every table in the project is built from.
+
+A cell module (rnn.py, lstm.py, gru.py, ...) ends with ``SPECS = (CellSpec(...), ...)``; the registry in
+``models.cells`` finds every module's SPECS, so a new cell is its module (plus its test and its
+diagram and equations entries on the page) and nothing else. From the specs come the engine's limits
+(models.limits), the wire schema's names and options (app.schemas), GET /api/cells, the page's cell
+checkboxes, colours, gate names and clamp ranges, and gateflow.figures' names and colours.
+
+This module is plain data (no torch), so the specs can be read without running anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIVATIONS = ("sigmoid", "tanh", "none")
+_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate (a chunk of weight_ih / weight_hh, in torch's order), as the views show it."""
+
+    name: str
+    label: str  # "forget gate f"
+    color: str  # its identity colour on the page (Okabe-Ito)
+    activation: str = "sigmoid"  # what squashes it: its values' range, and the bias that clamps it
+    clampable: bool = True
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"gate {self.name}: activation {self.activation!r} is not one of {ACTIVATIONS}")
+
+    @property
+    def clamp_range(self) -> tuple[float, float] | None:
+        """The values a clamp may hold it at (the activation's range); None: it cannot be clamped."""
+        return _RANGE.get(self.activation) if self.clampable else None
+
+    def bias_for(self, value: float) -> float:
+        """The pre-activation whose activation is ``value``: the bias that clamps the gate there."""
+        if self.activation == "tanh":
+            return math.atanh(value) if abs(value) < 1 else math.copysign(math.inf, value)
+        if value <= 0 or value >= 1:
+            return math.inf if value >= 1 else -math.inf
+        return math.log(value / (1 - value))
+
+
+@dataclass(frozen=True)
+class Knob:
+    """An init option of a cell: a number a run config and ``models.build`` take, bounded."""
+
+    name: str  # the RunConfig field and build() keyword, e.g. "forget_bias"
+    label: str  # the settings form's label, "LSTM forget-gate bias"
+    what: str  # in a sentence, "forget-gate bias"
+    low: float
+    high: float
+    gate: str | None = None  # set every unit's bias of this gate (b_ih; b_hh zeroed) to the value
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A recurrent cell: names, gates, state, its torch reference and the functions the engine runs.
+
+    forward(x, h0, c0, w) -> Forward, reverse(fw, w, e, seed_h, seed_c, store, e_scale) -> Reverse and
+    step_jacobian(fw, w) -> (T, B, H, H) are described in models/cells/base.py.
+    """
+
+    name: str  # the wire name, e.g. "lstm"
+    label: str  # a legend's name, "RNN (tanh)"
+    title: str  # a sentence's name, "tanh RNN"
+    color: str  # its colour in every plot
+    gates: tuple[Gate, ...]
+    forward: Callable[..., Any]
+    reverse: Callable[..., Any]
+    step_jacobian: Callable[..., Any]
+    has_cell_state: bool = False  # a second state c_t beside h_t (the LSTM's)
+    torch_module: str | None = None  # torch.nn's class it mirrors exactly, e.g. "LSTM"
+    torch_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"nonlinearity": "relu"}
+    knobs: tuple[Knob, ...] = ()
+    order: int = 100  # where it stands in lists (the checkboxes, the legend)
+    # the exported script's step, plain torch: ``def <name>_step(x, state, w_ih, w_hh, b_ih, b_hh)``
+    # returning the new state tuple ((h,) or (h, c)); None: the cell cannot be exported as a script
+    script_step: str | None = None
+    # Words for the page's notes, from the run's numbers (app/notes.py calls them):
+    # the unit's slope where the step Jacobian is diag(slope) W_hh ("1 − h_t²")
+    slope: str | None = None
+    # untrained_note(mean gate values, clamp, "all layers and steps", how near 0.5 is "half open") -> str
+    untrained_note: Callable[..., str | None] | None = None
+    # growth_note(quantity, mean gate values, clamp, "1.1x per step back (...)") -> why a curve grows
+    growth_note: Callable[..., str | None] | None = None
+    # zero_note(clamp) -> why a gradient is exactly 0 everywhere, when a clamp says so
+    zero_note: Callable[..., str | None] | None = None
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.gates)
+
+    @property
+    def n_gates(self) -> int:
+        """Chunks of weight_ih / weight_hh (torch's gate count)."""
+        return len(self.gates)
+
+    @property
+    def clampable(self) -> dict[str, tuple[float, float]]:
+        return {g.name: g.clamp_range for g in self.gates if g.clamp_range is not None}
+
+    def gate(self, name: str) -> Gate:
+        return next(g for g in self.gates if g.name == name)
