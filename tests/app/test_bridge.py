@@ -128,9 +128,15 @@ def test_csv_rows_match_the_trace():
     assert float(by_key[("jacobian_norm", "0", "0", "3", "")]) == pytest.approx(
         float(tr.jacobian_norm[0, 3, 0]), rel=1e-7
     )
+    # the input's gradient: no layer or direction (the input feeds them all), D = 2 inputs of the adding task
+    assert float(by_key[("grad_x", "", "", "3", "1")]) == pytest.approx(float(tr.grad_x[3, 0, 1]), rel=1e-6)
+    assert float(by_key[("grad_x_norm", "", "", "2", "")]) == pytest.approx(
+        float(tr.grad_x_norm[2, 0]), rel=1e-12
+    )
     per_unit = 2 * 5 * 3 * (2 + 4 + 2)  # dirs * T * H * (h, c, 4 gates, grad_h, grad_c)
     norms = 2 * 5 * 5
-    assert len(rows) == per_unit + norms
+    inputs = 5 * 2 + 5  # T * D of grad_x, T of grad_x_norm
+    assert len(rows) == per_unit + norms + inputs
 
 
 def test_csv_writes_nonfinite_as_words():

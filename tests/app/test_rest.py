@@ -75,7 +75,18 @@ def test_trace_csv(client):
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == ["cell", "layer", "direction", "t", "unit", "quantity", "value"]
     quantities = {r[5] for r in rows[1:]}
-    assert quantities == {"h", "r", "z", "n", "grad_h", "grad_h_norm", "jacobian_norm", "step_jacobian_norm"}
+    assert quantities == {
+        "h",
+        "r",
+        "z",
+        "n",
+        "grad_h",
+        "grad_h_norm",
+        "jacobian_norm",
+        "step_jacobian_norm",
+        "grad_x",
+        "grad_x_norm",
+    }
     assert all(r[4] == "" for r in rows[1:] if r[5].endswith("norm"))
 
 
