@@ -100,9 +100,11 @@ class Ops:
         return list(self.view(t))
 
 
-def sweep_buffer(T: int, shape: tuple[int, ...], like: Tensor, store: bool) -> Tensor:
-    """A sweep's per-step output buffer (T, *shape) when kept, else one step's, reused (1, *shape)."""
-    return torch.empty(T if store else 1, *shape, dtype=like.dtype, device=like.device)
+def step_buffer(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A sweep's scratch for one step, (1, *shape), reused at every step (see per_step). What a sweep
+    keeps for every t (dL/dpre_t for dL/dx_t) is recomputed after it in a few whole-array ops: the
+    same products, so the same numbers, without T per-step views of a T-long buffer."""
+    return torch.empty(1, *shape, dtype=like.dtype, device=like.device)
 
 
 def per_step(ops: Ops, buffer: Tensor, T: int) -> list:

@@ -30,7 +30,7 @@ from .base import (
     quiet,
     seed_last_step,
     sigmoid_grad,
-    sweep_buffer,
+    step_buffer,
 )
 from .spec import CellSpec, Gate, Knob
 
@@ -98,8 +98,8 @@ def reverse(
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
     gh, gh4, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
     es = explicit_steps(ops, e, T)
-    full = sweep_buffer(T, (B, K, 4, H), fw.h, store)
-    dhh4, dhh2 = per_step(ops, full, T), per_step(ops, full.view(-1, B * K, 4 * H), T)
+    scratch = step_buffer((B, K, 4, H), fw.h)
+    dhh4, dhh2 = per_step(ops, scratch, T), per_step(ops, scratch.view(-1, B * K, 4 * H), T)
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
@@ -112,6 +112,7 @@ def reverse(
     log2 = scale.log2(grad_h)
     if not store:
         return Reverse(grad_h, None, None, log2)
+    full = grad_h.unsqueeze(3) * fw.coef["hh_from_dh"]  # dL/dhh_t for every t, as the sweep made it
     pre_ih = full[..., :3, :].reshape(T, B, K, 3 * H)  # r and z as in hh; n without the factor r
     pre_ih[..., 2 * H :] = grad_h * fw.coef["pre_n_from_dh"]
     return Reverse(grad_h, None, pre_ih @ w.weight_ih, log2)

@@ -32,7 +32,7 @@ from .base import (
     scan_linear,
     seed_last_step,
     sigmoid_grad,
-    sweep_buffer,
+    step_buffer,
 )
 from .spec import CellSpec, Gate, Knob
 
@@ -91,9 +91,9 @@ def reverse(
     gh2 = ops.steps(grad_h.view(T, B * K, H))  # 2-D views for the matmul
     gc3 = ops.steps(grad_c.unsqueeze(3))  # (B, K, 1, H): dc for the three gates that read it
     es = explicit_steps(ops, e, T)
-    full = sweep_buffer(T, (B, K, 4, H), fw.h, store)
-    dpre2 = per_step(ops, full.view(-1, B * K, 4 * H), T)
-    dpre_ifg, dpre_o = per_step(ops, full[:, :, :, :3], T), per_step(ops, full[:, :, :, 3], T)
+    scratch = step_buffer((B, K, 4, H), fw.h)
+    dpre2 = per_step(ops, scratch.view(-1, B * K, 4 * H), T)
+    dpre_ifg, dpre_o = per_step(ops, scratch[:, :, :, :3], T), per_step(ops, scratch[:, :, :, 3], T)
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
@@ -114,7 +114,12 @@ def reverse(
             if t > 0:
                 ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t
     log2 = scale.log2(grad_h)
-    return Reverse(grad_h, grad_c, full.view(T, B, K, 4 * H) @ w.weight_ih if store else None, log2)
+    if not store:
+        return Reverse(grad_h, grad_c, None, log2)
+    dpre = torch.cat(  # dL/dpre_t for every t, as the sweep made it step by step
+        [grad_c.unsqueeze(3) * fw.coef["pre_from_dc"], (grad_h * fw.coef["pre_o_from_dh"]).unsqueeze(3)], 3
+    )
+    return Reverse(grad_h, grad_c, dpre.view(T, B, K, 4 * H) @ w.weight_ih, log2)
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

@@ -25,7 +25,7 @@ from .base import (
     previous,
     quiet,
     seed_last_step,
-    sweep_buffer,
+    step_buffer,
 )
 from .spec import CellSpec, Gate
 
@@ -68,8 +68,8 @@ def reverse(
     slope, W = ops.steps(fw.coef["slope"]), ops.view(w.weight_hh)
     gh, gh2 = ops.steps(grad_h), ops.steps(grad_h.view(T, B * K, H))  # 2-D views for the matmul
     es = explicit_steps(ops, e, T)
-    dpre_full = sweep_buffer(T, (B, K, H), fw.h, store)
-    dpre, dpre2 = per_step(ops, dpre_full, T), per_step(ops, dpre_full.view(-1, B * K, H), T)
+    scratch = step_buffer((B, K, H), fw.h)
+    dpre, dpre2 = per_step(ops, scratch, T), per_step(ops, scratch.view(-1, B * K, H), T)
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
@@ -79,7 +79,8 @@ def reverse(
             ops.mul(gh[t], slope[t], out=dpre[t])
             if t > 0:
                 ops.matmul(dpre2[t], W, out=gh2[t - 1])
-    return Reverse(grad_h, None, dpre_full @ w.weight_ih if store else None, scale.log2(grad_h))
+    grad_x = (grad_h * fw.coef["slope"]) @ w.weight_ih if store else None  # dL/dpre_t W_ih, every t
+    return Reverse(grad_h, None, grad_x, scale.log2(grad_h))
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
