@@ -126,6 +126,10 @@ class CellRun:
     notes: list[str]
     nonfinite: dict[str, bool]
 
+    def input_grad_wire(self) -> dict:
+        """The wire's InputGradient: ||dL/dx_t|| as JSON numbers (non-finite ones as strings), its fit."""
+        return {"norm": json_safe(self.input_grad["norm"]), "decay": self.input_grad["decay"]}
+
     def per_unit(self) -> list[tuple[str, np.ndarray]]:
         """The (L*dirs, T, H) fields in frame and bulk order: h, c, each gate, grad_h, grad_c."""
         fields = [
@@ -633,7 +637,7 @@ def ready_message(run: Run) -> dict:
                 "has_cell_state": cr.c is not None,
                 "loss": wire_float(cr.loss),
                 "curves": {name: None if v is None else json_safe(v) for name, v in cr.norms.items()},
-                "input_grad": {"norm": json_safe(cr.input_grad["norm"]), "decay": cr.input_grad["decay"]},
+                "input_grad": cr.input_grad_wire(),
                 "decay": cr.decay,
                 "decays": cr.decays,
                 "notes": cr.notes,
@@ -672,7 +676,7 @@ def trace_json(run: Run) -> bytes:
                     "grad_c": opt(cr.grad_c),
                     **{name: opt(v) for name, v in cr.norms.items()},
                     "grad_x": json_safe(cr.grad_x),
-                    "input_grad": {"norm": json_safe(cr.input_grad["norm"]), "decay": cr.input_grad["decay"]},
+                    "input_grad": cr.input_grad_wire(),
                     "decay": cr.decay,
                     "decays": cr.decays,
                     "notes": cr.notes,

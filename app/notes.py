@@ -144,12 +144,12 @@ def cell_notes(
         if np.isfinite(at_loss):
             text += f" The gradient at the loss's step is still finite, ‖∂L/∂h‖ = {_g(at_loss)} there."
         notes.append(text)
-    untrained = SPECS[cell].untrained_note
-    if untrained is not None and not trained:
-        mean = {g: float(np.mean(v, dtype=np.float64)) for g, v in gates.items()}
-        text = untrained(mean, config.clamp, layers, HALF_OPEN)
-        if text:
-            notes.append(text)
+    spec = SPECS[cell]
+    gate = spec.memory_gate
+    if spec.untrained_note is not None and not trained and gate not in config.clamp:
+        mean = float(np.mean(gates[gate], dtype=np.float64))
+        if abs(mean - 0.5) <= HALF_OPEN:
+            notes.append(spec.untrained_note(mean, layers))
     return notes
 
 
@@ -203,8 +203,9 @@ def explain_decay(
         )
     if spec.growth_note is None:
         return None
-    mean = {g: float(np.mean(v, dtype=np.float64)) for g, v in gates.items()}
-    return spec.growth_note(quantity, mean, config.clamp, _rate(fit))
+    gate = spec.memory_gate
+    mean = float(np.mean(gates[gate], dtype=np.float64))
+    return spec.growth_note(quantity, mean, config.clamp.get(gate), _rate(fit))
 
 
 def _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm) -> str:

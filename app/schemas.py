@@ -42,35 +42,6 @@ CELL_TITLE = {name: spec.title for name, spec in CELL_SPECS.items()}  # a cell's
 TORCH_CLASS = {name: spec.torch_module for name, spec in CELL_SPECS.items()}  # torch.nn's module
 
 
-def _view_spec() -> dict:
-    """The views' description the page and gateflow.figures read (static/js/views.json: scales,
-    plot titles, captions) with the registry's cells and gates added; the page gets it as spec.json."""
-    spec = json.loads(VIEW_SPEC_FILE.read_text(encoding="utf-8"))
-    spec["cells"] = {
-        name: {
-            "label": c.label,
-            "title": c.title,
-            "color": c.color,
-            "gates": list(c.gate_names),
-            "clampable": {g: list(r) for g, r in c.clampable.items()},
-            "has_cell_state": c.has_cell_state,
-            "knobs": [k.name for k in c.knobs],
-        }
-        for name, c in CELL_SPECS.items()
-    }
-    spec["gates"] = {}
-    for c in CELL_SPECS.values():
-        for g in c.gates:
-            entry = {"label": g.label, "color": g.color, "sigmoid": g.activation == "sigmoid"}
-            if spec["gates"].setdefault(g.name, entry) != entry:
-                raise RuntimeError(f"gate {g.name}: two cells describe it differently")
-    spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}
-    return spec
-
-
-VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
-VIEW_SPEC = _view_spec()
-VIEW_SPEC_JSON = json.dumps(VIEW_SPEC, ensure_ascii=False, indent=1).encode()
 INITS = ("torch", "xavier", "orthogonal", "identity")
 TASKS = ("text", "sequence", "sine", "adding", "copy", "delayed_recall")
 LOSSES = ("last", "sum", "task")
@@ -1112,6 +1083,32 @@ def cell_infos() -> list[CellInfo]:
         )
         for name, c in CELL_SPECS.items()
     ]
+
+
+# -- the views' description ----------------------------------------------------------------------
+VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
+
+
+def _view_spec() -> dict:
+    """The views' description the page and gateflow.figures read (static/js/views.json: scales,
+    plot titles, captions) with the registry's cells (as GET /api/cells gives them), gates and knobs
+    added; the page gets it as /static/js/spec.json."""
+    spec = json.loads(VIEW_SPEC_FILE.read_text(encoding="utf-8"))
+    cells = cell_infos()
+    spec["cells"] = {
+        c.name: c.model_dump(mode="json", exclude={"name", "gate_info", "torch_module"}) for c in cells
+    }
+    spec["gates"] = {}
+    for g in (g for c in cells for g in c.gate_info):
+        entry = {"label": g.label, "color": g.color, "sigmoid": g.activation == "sigmoid"}
+        if spec["gates"].setdefault(g.name, entry) != entry:
+            raise RuntimeError(f"gate {g.name}: two cells describe it differently")
+    spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}
+    return spec
+
+
+VIEW_SPEC = _view_spec()
+VIEW_SPEC_JSON = json.dumps(VIEW_SPEC, ensure_ascii=False, indent=1).encode()
 
 
 class Limit(BaseModel):

@@ -156,15 +156,16 @@ def _norm_figure(named: dict, plot: dict, layer: int, direction: int, batch: int
     fig = go.Figure()
     marks = []  # (name, colour, t, kind, quantity)
     fits = []
+    curve_names = plot.get("curve_names", spec()["curve_names"])
     for name, tr in named.items():
         ld = _ld(tr, layer, direction)
         shown = _display_name(name, tr)
         for key, dash, curve_name in (
-            (plot["solid"], "solid", plot.get("curve_names", spec()["curve_names"])["solid"]),
-            (plot["dashed"], "dash", plot.get("curve_names", spec()["curve_names"])["dashed"]),
+            (plot["solid"], "solid", curve_names["solid"]),
+            (plot["dashed"], "dash", curve_names["dashed"]),
         ):
             field = getattr(tr, key) if key else None
-            if field is not None and key == "grad_x_norm":  # one curve per cell: (T, B), no layer axis
+            if field is not None and plot.get("of_input"):  # the input's: (T, B), the same for every layer
                 field = field.unsqueeze(0).expand(tr.h.shape[0], *field.shape)
             values = _curve(field, ld, batch)
             if values is None:

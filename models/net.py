@@ -133,8 +133,7 @@ class RecurrentNet:
         w = LayerWeights(*(p.clone() for p in w))
         for gate, value in self.clamp.items():
             rows = slice(self.gate_names.index(gate) * H, (self.gate_names.index(gate) + 1) * H)
-            v = torch.tensor(value, dtype=torch.float64)
-            bias = torch.atanh(v) if self.spec.gate(gate).activation == "tanh" else torch.logit(v)
+            bias = torch.tensor(self.spec.gate(gate).bias_for(value), dtype=torch.float64)
             w.weight_ih[rows] = 0
             w.weight_hh[rows] = 0
             w.bias_ih[rows] = bias.to(w.bias_ih.dtype)
@@ -450,8 +449,8 @@ def build(
     if spectral_radius is not None:
         limits.check_range("spectral_radius", spectral_radius)
     spec = REGISTRY[cell]
-    knobs = {name: value for name, value in (("forget_bias", forget_bias), ("update_bias", update_bias))}
-    knobs = {name: value for name, value in (knobs | dict(options)).items() if value is not None}
+    knobs = dict(forget_bias=forget_bias, update_bias=update_bias, **options)
+    knobs = {name: value for name, value in knobs.items() if value is not None}
     for name, value in knobs.items():
         limits.check_choice("option", name, limits.KNOBS)
         if cell not in limits.KNOB_CELLS[name]:

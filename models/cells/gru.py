@@ -127,10 +127,7 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
 
 
 # -- the page's notes in words (app/notes.py) --------------------------------------------------------
-def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: float) -> str | None:
-    z = mean["z"]
-    if "z" in clamp or abs(z - 0.5) > half_open:
-        return None
+def _untrained_note(z: float, over: str) -> str:
     return (
         f"Untrained, this GRU's update gate sits near σ(0) = 0.5 (mean z = {z:.2f} here, over "
         f"{over}): each step keeps only about half of h_(t−1), so its memory fades within a "
@@ -139,10 +136,10 @@ def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: f
     )
 
 
-def _growth_note(quantity: str, mean: dict[str, float], clamp: dict, rate: str) -> str:
+def _growth_note(quantity: str, z: float, clamped: float | None, rate: str) -> str:
     return (
         f"∂h_t/∂h_(t−1) = diag(z) + terms through the recurrent weights (via r, z and n). With mean "
-        f"z = {mean['z']:.2f} the diagonal alone would shrink it, and those terms tip the product of these "
+        f"z = {z:.2f} the diagonal alone would shrink it, and those terms tip the product of these "
         f"steps above 1: here it grows {rate}."
     )
 
@@ -176,6 +173,7 @@ SPECS = (
         torch_module="GRU",
         knobs=(Knob("update_bias", "GRU update-gate bias", "update-gate bias", -10.0, 10.0, gate="z"),),
         order=3,
+        memory_gate="z",
         script_step=SCRIPT_STEP,
         untrained_note=_untrained_note,
         growth_note=_growth_note,

@@ -132,10 +132,7 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
 
 
 # -- the page's notes in words (app/notes.py) --------------------------------------------------------
-def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: float) -> str | None:
-    f = mean["f"]
-    if "f" in clamp or abs(f - 0.5) > half_open:
-        return None
+def _untrained_note(f: float, over: str) -> str:
     return (
         f"Untrained, this LSTM's forget gate sits near σ(0) = 0.5 (mean f = {f:.2f} here, over "
         f"{over}): its cell state loses about half of itself every step, so it forgets almost "
@@ -144,10 +141,9 @@ def _untrained_note(mean: dict[str, float], clamp: dict, over: str, half_open: f
     )
 
 
-def _growth_note(quantity: str, mean: dict[str, float], clamp: dict, rate: str) -> str:
+def _growth_note(quantity: str, f: float, clamped: float | None, rate: str) -> str:
     through = "Going back, this flows through the cell state. " if quantity != "jacobian_c" else ""
-    f = mean["f"]
-    if clamp.get("f") == 1.0:
+    if clamped == 1.0:
         diagonal = "With f clamped to 1 the diagonal alone is the identity and would keep the size exactly"
     elif f >= 0.9:
         diagonal = f"With f near 1 (mean f = {f:.2f}) the diagonal alone would shrink it only slowly"
@@ -199,6 +195,7 @@ SPECS = (
         torch_module="LSTM",
         knobs=(Knob("forget_bias", "LSTM forget-gate bias", "forget-gate bias", -10.0, 10.0, gate="f"),),
         order=2,
+        memory_gate="f",
         script_step=SCRIPT_STEP,
         untrained_note=_untrained_note,
         growth_note=_growth_note,

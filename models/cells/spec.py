@@ -84,13 +84,17 @@ class CellSpec:
     # the exported script's step, plain torch: ``def <name>_step(x, state, w_ih, w_hh, b_ih, b_hh)``
     # returning the new state tuple ((h,) or (h, c)); None: the cell cannot be exported as a script
     script_step: str | None = None
+    # the gate that decides how much of the past each step keeps (the LSTM's f, the GRU's z)
+    memory_gate: str | None = None
     # Words for the page's notes, from the run's numbers (app/notes.py calls them):
     # the unit's slope where the step Jacobian is diag(slope) W_hh ("1 − h_t²")
     slope: str | None = None
-    # untrained_note(mean gate values, clamp, "all layers and steps", how near 0.5 is "half open") -> str
-    untrained_note: Callable[..., str | None] | None = None
-    # growth_note(quantity, mean gate values, clamp, "1.1x per step back (...)") -> why a curve grows
-    growth_note: Callable[..., str | None] | None = None
+    # untrained_note(mean of the memory gate, "all layers and steps") -> why an untrained cell forgets,
+    # said when that gate is not clamped and its mean sits near sigma(0) = 0.5
+    untrained_note: Callable[..., str] | None = None
+    # growth_note(quantity, mean of the memory gate, its clamp or None, "1.1x per step back (...)")
+    # -> why a curve grows going back
+    growth_note: Callable[..., str] | None = None
     # zero_note(clamp) -> why a gradient is exactly 0 everywhere, when a clamp says so
     zero_note: Callable[..., str | None] | None = None
 

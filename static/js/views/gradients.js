@@ -35,7 +35,7 @@ const PLOTS = SPEC.gradients.map((plot) => ({
   decay: plot.decay,
   decayC: plot.decay_c,
   // ||dL/dx_t|| is one curve per cell whichever layer and direction is shown: the input feeds them all
-  ofInput: plot.solid === "grad_x_norm",
+  ofInput: Boolean(plot.of_input),
   curveNames: plot.curve_names || SPEC.curve_names,
 }));
 
