@@ -487,18 +487,30 @@ def zero_biases_where_missing(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def from_torch(module: torch.nn.Module, clamp: dict[str, float] | None = None) -> RecurrentNet:
-    """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D)."""
-    cell = next(
-        (
-            spec.name
-            for spec in REGISTRY.values()
-            if spec.torch_module is not None
+def from_torch(
+    module: torch.nn.Module, clamp: dict[str, float] | None = None, cell: str | None = None
+) -> RecurrentNet:
+    """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D).
+
+    ``cell`` picks which of the cells that compute this module reads it (a tanh RNN can be run as
+    "rnn_fused"); by default the first in the registry's order."""
+
+    def computes(spec: CellSpec) -> bool:
+        return (
+            spec.torch_module is not None
             and isinstance(module, getattr(torch.nn, spec.torch_module))
             and all(getattr(module, k, None) == v for k, v in spec.torch_kwargs.items())
-        ),
-        None,
-    )
+        )
+
+    if cell is not None:
+        limits.check_choice("cell", cell, limits.CELLS)
+        if not computes(REGISTRY[cell]):
+            spec = REGISTRY[cell]
+            kwargs = ", ".join(f"{k}={v!r}" for k, v in spec.torch_kwargs.items())
+            wanted = f"torch.nn.{spec.torch_module}({kwargs})" if spec.torch_module else "no torch module"
+            raise ValueError(f"cell: {cell!r} computes {wanted}, not this {type(module).__name__}")
+    else:
+        cell = next((spec.name for spec in REGISTRY.values() if computes(spec)), None)
     if cell is None:
         mirrored = list(dict.fromkeys(s.torch_module for s in REGISTRY.values() if s.torch_module))
         expected = ", ".join(mirrored[:-1]) + f" or {mirrored[-1]}"

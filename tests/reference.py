@@ -1,6 +1,7 @@
 """Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell with retain_grad.
 
-Nothing here shares code with models/ beyond reading the net's weights by torch's names. Clamped
+Nothing here shares code with models/ beyond reading the net's weights by torch's names and which
+torch module a cell declares it computes. Clamped
 gates are written out by hand (a constant in place of the gate's activation).
 """
 
@@ -8,19 +9,16 @@ from __future__ import annotations
 
 import torch
 
-CELL_CLASSES = {
-    "rnn_tanh": torch.nn.RNNCell,
-    "rnn_relu": torch.nn.RNNCell,
-    "lstm": torch.nn.LSTMCell,
-    "gru": torch.nn.GRUCell,
-}
+from models.cells import REGISTRY
 
 
 def make_cell(net, layer, direction):
+    """torch's one-step cell of the module the net's cell declares it computes (RNN -> RNNCell)."""
     s = f"_l{layer}" + ("_reverse" if direction else "")
     D = net.input_size if layer == 0 else net.output_size
-    kwargs = {"nonlinearity": net.cell[4:]} if net.cell.startswith("rnn") else {}
-    cell = CELL_CLASSES[net.cell](D, net.hidden_size, **kwargs).to(dtype=net.dtype)
+    spec = REGISTRY[net.cell]
+    cell_class = getattr(torch.nn, spec.torch_module + "Cell")
+    cell = cell_class(D, net.hidden_size, **spec.torch_kwargs).to(dtype=net.dtype)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(cell, name).copy_(net.weights[name + s])

@@ -4,14 +4,16 @@ import pytest
 import torch
 
 import models
+from models.cells import REGISTRY
 from tests.reference import unroll
 
-TORCH = {
-    "rnn_tanh": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="tanh", **kw),
-    "rnn_relu": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="relu", **kw),
-    "lstm": torch.nn.LSTM,
-    "gru": torch.nn.GRU,
-}
+
+def torch_module(cell, D, H, **kwargs):
+    """The torch.nn module the cell declares it computes, e.g. torch.nn.RNN(nonlinearity="tanh")."""
+    spec = REGISTRY[cell]
+    return getattr(torch.nn, spec.torch_module)(D, H, **spec.torch_kwargs, **kwargs)
+
+
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
@@ -20,8 +22,9 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_matches_torch_module(cell, num_layers, bidirectional, dtype):
     torch.manual_seed(0)
-    module = TORCH[cell](5, 8, num_layers=num_layers, bidirectional=bidirectional).to(dtype)
-    net = models.from_torch(module)
+    module = torch_module(cell, 5, 8, num_layers=num_layers, bidirectional=bidirectional).to(dtype)
+    net = models.from_torch(module, cell=cell)
+    assert net.cell == cell
     x = torch.randn(13, 3, 5, dtype=dtype)
     tr = net.trace(x)
     out, hx = module(x)
@@ -43,8 +46,8 @@ def test_matches_torch_module(cell, num_layers, bidirectional, dtype):
 @pytest.mark.parametrize("cell", models.limits.CELLS)
 def test_initial_state_and_2d_input(cell):
     torch.manual_seed(1)
-    module = TORCH[cell](3, 4, num_layers=2, bidirectional=True).double()
-    net = models.from_torch(module)
+    module = torch_module(cell, 3, 4, num_layers=2, bidirectional=True).double()
+    net = models.from_torch(module, cell=cell)
     h0 = torch.randn(4, 1, 4, dtype=torch.float64)
     hx = (h0, torch.randn_like(h0)) if cell == "lstm" else h0
     x = torch.randn(7, 3, dtype=torch.float64)
