@@ -138,3 +138,25 @@ def test_clamp_f1_is_a_constant_error_carousel(seed):
     assert fit["direction"] == "grows" and "clamped to 1" in fit["explanation"]
     rnn = top(cells["rnn_tanh"], "grad_h_norm")
     assert rnn[0] / rnn[-1] < 1e-10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fused_input_is_the_same_rnn(seed):
+    cells = run_of("fused-input", seed)
+    plain, fused = cells["rnn_tanh"], cells["rnn_fused"]
+
+    def digits(a, b):  # the largest relative difference
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), 1e-30)))
+
+    # "agrees to at least five significant digits": states (|h| < 1, so absolute) and every gradient
+    assert np.abs(plain.h - fused.h).max() < 5e-6
+    assert np.abs(plain.gates["pre"] - fused.gates["pre"]).max() < 5e-6
+    for field in ("grad_h_norm", "jacobian_norm"):
+        assert digits(top(plain, field), top(fused, field)) < 5e-5, field
+    assert digits(plain.input_grad["norm"], fused.input_grad["norm"]) < 5e-5
+    a, b = plain.decay["grad_h"], fused.decay["grad_h"]
+    assert a["direction"] == b["direction"] == "decays"
+    assert 3.5 <= b["steps_per_decade"] <= 5.5  # "tenfold every 4 to 5 steps back"
+    # "exactly as fast"
+    assert abs(a["steps_per_decade"] - b["steps_per_decade"]) < 1e-3 * a["steps_per_decade"]

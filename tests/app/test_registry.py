@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_cell_s_spec_is_whole():
-    assert list(REGISTRY) == ["rnn_tanh", "rnn_relu", "lstm", "gru"]  # in the specs' order
+    assert list(REGISTRY) == ["rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_fused"]  # in the specs' order
     for name, spec in REGISTRY.items():
         assert spec.name == name and spec.label and spec.title and spec.color.startswith("#")
         assert callable(spec.forward) and callable(spec.reverse) and callable(spec.step_jacobian)
@@ -164,7 +164,7 @@ def test_a_new_cell_is_one_module(tmp_path):
     import json
 
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["names"] == ["rnn_tanh", "rnn_relu", "lstm", "gru", "probe_cell"]
+    assert out["names"] == [*REGISTRY, "probe_cell"]  # after every cell: its order is the default
     assert out["page"]["label"] == "Probe cell" and out["page"]["gates"] == ["q"]
     assert out["page"]["knobs"] == ["probe_knob"] and out["gate"]["label"] == "probe gate q"
     assert out["status"] == 200 and out["cells"] == ["probe_cell", "lstm"]

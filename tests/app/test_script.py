@@ -56,7 +56,11 @@ CONFIGS = {
         "seq_len": 24,
         "clamp": {"f": 1.0, "i": 0.25, "z": 0.5},
     },
-    "text": {"cells": ["rnn_tanh"], "task": "text", "text": "the cat sat on the mat"},
+    "text, the fused-input RNN": {
+        "cells": ["rnn_tanh", "rnn_fused"],
+        "task": "text",
+        "text": "the cat sat on the mat",
+    },
     "your sequence": {"cells": ["gru"], "task": "sequence", "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75]},
     "your CSV, 3 columns": {
         "cells": ["lstm", "rnn_tanh"],

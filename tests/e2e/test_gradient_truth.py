@@ -525,3 +525,33 @@ def test_backward_pass_masks_the_right_side(page, recorder, server_url):
     assert page.locator("#depth .overlay-cursor").count() == 1
     assert state(page)["pass"] == "backward"
     recorder.check()
+
+
+# ---- the fused-input RNN ------------------------------------------------------------------------
+
+
+def test_the_fused_input_rnn_s_diagram_and_equations_show_its_numbers(page, recorder, server_url):
+    """The lesson: its own drawing (x, 1 and h stacked into one matmul), its equations with the step's
+    numbers from the server's trace, and the tanh RNN's numbers beside it."""
+    page.goto(server_url + "/#preset=fused-input&t=20&unit=3")
+    wait_run(page, cells=["rnn_tanh", "rnn_fused"])
+    wait_t(page, 20)
+    trace = post_trace(server_url, page_config(page, server_url))
+    plain, fused = trace["cells"]
+    assert fused["cell"] == "rnn_fused"
+    card = page.locator(".cell-card").nth(1)
+    assert "z = [x, 1, h]" in card.locator("svg").text_content()
+    assert "one matmul on [x, 1, h]" in card.inner_text()
+    pre_shown = parse_number(card.locator('[data-part="pre"] .gate-value').text_content())
+    page.locator('#equations .eq-cells [data-index="1"]').click()
+    page.wait_for_function("() => document.querySelector('#equations .eq-title').textContent.includes('fus')")
+    body = page.locator("#equations .eq-body")
+    assert "z<sub>t</sub> = [" in body.inner_html()
+    line = body.locator(".eq").filter(has_text="tanh(W z").first
+    pre, h = [parse_number(s) for s in line.locator(".num").all_inner_texts()]
+    assert close(pre, num(fused["gates"]["pre"][0][20][3])) and close(h, num(fused["h"][0][20][3]))
+    assert close(pre_shown, num(fused["gates"]["pre"][0][20][3]), rel=5e-2)  # unit 3, to 2 digits
+    # the same RNN: the tanh RNN's state at this step, to float32's rounding
+    assert abs(num(plain["h"][0][20][3]) - num(fused["h"][0][20][3])) < 1e-5
+    shot(page, "fused-input")
+    recorder.check()

@@ -5,6 +5,7 @@
  *         h_{t-1} and x_t; h_t = o * tanh(c_t).
  *   GRU   h_{t-1} -> x z -> + (1-z)*n -> h_t on top; r scales the hidden part of n's input.
  *   RNN   h_t = tanh(pre) (or relu), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh.
+ *   fused-input RNN   z = [x_t, 1, h_{t-1}] stacked, pre = W z (one matmul), h_t = tanh(pre).
  *
  * In the reverse direction of a bidirectional net a step starts from the state at t+1, and the
  * labels say so. Every lit part is an image with an accessible name (the view fills in its value);
@@ -90,6 +91,28 @@ function rnn(nonlinearity, prev) {
     ${stateLabel("x", sub("x", "t"), 180, 226)}`;
 }
 
+// The fused-input RNN: x_t, a constant 1 and h_{t-1} stacked into one vector z, one matmul, tanh.
+function fusedRnn(prev) {
+  return `
+    ${body}
+    ${wire("M10,70 H156 V108 M108,232 V132 M168,120 H180 M298,120 H306 M354,120 H410")}
+    <g class="op stack" aria-hidden="true">
+      <rect x="96" y="108" width="72" height="24" rx="3"/>
+      ${wire("M120,108 V132 M144,108 V132")}
+      <text x="108" y="125">x</text><text x="132" y="125">1</text><text x="156" y="125">h</text>
+    </g>
+    <text class="note" x="116" y="152" aria-hidden="true">z = [x, 1, h]</text>
+    <g class="gate wide" data-part="pre" tabindex="0" role="img">
+      <rect x="180" y="98" width="118" height="44" rx="6"/>
+      <text class="gate-name" x="239" y="115">one matmul W·z</text>
+      <text class="gate-value" x="239" y="133"></text>
+    </g>
+    <g class="op tanh" data-part="h_node" role="img"><ellipse cx="330" cy="120" rx="24" ry="14"/><text x="330" y="125">tanh</text></g>
+    ${stateLabel("h_prev", sub("h", prev), 4, 42)}
+    ${stateLabel("h", sub("h", "t"), 416, 92, "end")}
+    ${stateLabel("x", sub("x", "t"), 118, 226)}`;
+}
+
 /** A cell without a drawing of its own: its gates in a row, fed by x_t and the previous state. */
 function anyCell(gates, hasC, prev) {
   const w = Math.min(64, Math.floor(300 / Math.max(gates.length, 1)));
@@ -111,6 +134,10 @@ const rewritten = (who, v) => `${who}: no gate — the whole state is rewritten 
 const CELLS = {
   rnn_tanh: { draw: (prev) => rnn("tanh", prev), words: rewritten },
   rnn_relu: { draw: (prev) => rnn("relu", prev), words: rewritten },
+  rnn_fused: {
+    draw: fusedRnn,
+    words: (who, v) => `${who}: one matmul on [x, 1, h], then tanh — no gate, the whole state is rewritten (h = ${fmt(v("h"), 2)}).`,
+  },
   lstm: {
     draw: lstm,
     words: (who, v, pct) =>

@@ -80,6 +80,16 @@ function rnnEquations(fn, ctx) {
   if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
 }
 
+function fusedEquations(ctx) {
+  const { get, pick, P_, unit, out } = ctx;
+  const [p, h] = ["pre", "h"].map(get);
+  out.push(`z<sub>t</sub> = [${T_("x")}, 1, ${P_("h")}]: the input, a constant 1 and the state, stacked`);
+  out.push(
+    `${T_("h")} = tanh(W z<sub>t</sub>), W = [W<sub>ih</sub>, b<sub>ih</sub> + b<sub>hh</sub>, W<sub>hh</sub>]: tanh(${num(pick(p))}) = ${num(pick(h))}`,
+  );
+  if (unit < 0) out.push(`<span class="note">(mean of tanh over units, not tanh of the mean)</span>`);
+}
+
 /** A cell without an entry of its own: each gate's and the state's value at this step. */
 function anyEquations(ctx, cell) {
   const { get, pick, out } = ctx;
@@ -91,6 +101,7 @@ function anyEquations(ctx, cell) {
 const EQUATIONS = {
   rnn_tanh: (ctx) => rnnEquations("tanh", ctx),
   rnn_relu: (ctx) => rnnEquations("relu", ctx),
+  rnn_fused: fusedEquations,
   lstm: lstmEquations,
   gru: gruEquations,
 };
