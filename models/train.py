@@ -193,7 +193,7 @@ class Trainer:
     @property
     def net(self) -> RecurrentNet:
         """The current weights as a RecurrentNet (a copy): ``tr.net.trace(x)``."""
-        return from_torch(self.module)
+        return from_torch(self.module, cell=self.cell)
 
     @property
     def diverged(self) -> bool:
@@ -304,7 +304,9 @@ class Trainer:
             self._probe_interval *= 2
 
     def _probe(self, module, readout: torch.nn.Linear, step: int, val_loss: float) -> ProbeRecord:
-        return probe_net(from_torch(module), _readout(readout), self._probe_task, step, val_loss)
+        return probe_net(
+            from_torch(module, cell=self.cell), _readout(readout), self._probe_task, step, val_loss
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:

@@ -102,3 +102,12 @@ def test_its_spec():
     assert list(REGISTRY).index("rnn_fused") > list(REGISTRY).index("rnn_tanh")
     with pytest.raises(ValueError, match="forget_bias: only LSTM"):
         models.build("rnn_fused", 3, 4, forget_bias=1.0)
+
+
+def test_a_fused_trainer_keeps_its_cell():
+    """Training runs torch.nn.RNN (the same function); what it shows is still the fused-input RNN."""
+    tr = models.Trainer("rnn_fused", seq_len=12, hidden_size=6, batch_size=8, val_size=8, seed=0)
+    tr.run(3)
+    assert tr.net.cell == tr.net_at(tr.step).cell == "rnn_fused"
+    x = torch.randn(12, 1, 2)
+    torch.testing.assert_close(tr.net.trace(x).output, tr.module(x)[0].detach(), atol=1e-6, rtol=0)
