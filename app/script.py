@@ -520,7 +520,7 @@ def render(config: RunConfig) -> str:
     else:
         parts.append(
             Template(BUILD).substitute(
-                n_gates=json.dumps({cell: len(GATES[cell]) for cell in cells}),
+                n_gates=json.dumps({cell: CELL_SPECS[cell].n_gates for cell in cells}),
                 extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
             )
         )

@@ -22,13 +22,16 @@ _RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 @dataclass(frozen=True)
 class Gate:
-    """One gate (a chunk of weight_ih / weight_hh, in torch's order), as the views show it."""
+    """One gate as the views show it: a chunk of weight_ih / weight_hh (in torch's order), or with
+    ``chunk=False`` a value the cell computes from its chunks (a continuous-time cell's time gate), shown
+    like a gate but with no weights of its own, so it cannot be clamped or biased."""
 
     name: str
     label: str  # "forget gate f"
     color: str  # its identity colour on the page (Okabe-Ito)
     activation: str = "sigmoid"  # what squashes it: its values' range, and the bias that clamps it
     clampable: bool = True
+    chunk: bool = True  # H rows of weight_ih / weight_hh / the biases; False: derived from the chunks
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -37,7 +40,7 @@ class Gate:
     @property
     def clamp_range(self) -> tuple[float, float] | None:
         """The values a clamp may hold it at (the activation's range); None: it cannot be clamped."""
-        return _RANGE.get(self.activation) if self.clampable else None
+        return _RANGE.get(self.activation) if self.clampable and self.chunk else None
 
     def bias_for(self, value: float) -> float:
         """The pre-activation whose activation is ``value``: the bias that clamps the gate there."""
@@ -98,14 +101,25 @@ class CellSpec:
     # zero_note(clamp) -> why a gradient is exactly 0 everywhere, when a clamp says so
     zero_note: Callable[..., str | None] | None = None
 
+    def __post_init__(self) -> None:
+        chunks = [g.chunk for g in self.gates]
+        if chunks != sorted(chunks, reverse=True):
+            raise ValueError(f"cell {self.name}: a derived gate (chunk=False) must come after every chunk")
+        for knob in self.knobs:
+            if knob.gate is not None and not self.gate(knob.gate).chunk:
+                raise ValueError(
+                    f"cell {self.name}: knob {knob.name} sets the bias of derived gate {knob.gate}"
+                )
+
     @property
     def gate_names(self) -> tuple[str, ...]:
+        """Every gate the views show: the chunks in weight order, then the derived ones."""
         return tuple(g.name for g in self.gates)
 
     @property
     def n_gates(self) -> int:
-        """Chunks of weight_ih / weight_hh (torch's gate count)."""
-        return len(self.gates)
+        """Chunks of weight_ih / weight_hh (torch's gate count); derived gates have no rows."""
+        return sum(g.chunk for g in self.gates)
 
     @property
     def clampable(self) -> dict[str, tuple[float, float]]:

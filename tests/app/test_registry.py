@@ -4,6 +4,7 @@ found, offered and traced with no other file changed (checked here by doing it, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import torch
 
 import models
 from models import limits
-from models.cells import REGISTRY, Gate
+from models.cells import REGISTRY, Gate, Knob
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,8 +100,10 @@ def test_the_wire_schema_the_api_and_the_page_s_spec_are_the_registry_s(client):
 
 
 NEW_CELL = '''
-"""A test cell: the tanh RNN under another name, with a gate of its own, to show a new cell needs no
-other file changed."""
+"""A test cell: the tanh RNN under another name, with a gate of its own and a derived one (no weights
+of its own), to show a new cell needs no other file changed."""
+
+import torch
 
 from .rnn import forward as _forward, reverse, step_jacobian
 from .spec import CellSpec, Gate, Knob
@@ -108,7 +111,7 @@ from .spec import CellSpec, Gate, Knob
 
 def forward(x, h0, c0, w):
     fw = _forward(x, h0, c0, w, nonlinearity="tanh")
-    return fw._replace(gates={"q": fw.gates["pre"]})
+    return fw._replace(gates={"q": fw.gates["pre"], "s": torch.sigmoid(fw.gates["pre"])})
 
 
 SPECS = (
@@ -117,7 +120,10 @@ SPECS = (
         label="Probe cell",
         title="probe cell",
         color="#123456",
-        gates=(Gate("q", "probe gate q", "#654321", activation="none", clampable=False),),
+        gates=(
+            Gate("q", "probe gate q", "#654321", activation="none", clampable=False),
+            Gate("s", "derived gate s", "#abcdef", chunk=False),
+        ),
         forward=forward,
         reverse=reverse,
         step_jacobian=step_jacobian,
@@ -128,6 +134,7 @@ SPECS = (
 
 CHECK = """
 import json, math
+import torch
 from fastapi.testclient import TestClient
 import models
 from app.main import create_app
@@ -135,7 +142,9 @@ from app.main import create_app
 net = models.build("probe_cell", 2, 3, seed=1, probe_knob=0.5)
 tr = net.trace(models.tasks.adding(20, seed=0).x[:, :1, :])
 ref = models.build("rnn_tanh", 2, 3, seed=1).trace(models.tasks.adding(20, seed=0).x[:, :1, :])
-assert tr.cell == "probe_cell" and list(tr.gates) == ["q"]
+assert tr.cell == "probe_cell" and list(tr.gates) == ["q", "s"]
+assert net.weights["weight_hh_l0"].shape == (3, 3)  # one chunk: the derived gate has no rows
+assert (tr.gates["s"] == torch.sigmoid(tr.gates["q"])).all()
 assert (tr.h == ref.h).all() and (tr.grad_h == ref.grad_h).all()
 client = TestClient(create_app(), base_url="http://127.0.0.1")
 names = [c["name"] for c in client.get("/api/cells").json()["cells"]]
@@ -144,7 +153,8 @@ cfg = {"cells": ["probe_cell", "lstm"], "task": "adding", "seq_len": 20, "hidden
 answer = client.post("/api/trace", json=cfg)
 bad = client.post("/api/trace", json=cfg | {"probe_knob": 2.0})
 print(json.dumps({
-    "names": names, "page": page["cells"]["probe_cell"], "gate": page["gates"]["q"],
+    "names": names, "page": page["cells"]["probe_cell"], "gate": page["gates"]["q"], "s": page["gates"]["s"],
+    "heatmap_s": len(answer.json()["cells"][0]["gates"]["s"][0]),
     "status": answer.status_code, "cells": [c["cell"] for c in answer.json()["cells"]],
     "bad": bad.status_code, "bad_text": bad.text,
 }))
@@ -165,7 +175,19 @@ def test_a_new_cell_is_one_module(tmp_path):
 
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["names"] == [*REGISTRY, "probe_cell"]  # after every cell: its order is the default
-    assert out["page"]["label"] == "Probe cell" and out["page"]["gates"] == ["q"]
+    assert out["page"]["label"] == "Probe cell" and out["page"]["gates"] == ["q", "s"]
+    assert out["page"]["clampable"] == {} and out["s"]["label"] == "derived gate s" and out["heatmap_s"] == 20
     assert out["page"]["knobs"] == ["probe_knob"] and out["gate"]["label"] == "probe gate q"
     assert out["status"] == 200 and out["cells"] == ["probe_cell", "lstm"]
     assert out["bad"] == 422 and "probe_knob" in out["bad_text"]
+
+
+def test_a_derived_gate_has_no_weights_and_no_clamp():
+    derived = Gate("s", "derived gate s", "#abcdef", chunk=False)
+    assert derived.clamp_range is None  # sigmoid, yet nothing to clamp: no bias of its own
+    spec = REGISTRY["rnn_tanh"]
+    with pytest.raises(ValueError, match="derived gate"):
+        dataclasses.replace(spec, gates=(derived, *spec.gates))  # before a chunk
+    with pytest.raises(ValueError, match="bias of derived gate s"):
+        dataclasses.replace(spec, gates=(*spec.gates, derived), knobs=(Knob("k", "k", "k", 0, 1, gate="s"),))
+    assert dataclasses.replace(spec, gates=(*spec.gates, derived)).n_gates == 1
