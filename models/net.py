@@ -504,8 +504,8 @@ def from_torch(
 
     if cell is not None:
         limits.check_choice("cell", cell, limits.CELLS)
-        if not computes(REGISTRY[cell]):
-            spec = REGISTRY[cell]
+        spec = REGISTRY[cell]
+        if not computes(spec):
             kwargs = ", ".join(f"{k}={v!r}" for k, v in spec.torch_kwargs.items())
             wanted = f"torch.nn.{spec.torch_module}({kwargs})" if spec.torch_module else "no torch module"
             raise ValueError(f"cell: {cell!r} computes {wanted}, not this {type(module).__name__}")

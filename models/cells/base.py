@@ -101,16 +101,15 @@ class Ops:
 
 
 def step_buffer(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """A sweep's scratch for one step, (1, *shape), reused at every step (see per_step). What a sweep
+    """A sweep's scratch for one step, (1, *shape), reused at every step (see one_step). What a sweep
     keeps for every t (dL/dpre_t for dL/dx_t) is recomputed after it in a few whole-array ops: the
     same products, so the same numbers, without T per-step views of a T-long buffer."""
     return torch.empty(1, *shape, dtype=like.dtype, device=like.device)
 
 
-def per_step(ops: Ops, buffer: Tensor, T: int) -> list:
-    """Per-step views of a sweep buffer; a one-step buffer is the same view at every step."""
-    views = ops.steps(buffer)
-    return views * T if len(views) == 1 and T > 1 else views
+def one_step(ops: Ops, buffer: Tensor):
+    """The array a loop writes into at every step: the view of a step buffer (or a view of one)."""
+    return ops.steps(buffer)[0]
 
 
 def quiet():

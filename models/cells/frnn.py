@@ -21,7 +21,7 @@ from torch import Tensor
 
 from . import rnn
 from .base import Forward, LayerWeights, Ops, quiet
-from .spec import CellSpec, Gate
+from .spec import CellSpec
 
 
 def fused_weight(w: LayerWeights) -> Tensor:
@@ -65,8 +65,7 @@ SPECS = (
         label="RNN (fused input)",
         title="fused-input RNN",
         color="#CC79A7",
-        # the pre-activation [x_t, 1, h_{t-1}] W^T: the one matmul's result, nothing to clamp
-        gates=(Gate("pre", "pre-activation", "#777777", activation="none", clampable=False),),
+        gates=(rnn.PRE,),  # the pre-activation: here the one matmul's result
         forward=forward,
         reverse=rnn.reverse,
         step_jacobian=rnn.step_jacobian,
@@ -74,7 +73,7 @@ SPECS = (
         torch_module="RNN",
         torch_kwargs={"nonlinearity": "tanh"},
         order=4,
-        slope="1 − h_t²",
+        slope=rnn.TANH_SLOPE,
         script_step=SCRIPT_STEP,
     ),
 )

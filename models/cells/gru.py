@@ -25,7 +25,7 @@ from .base import (
     Rescale,
     Reverse,
     explicit_steps,
-    per_step,
+    one_step,
     previous,
     quiet,
     seed_last_step,
@@ -99,16 +99,16 @@ def reverse(
     gh, gh4, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
     es = explicit_steps(ops, e, T)
     scratch = step_buffer((B, K, 4, H), fw.h)
-    dhh4, dhh2 = per_step(ops, scratch, T), per_step(ops, scratch.view(-1, B * K, 4 * H), T)
+    dhh4, dhh2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, 4 * H))
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
-            ops.mul(gh4[t], hh_from_dh[t], out=dhh4[t])
+            ops.mul(gh4[t], hh_from_dh[t], out=dhh4)
             if t > 0:
-                ops.matmul(dhh2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t
+                ops.matmul(dhh2, W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t
     log2 = scale.log2(grad_h)
     if not store:
         return Reverse(grad_h, None, None, log2)

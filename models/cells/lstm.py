@@ -26,7 +26,7 @@ from .base import (
     Rescale,
     Reverse,
     explicit_steps,
-    per_step,
+    one_step,
     previous,
     quiet,
     scan_linear,
@@ -92,8 +92,8 @@ def reverse(
     gc3 = ops.steps(grad_c.unsqueeze(3))  # (B, K, 1, H): dc for the three gates that read it
     es = explicit_steps(ops, e, T)
     scratch = step_buffer((B, K, 4, H), fw.h)
-    dpre2 = per_step(ops, scratch.view(-1, B * K, 4 * H), T)
-    dpre_ifg, dpre_o = per_step(ops, scratch[:, :, :, :3], T), per_step(ops, scratch[:, :, :, 3], T)
+    dpre2 = one_step(ops, scratch.view(-1, B * K, 4 * H))
+    dpre_ifg, dpre_o = one_step(ops, scratch[:, :, :, :3]), one_step(ops, scratch[:, :, :, 3])
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
@@ -109,10 +109,10 @@ def reverse(
                 ops.mul(gh[t], dc_from_dh[t], out=gc[t])
                 if seed_c is not None:
                     ops.add(gc[t], ops.view(seed_c), out=gc[t])
-            ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg[t])
-            ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o[t])
+            ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg)
+            ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o)
             if t > 0:
-                ops.matmul(dpre2[t], W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t
+                ops.matmul(dpre2, W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t
     log2 = scale.log2(grad_h)
     if not store:
         return Reverse(grad_h, grad_c, None, log2)

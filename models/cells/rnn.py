@@ -21,7 +21,7 @@ from .base import (
     Rescale,
     Reverse,
     explicit_steps,
-    per_step,
+    one_step,
     previous,
     quiet,
     seed_last_step,
@@ -69,16 +69,16 @@ def reverse(
     gh, gh2 = ops.steps(grad_h), ops.steps(grad_h.view(T, B * K, H))  # 2-D views for the matmul
     es = explicit_steps(ops, e, T)
     scratch = step_buffer((B, K, H), fw.h)
-    dpre, dpre2 = per_step(ops, scratch, T), per_step(ops, scratch.view(-1, B * K, H), T)
+    dpre, dpre2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, H))
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
-            ops.mul(gh[t], slope[t], out=dpre[t])
+            ops.mul(gh[t], slope[t], out=dpre)
             if t > 0:
-                ops.matmul(dpre2[t], W, out=gh2[t - 1])
+                ops.matmul(dpre2, W, out=gh2[t - 1])
     grad_x = (grad_h * fw.coef["slope"]) @ w.weight_ih if store else None  # dL/dpre_t W_ih, every t
     return Reverse(grad_h, None, grad_x, scale.log2(grad_h))
 
@@ -96,14 +96,18 @@ def rnn_{act}_step(x, state, w_ih, w_hh, b_ih, b_hh):
 '''
 
 
+# the one "gate": the pre-activation W_ih x + b_ih + W_hh h + b_hh, one chunk of the weights, nothing to clamp
+PRE = Gate("pre", "pre-activation", "#777777", activation="none", clampable=False)
+TANH_SLOPE = "1 − h_t²"  # tanh's derivative at the step, in the notes' words
+
+
 def _spec(nonlinearity: str, label: str, title: str, color: str, slope: str, order: int) -> CellSpec:
     return CellSpec(
         name=f"rnn_{nonlinearity}",
         label=label,
         title=title,
         color=color,
-        # the pre-activation W_ih x + b_ih + W_hh h + b_hh: one chunk of the weights, nothing to clamp
-        gates=(Gate("pre", "pre-activation", "#777777", activation="none", clampable=False),),
+        gates=(PRE,),
         forward=partial(forward, nonlinearity=nonlinearity),
         reverse=reverse,
         step_jacobian=step_jacobian,
@@ -116,7 +120,7 @@ def _spec(nonlinearity: str, label: str, title: str, color: str, slope: str, ord
 
 
 SPECS = (
-    _spec("tanh", "RNN (tanh)", "tanh RNN", "#D55E00", "1 − h_t²", 0),
+    _spec("tanh", "RNN (tanh)", "tanh RNN", "#D55E00", TANH_SLOPE, 0),
     _spec(
         "relu", "RNN (ReLU)", "ReLU RNN", "#E69F00", "relu′(pre_t): 1 where the pre-activation is positive", 1
     ),

@@ -73,21 +73,20 @@ function gruEquations(ctx) {
   }
 }
 
-function rnnEquations(fn, ctx) {
+// inside: what the nonlinearity is applied to, as written (the fused form writes one product)
+function rnnEquations(fn, ctx, inside = null) {
   const { get, pick, P_, unit, out } = ctx;
   const [p, h] = ["pre", "h"].map(get);
-  out.push(`${T_("h")} = ${fn}(W<sub>ih</sub>${T_("x")} + b<sub>ih</sub> + W<sub>hh</sub>${P_("h")} + b<sub>hh</sub>) = ${fn}(${num(pick(p))}) = ${num(pick(h))}`);
+  const sum = inside ?? `W<sub>ih</sub>${T_("x")} + b<sub>ih</sub> + W<sub>hh</sub>${P_("h")} + b<sub>hh</sub>`;
+  out.push(`${T_("h")} = ${fn}(${sum}) = ${fn}(${num(pick(p))}) = ${num(pick(h))}`);
   if (unit < 0) out.push(`<span class="note">(mean of ${fn} over units, not ${fn} of the mean)</span>`);
 }
 
 function fusedEquations(ctx) {
-  const { get, pick, P_, unit, out } = ctx;
-  const [p, h] = ["pre", "h"].map(get);
-  out.push(`z<sub>t</sub> = [${T_("x")}, 1, ${P_("h")}]: the input, a constant 1 and the state, stacked`);
-  out.push(
-    `${T_("h")} = tanh(W z<sub>t</sub>), W = [W<sub>ih</sub>, b<sub>ih</sub> + b<sub>hh</sub>, W<sub>hh</sub>]: tanh(${num(pick(p))}) = ${num(pick(h))}`,
+  ctx.out.push(
+    `z<sub>t</sub> = [${T_("x")}, 1, ${ctx.P_("h")}], W = [W<sub>ih</sub>, b<sub>ih</sub> + b<sub>hh</sub>, W<sub>hh</sub>]: the input, a constant 1 and the state stacked, and one matrix`,
   );
-  if (unit < 0) out.push(`<span class="note">(mean of tanh over units, not tanh of the mean)</span>`);
+  rnnEquations("tanh", ctx, "W z<sub>t</sub>");
 }
 
 /** A cell without an entry of its own: each gate's and the state's value at this step. */
