@@ -23,6 +23,7 @@ from .cells.base import Forward, LayerWeights
 from .init import init_layer, rescale_spectral_radius, set_gate_bias
 from .spectral import sequence_spectral_norms, spectral_norm
 from .trace import Trace
+from .unrolled import Unrolled
 
 LossFn = Callable[[Tensor], Tensor]
 
@@ -170,12 +171,16 @@ class RecurrentNet:
     def state_dict(self) -> dict[str, Tensor]:
         return dict(self.weights)
 
-    def to_torch(self) -> torch.nn.RNNBase:
-        """The equivalent torch.nn module (clamps are not part of it)."""
-        if self.spec.torch_module is None:
-            raise ValueError(f"cell: {self.cell!r} has no torch.nn module that computes it")
+    def to_torch(self) -> torch.nn.Module:
+        """The equivalent torch.nn module (clamps are not part of it): torch.nn.RNN / LSTM / GRU, or for a
+        cell with none of its own (the CfC) its step unrolled with autograd (models.unrolled.Unrolled)."""
         kwargs = dict(num_layers=self.num_layers, bidirectional=self.bidirectional) | self.spec.torch_kwargs
-        module = getattr(torch.nn, self.spec.torch_module)(self.input_size, self.hidden_size, **kwargs)
+        if self.spec.torch_module is not None:
+            module = getattr(torch.nn, self.spec.torch_module)(self.input_size, self.hidden_size, **kwargs)
+        elif self.spec.torch_step is not None:
+            module = Unrolled(self.cell, self.input_size, self.hidden_size, **kwargs)
+        else:
+            raise ValueError(f"cell: {self.cell!r} has no torch module that computes it")
         module = module.to(device=self.device, dtype=self.dtype)
         module.load_state_dict(self.weights)
         return module
@@ -490,40 +495,52 @@ def zero_biases_where_missing(state: dict[str, Tensor]) -> dict[str, Tensor]:
 def from_torch(
     module: torch.nn.Module, clamp: dict[str, float] | None = None, cell: str | None = None
 ) -> RecurrentNet:
-    """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU. The net takes time-major input (T, B, D).
+    """Copy a torch.nn.RNN (tanh or relu), LSTM or GRU, a cell's unrolled module (RecurrentNet.to_torch
+    of a CfC), or another package's module a cell reads (ncps' CfC with no backbone). The net takes
+    time-major input (T, B, D), whatever the module's batch_first.
 
     ``cell`` picks which of the cells that compute this module reads it (a tanh RNN can be run as
     "rnn_fused"); by default the first in the registry's order."""
 
-    def computes(spec: CellSpec) -> bool:
-        return (
-            spec.torch_module is not None
-            and isinstance(module, getattr(torch.nn, spec.torch_module))
-            and all(getattr(module, k, None) == v for k, v in spec.torch_kwargs.items())
-        )
+    def read(spec: CellSpec) -> dict | None:
+        """The module's sizes and torch-named state if ``spec``'s cell computes it, else None."""
+        if spec.torch_module is not None:
+            if not isinstance(module, getattr(torch.nn, spec.torch_module)) or any(
+                getattr(module, k, None) != v for k, v in spec.torch_kwargs.items()
+            ):
+                return None
+            if getattr(module, "proj_size", 0):
+                raise ValueError("module: LSTM with proj_size > 0 is not supported; allowed: proj_size = 0")
+        elif isinstance(module, Unrolled):
+            if module.cell != spec.name:
+                return None
+        else:
+            return spec.read_module(module) if spec.read_module is not None else None
+        sizes = ("input_size", "hidden_size", "num_layers", "bidirectional")
+        state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return {k: getattr(module, k) for k in sizes} | {"state": zero_biases_where_missing(state)}
 
     if cell is not None:
         limits.check_choice("cell", cell, limits.CELLS)
         spec = REGISTRY[cell]
-        if not computes(spec):
+        found = read(spec)
+        if found is None:
             kwargs = ", ".join(f"{k}={v!r}" for k, v in spec.torch_kwargs.items())
-            wanted = f"torch.nn.{spec.torch_module}({kwargs})" if spec.torch_module else "no torch module"
+            wanted = f"torch.nn.{spec.torch_module}({kwargs})" if spec.torch_module else "its own module"
             raise ValueError(f"cell: {cell!r} computes {wanted}, not this {type(module).__name__}")
     else:
-        cell = next((spec.name for spec in REGISTRY.values() if computes(spec)), None)
-    if cell is None:
+        readings = ((s.name, read(s)) for s in REGISTRY.values())
+        cell, found = next(((name, f) for name, f in readings if f is not None), (None, None))
+    if found is None:
         mirrored = list(dict.fromkeys(s.torch_module for s in REGISTRY.values() if s.torch_module))
-        expected = ", ".join(mirrored[:-1]) + f" or {mirrored[-1]}"
-        raise ValueError(f"module: expected torch.nn.{expected}, got {type(module).__name__}")
-    if getattr(module, "proj_size", 0):
-        raise ValueError("module: LSTM with proj_size > 0 is not supported; allowed: proj_size = 0")
-    state = zero_biases_where_missing({k: v.detach().clone() for k, v in module.state_dict().items()})
+        expected = ", ".join(f"torch.nn.{m}" for m in mirrored) + " or a cell's module (ncps' CfC)"
+        raise ValueError(f"module: expected {expected}, got {type(module).__name__}")
     return RecurrentNet(
         cell,
-        module.input_size,
-        module.hidden_size,
-        module.num_layers,
-        module.bidirectional,
-        state,
+        found["input_size"],
+        found["hidden_size"],
+        found["num_layers"],
+        found["bidirectional"],
+        found["state"],
         clamp or {},
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import limits, tasks
+from . import tasks
 from .net import RecurrentNet, param_suffix
 
 SATURATED_LOW, SATURATED_HIGH = 0.1, 0.9
@@ -54,12 +54,14 @@ def probe_net(
     x = task.x[:, :1]
     tr = net.trace(x, loss=task.loss_fn(readout, "task"), jacobian=False)
     means, low, high = {}, {}, {}
-    for gate, (lo, _) in limits.CLAMPABLE[net.cell].items():  # the gates; sigmoid ones range (0, 1)
-        values = tr.gates[gate][:, :, 0].double().cpu()  # (L*dirs, T, H)
-        means[gate] = values.mean((1, 2))
-        if lo == 0.0:
-            low[gate] = (values < SATURATED_LOW).double().mean((1, 2))
-            high[gate] = (values > SATURATED_HIGH).double().mean((1, 2))
+    for gate in net.spec.gates:  # the squashed gates (a derived one too); sigmoid ones range (0, 1)
+        if gate.value_range is None:
+            continue
+        values = tr.gates[gate.name][:, :, 0].double().cpu()  # (L*dirs, T, H)
+        means[gate.name] = values.mean((1, 2))
+        if gate.activation == "sigmoid":
+            low[gate.name] = (values < SATURATED_LOW).double().mean((1, 2))
+            high[gate.name] = (values > SATURATED_HIGH).double().mean((1, 2))
     return ProbeRecord(
         step=step,
         num_directions=net.num_directions,
@@ -80,7 +82,7 @@ def recurrent_spectral_radii(net: RecurrentNet) -> dict[str, Tensor]:
     """Largest |eigenvalue| of each gate's H x H block of weight_hh, per layer-direction:
     "W_hi", "W_hf", "W_hg", "W_ho" (LSTM), "W_hr", "W_hz", "W_hn" (GRU), "W_hh" (RNN). NaN where a
     block is not finite."""
-    gates = net.gate_names if net.n_gates > 1 else ("h",)
+    gates = net.gate_names[: net.n_gates] if net.n_gates > 1 else ("h",)  # the chunks (derived gates last)
     radii: dict[str, list[float]] = {f"W_h{g}": [] for g in gates}
     for layer in range(net.num_layers):
         for d in range(net.num_directions):

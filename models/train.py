@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from . import limits, streams, tasks
+from .cells import REGISTRY
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .probe import ProbeRecord, probe_net
 
@@ -158,7 +159,7 @@ class Trainer:
     def _check_size(self, H: int, L: int, dirs: int) -> None:
         """Bounded time and memory: parameters (with the readout) and elements per batch."""
         D, O = self.stream.input_size, self.stream.output_size
-        G = len(limits.GATES[self.cell])
+        G = REGISTRY[self.cell].n_gates
         params = dirs * sum(G * H * ((D if layer == 0 else dirs * H) + H + 2) for layer in range(L))
         params += O * (dirs * H + 1)
         if params > limits.TRAIN_PARAMS_MAX:

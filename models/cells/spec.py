@@ -38,9 +38,14 @@ class Gate:
             raise ValueError(f"gate {self.name}: activation {self.activation!r} is not one of {ACTIVATIONS}")
 
     @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The range its activation squashes it into (sigmoid (0, 1), tanh (-1, 1)); None: unbounded."""
+        return _RANGE.get(self.activation)
+
+    @property
     def clamp_range(self) -> tuple[float, float] | None:
         """The values a clamp may hold it at (the activation's range); None: it cannot be clamped."""
-        return _RANGE.get(self.activation) if self.clampable and self.chunk else None
+        return self.value_range if self.clampable and self.chunk else None
 
     def bias_for(self, value: float) -> float:
         """The pre-activation whose activation is ``value``: the bias that clamps the gate there."""
@@ -82,6 +87,14 @@ class CellSpec:
     has_cell_state: bool = False  # a second state c_t beside h_t (the LSTM's)
     torch_module: str | None = None  # torch.nn's class it mirrors exactly, e.g. "LSTM"
     torch_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"nonlinearity": "relu"}
+    # a cell with no torch.nn module: its step in plain torch, ``(x, state, w_ih, w_hh, b_ih, b_hh) ->
+    # state`` with state (h,) or (h, c); models.unrolled.Unrolled runs it as a torch module (training,
+    # RecurrentNet.to_torch)
+    torch_step: Callable[..., Any] | None = None
+    # read_module(module) -> {"input_size", "hidden_size", "num_layers", "bidirectional", "state"} with the
+    # state in torch's names, for another package's module that computes this cell (ncps' CfC); None:
+    # not such a module. models.from_torch asks it.
+    read_module: Callable[..., Any] | None = None
     knobs: tuple[Knob, ...] = ()
     order: int = 100  # where it stands in lists (the checkboxes, the legend)
     # the exported script's step, plain torch: ``def <name>_step(x, state, w_ih, w_hh, b_ih, b_hh)``
@@ -105,6 +118,8 @@ class CellSpec:
         chunks = [g.chunk for g in self.gates]
         if chunks != sorted(chunks, reverse=True):
             raise ValueError(f"cell {self.name}: a derived gate (chunk=False) must come after every chunk")
+        if self.torch_module is not None and self.torch_step is not None:
+            raise ValueError(f"cell {self.name}: a torch_step is for cells with no torch.nn module")
         for knob in self.knobs:
             if knob.gate is not None and not self.gate(knob.gate).chunk:
                 raise ValueError(
