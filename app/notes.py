@@ -203,8 +203,8 @@ def explain_decay(
         )
     if spec.growth_note is None:
         return None
-    gate = spec.memory_gate
-    mean = float(np.mean(gates[gate], dtype=np.float64))
+    gate = spec.memory_gate  # None: a cell with no gate that keeps the past (the CfC)
+    mean = float(np.mean(gates[gate], dtype=np.float64)) if gate is not None else math.nan
     return spec.growth_note(quantity, mean, config.clamp.get(gate), _rate(fit))
 
 

@@ -1100,7 +1100,12 @@ def _view_spec() -> dict:
     }
     spec["gates"] = {}
     for g in (g for c in cells for g in c.gate_info):
-        entry = {"label": g.label, "color": g.color, "sigmoid": g.activation == "sigmoid"}
+        entry = {
+            "label": g.label,
+            "color": g.color,
+            "sigmoid": g.activation == "sigmoid",
+            "activation": g.activation,
+        }
         if spec["gates"].setdefault(g.name, entry) != entry:
             raise RuntimeError(f"gate {g.name}: two cells describe it differently")
     spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}

@@ -330,7 +330,7 @@ $clamp_call            # a zero start that requires grad: every state after it d
 
 def check_against_torch(cell, weights, x):
     """The step equations above against torch.nn's own module with the same weights."""
-    module = getattr(torch.nn, TORCH_MODULE[cell])(
+$no_module    module = getattr(torch.nn, TORCH_MODULE[cell])(
         x.shape[-1],
         HIDDEN,
         num_layers=LAYERS,
@@ -534,7 +534,15 @@ def render(config: RunConfig) -> str:
     parts.append(
         Template(RUN).substitute(
             steps=", ".join(f'"{c}": {c}_step' for c in cells),
-            modules=", ".join(f'"{c}": "{TORCH_CLASS[c]}"' for c in cells),
+            modules=", ".join(
+                f'"{c}": ' + (f'"{TORCH_CLASS[c]}"' if TORCH_CLASS[c] else "None") for c in cells
+            ),
+            no_module=(
+                "    if TORCH_MODULE[cell] is None:  # no torch.nn module computes this cell\n"
+                "        return\n"
+                if any(TORCH_CLASS[c] is None for c in cells)
+                else ""
+            ),
             kwargs=", ".join(f'"{c}": {json.dumps(CELL_SPECS[c].torch_kwargs)}' for c in cells),
             states=", ".join(f'"{c}": {2 if CELL_SPECS[c].has_cell_state else 1}' for c in cells),
             clamp_call="            params = clamp(cell, params)\n" if clamp else "",

@@ -1,4 +1,5 @@
-"""Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell with retain_grad.
+"""Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell (ncps' CfCCell for the
+CfC) with retain_grad.
 
 Nothing here shares code with models/ beyond reading the net's weights by torch's names and which
 torch module a cell declares it computes. Clamped
@@ -8,15 +9,76 @@ gates are written out by hand (a constant in place of the gate's activation).
 from __future__ import annotations
 
 import torch
+from ncps.torch import CfCCell
 
 from models.cells import REGISTRY
 
 
+class NcpsCfC(torch.nn.Module):
+    """ncps' CfCCell (mode "default", no backbone) as a one-step cell(x, h) -> h at timespan 1, its four
+    linear layers over [x, h] set from the net's chunks f1, f2, t_a, t_b."""
+
+    def __init__(self, D, H, weights, dtype):
+        super().__init__()
+        self.cell = CfCCell(D, H, mode="default", backbone_layers=0).to(dtype=dtype)
+        w = torch.cat([weights["weight_ih"], weights["weight_hh"]], 1)
+        b = weights["bias_ih"] + weights["bias_hh"]
+        with torch.no_grad():
+            for k, lin in enumerate((self.cell.ff1, self.cell.ff2, self.cell.time_a, self.cell.time_b)):
+                lin.weight.copy_(w[k * H : (k + 1) * H])
+                lin.bias.copy_(b[k * H : (k + 1) * H])
+
+    def forward(self, x, h):
+        return self.cell(x, h, 1.0)[0]
+
+    def layout_grads(self):
+        """Its parameters' .grad in torch's layout: weight_ih, weight_hh (the columns on x and on h),
+        bias_ih and bias_hh (both the one bias's: only their sum enters)."""
+        linears = (self.cell.ff1, self.cell.ff2, self.cell.time_a, self.cell.time_b)
+        w = torch.cat([lin.weight.grad for lin in linears])
+        b = torch.cat([lin.bias.grad for lin in linears])
+        D = self.cell.input_size
+        return {"weight_ih": w[:, :D], "weight_hh": w[:, D:], "bias_ih": b, "bias_hh": b}
+
+
+class NcpsStack(torch.nn.Module):
+    """The net's layers and directions as ncps CfCCells, run as torch.nn.RNN runs its layers: output
+    (T, B, dirs*H) and h_n (layers*dirs, B, H). ncps' own CfC module has one layer and one direction."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.cells = torch.nn.ModuleList(
+            make_cell(net, layer, d) for layer in range(net.num_layers) for d in range(net.num_directions)
+        )
+
+    def forward(self, x, hx=None):
+        T, B, _ = x.shape
+        dirs, H = self.net.num_directions, self.net.hidden_size
+        inputs, last = x, []
+        for layer in range(self.net.num_layers):
+            outs = []
+            for d in range(dirs):
+                idx = layer * dirs + d
+                h = torch.zeros(B, H, dtype=x.dtype) if hx is None else hx[idx]
+                seq = [None] * T
+                for t in range(T - 1, -1, -1) if d else range(T):
+                    h = seq[t] = self.cells[idx](inputs[t], h)
+                outs.append(torch.stack(seq))
+                last.append(h)
+            inputs = torch.cat(outs, -1)
+        return inputs, torch.stack(last)
+
+
 def make_cell(net, layer, direction):
-    """torch's one-step cell of the module the net's cell declares it computes (RNN -> RNNCell)."""
+    """torch's one-step cell of the module the net's cell declares it computes (RNN -> RNNCell); for the
+    CfC, ncps' CfCCell."""
     s = f"_l{layer}" + ("_reverse" if direction else "")
     D = net.input_size if layer == 0 else net.output_size
     spec = REGISTRY[net.cell]
+    if net.cell == "cfc":
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return NcpsCfC(D, net.hidden_size, {n: net.weights[n + s] for n in names}, net.dtype)
     cell_class = getattr(torch.nn, spec.torch_module + "Cell")
     cell = cell_class(D, net.hidden_size, **spec.torch_kwargs).to(dtype=net.dtype)
     with torch.no_grad():

@@ -24,6 +24,8 @@ export const GATE_COLOR = byGate("color");
 export const GATE_LABEL = byGate("label");
 // Gates squashed by a sigmoid live in 0..1; the rest are signed.
 export const SIGMOID_GATES = new Set(Object.keys(SPEC.gates).filter((gate) => SPEC.gates[gate].sigmoid));
+// Gates no activation squashes (a pre-activation, the CfC's time slope and offset): a wider colour range.
+export const UNBOUNDED_GATES = new Set(Object.keys(SPEC.gates).filter((gate) => SPEC.gates[gate].activation === "none"));
 
 // Signed quantities: diverging PuOr, negative = purple, positive = orange, white centre.
 export const DIVERGING = SPEC.scales.diverging;

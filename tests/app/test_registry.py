@@ -23,7 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_cell_s_spec_is_whole():
-    assert list(REGISTRY) == ["rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_fused"]  # in the specs' order
+    assert list(REGISTRY) == [
+        "rnn_tanh",
+        "rnn_relu",
+        "lstm",
+        "gru",
+        "rnn_fused",
+        "cfc",
+    ]  # in the specs' order
     for name, spec in REGISTRY.items():
         assert spec.name == name and spec.label and spec.title and spec.color.startswith("#")
         assert callable(spec.forward) and callable(spec.reverse) and callable(spec.step_jacobian)
@@ -68,7 +75,11 @@ def test_a_knob_sets_its_gate_s_bias_and_only_its_cells_take_it():
 def test_from_torch_finds_the_cell_by_its_torch_module():
     assert models.from_torch(torch.nn.RNN(2, 3, nonlinearity="relu")).cell == "rnn_relu"
     assert models.from_torch(torch.nn.GRU(2, 3)).cell == "gru"
-    with pytest.raises(ValueError, match=r"expected torch\.nn\.RNN, LSTM or GRU, got Linear"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected torch\.nn\.RNN, torch\.nn\.LSTM, torch\.nn\.GRU or a cell's module "
+        r"\(ncps' CfC\), got Linear",
+    ):
         models.from_torch(torch.nn.Linear(2, 3))
 
 
@@ -94,7 +105,12 @@ def test_the_wire_schema_the_api_and_the_page_s_spec_are_the_registry_s(client):
     assert spec.status_code == 200 and spec.headers["content-type"].startswith("application/json")
     page = spec.json()
     assert list(page["cells"]) == list(REGISTRY) and page["cells"]["gru"]["clampable"]["z"] == [0.0, 1.0]
-    assert page["gates"]["f"] == {"label": "forget gate f", "color": "#0072B2", "sigmoid": True}
+    assert page["gates"]["f"] == {
+        "label": "forget gate f",
+        "color": "#0072B2",
+        "sigmoid": True,
+        "activation": "sigmoid",
+    }
     assert page["knobs"]["update_bias"] == {"label": "GRU update-gate bias", "min": -10.0, "max": 10.0}
     assert "scales" in page and "heatmaps" in page  # the rest of the views' description, as it was
 

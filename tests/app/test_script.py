@@ -61,6 +61,12 @@ CONFIGS = {
         "task": "text",
         "text": "the cat sat on the mat",
     },
+    "the CfC beside the GRU, 2 layers, both directions": {
+        "cells": ["cfc", "gru"],
+        "seq_len": 20,
+        "num_layers": 2,
+        "bidirectional": True,
+    },
     "your sequence": {"cells": ["gru"], "task": "sequence", "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75]},
     "your CSV, 3 columns": {
         "cells": ["lstm", "rnn_tanh"],

@@ -1,17 +1,23 @@
-"""Forward parity with torch.nn.RNN / LSTM / GRU: outputs, every layer's states, h_n and c_n."""
+"""Forward parity with torch.nn.RNN / LSTM / GRU (ncps' CfC): outputs, every layer's states, h_n and c_n."""
 
 import pytest
 import torch
 
 import models
 from models.cells import REGISTRY
-from tests.reference import unroll
+from tests.reference import NcpsStack, unroll
 
 
-def torch_module(cell, D, H, **kwargs):
-    """The torch.nn module the cell declares it computes, e.g. torch.nn.RNN(nonlinearity="tanh")."""
+def oracle(cell, D, H, dtype=torch.float64, **kwargs):
+    """The net and the module it must match: torch.nn's module the cell declares it computes (e.g.
+    torch.nn.RNN(nonlinearity="tanh")) read by from_torch, or for the CfC a net drawn by build and its
+    layers run as ncps CfCCells (ncps' own CfC module, one layer, is read by from_torch in test_cfc.py)."""
     spec = REGISTRY[cell]
-    return getattr(torch.nn, spec.torch_module)(D, H, **spec.torch_kwargs, **kwargs)
+    if spec.torch_module is None:
+        net = models.build(cell, D, H, seed=0, dtype=dtype, **kwargs)
+        return net, NcpsStack(net)
+    module = getattr(torch.nn, spec.torch_module)(D, H, **spec.torch_kwargs, **kwargs).to(dtype)
+    return models.from_torch(module, cell=cell), module
 
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -22,8 +28,7 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_matches_torch_module(cell, num_layers, bidirectional, dtype):
     torch.manual_seed(0)
-    module = torch_module(cell, 5, 8, num_layers=num_layers, bidirectional=bidirectional).to(dtype)
-    net = models.from_torch(module, cell=cell)
+    net, module = oracle(cell, 5, 8, dtype, num_layers=num_layers, bidirectional=bidirectional)
     assert net.cell == cell
     x = torch.randn(13, 3, 5, dtype=dtype)
     tr = net.trace(x)
@@ -46,8 +51,7 @@ def test_matches_torch_module(cell, num_layers, bidirectional, dtype):
 @pytest.mark.parametrize("cell", models.limits.CELLS)
 def test_initial_state_and_2d_input(cell):
     torch.manual_seed(1)
-    module = torch_module(cell, 3, 4, num_layers=2, bidirectional=True).double()
-    net = models.from_torch(module, cell=cell)
+    net, module = oracle(cell, 3, 4, num_layers=2, bidirectional=True)
     h0 = torch.randn(4, 1, 4, dtype=torch.float64)
     hx = (h0, torch.randn_like(h0)) if cell == "lstm" else h0
     x = torch.randn(7, 3, dtype=torch.float64)

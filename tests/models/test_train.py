@@ -37,7 +37,11 @@ def reference_step(tr, batch):
     y = h @ weight.t() + bias  # (B, 1): the adding problem's answer at the last step
     loss = ((y[:, 0] - batch.target[-1, :, 0]) ** 2).mean()
     loss.backward()
-    grads = {f"{n}_l0": getattr(cell, n).grad for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    layout = (
+        cell.layout_grads() if hasattr(cell, "layout_grads") else {n: getattr(cell, n).grad for n in names}
+    )
+    grads = {f"{n}_l0": layout[n] for n in names}
     return loss.detach(), grads | {"readout.weight": weight.grad, "readout.bias": bias.grad}
 
 

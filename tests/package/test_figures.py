@@ -31,7 +31,10 @@ def test_the_spec_names_the_engine_s_cells_and_gates():
     assert list(figures.spec()["cells"]) == list(schemas.CELLS)
     assert set(figures.spec()["gates"]) == {g for gates in schemas.GATES.values() for g in gates}
     sigmoid = {g for g, info in figures.spec()["gates"].items() if info["sigmoid"]}
-    assert sigmoid == {"i", "f", "o", "r", "z"}  # torch.nn's sigmoid gates; g, n and pre are tanh / affine
+    # torch.nn's sigmoid gates and the CfC's time gate; g, n, f1, f2 are tanh, pre, ta and tb affine
+    assert sigmoid == {"i", "f", "o", "r", "z", "ti"}
+    unbounded = {g for g, info in figures.spec()["gates"].items() if info["activation"] == "none"}
+    assert unbounded == {"pre", "ta", "tb"}
     assert schemas.CELL_TITLE["rnn_tanh"] == figures.spec()["cells"]["rnn_tanh"]["title"]
 
 

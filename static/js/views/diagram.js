@@ -8,7 +8,7 @@
  * Emits: "select" {cell} when a diagram is clicked.
  */
 
-import { CELL_COLOR, CELL_LABEL, GATE_LABEL, SIGMOID_GATES, fmt, valueColor } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, GATE_LABEL, SIGMOID_GATES, UNBOUNDED_GATES, fmt, valueColor } from "../config.js";
 import { Emitter } from "../events.js";
 import { stats } from "../run.js";
 import { cellSvg, cellWords, previousStep } from "./diagram_svg.js";
@@ -126,7 +126,7 @@ export class DiagramView extends Emitter {
       el.setAttribute("aria-label", `${label}: ${chosen}mean ${fmt(s.mean, 2)}${bad} ${at}`);
       const shown = s.unit !== null ? s.unit : s.mean;
       const sigmoid = SIGMOID_GATES.has(name);
-      const range = name === "pre" ? 3 : name === "c" || name === "c_prev" ? 2 : 1;
+      const range = UNBOUNDED_GATES.has(name) ? 3 : name === "c" || name === "c_prev" ? 2 : 1;
       const { fill, text } = valueColor(Math.max(-range, Math.min(range, shown)), { signed: !sigmoid, range });
       const shape = el.querySelector("rect, ellipse");
       if (shape) {

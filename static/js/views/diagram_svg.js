@@ -6,6 +6,8 @@
  *   GRU   h_{t-1} -> x z -> + (1-z)*n -> h_t on top; r scales the hidden part of n's input.
  *   RNN   h_t = tanh(pre) (or relu), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh.
  *   fused-input RNN   z = [x_t, 1, h_{t-1}] stacked, pre = W z (one matmul), h_t = tanh(pre).
+ *   CfC   four linear maps of [x_t, h_{t-1}]: heads f1, f2 (tanh), time slope t_a and offset t_b; the time
+ *         gate ti = σ(t_a + t_b) mixes the heads, h_t = f1 (1 − ti) + ti f2 (no path keeps h_{t-1}).
  *
  * In the reverse direction of a bidirectional net a step starts from the state at t+1, and the
  * labels say so. Every lit part is an image with an accessible name (the view fills in its value);
@@ -113,6 +115,27 @@ function fusedRnn(prev) {
     ${stateLabel("x", sub("x", "t"), 118, 226)}`;
 }
 
+// The CfC: x_t and h_{t-1} on one bus into four boxes; t_a + t_b -> σ -> the time gate ti, which mixes
+// the heads f1 and f2 into h_t. Nothing carries h_{t-1} around the boxes.
+function cfc(prev) {
+  return `
+    ${body}
+    ${wire("M10,196 H292 M60,232 V196 M86,196 V171 M148,196 V171 M210,196 V171 M272,196 V171")}
+    ${wire("M86,129 V98 H106 M148,129 V98 H128 M117,87 V73 M144,52 H200 M210,129 V74 M272,129 V74 M330,52 H410")}
+    ${op("+", 117, 98)}
+    <text class="note" x="124" y="86" aria-hidden="true">σ</text>
+    ${gateBox("ta", 86, 150, "")}${gateBox("tb", 148, 150, "")}${gateBox("f1", 210, 150, "tanh")}${gateBox("f2", 272, 150, "tanh")}
+    ${gateBox("ti", 117, 52, "")}
+    <g class="gate wide" data-part="h_node" tabindex="0" role="img">
+      <rect x="200" y="30" width="130" height="44" rx="6"/>
+      <text class="gate-name" x="265" y="47">f1 + ti·(f2 − f1)</text>
+      <text class="gate-value" x="265" y="65"></text>
+    </g>
+    ${stateLabel("h_prev", sub("h", prev), 4, 170)}
+    ${stateLabel("h", sub("h", "t"), 416, 92, "end")}
+    ${stateLabel("x", sub("x", "t"), 70, 226)}`;
+}
+
 /** A cell without a drawing of its own: its gates in a row, fed by x_t and the previous state. */
 function anyCell(gates, hasC, prev) {
   const w = Math.min(64, Math.floor(300 / Math.max(gates.length, 1)));
@@ -137,6 +160,11 @@ const CELLS = {
   rnn_fused: {
     draw: fusedRnn,
     words: (who, v) => `${who}: one matmul on [x, 1, h], then tanh — no gate, the whole state is rewritten (h = ${fmt(v("h"), 2)}).`,
+  },
+  cfc: {
+    draw: cfc,
+    words: (who, v, pct) =>
+      `${who}: time gate ti = ${pct(v("ti"))}, that far from head f1 (${fmt(v("f1"), 2)}) to head f2 (${fmt(v("f2"), 2)}); no gate keeps the old state (h = ${fmt(v("h"), 2)}).`,
   },
   lstm: {
     draw: lstm,

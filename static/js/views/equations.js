@@ -89,6 +89,31 @@ function fusedEquations(ctx) {
   rnnEquations("tanh", ctx, "W z<sub>t</sub>");
 }
 
+// The CfC at timespan Δt = 1: two tanh heads and a time gate between them, all from [x_t, h_{t−1}]
+function cfcEquations(ctx) {
+  const { get, pick, P_, unit, avg, out } = ctx;
+  const [f1, f2, ta, tb, ti, h] = ["f1", "f2", "ta", "tb", "ti", "h"].map(get);
+  const z = `[${T_("x")}, ${P_("h")}]`;
+  const head = (k) => sub("f", `${k},t`);
+  const [tA, tB, tI] = [sub("t", "a"), sub("t", "b"), T_("ti")];
+  out.push(`${head(1)} = tanh(W<sub>1</sub>${z} + b<sub>1</sub>) = ${num(pick(f1))}`);
+  out.push(`${head(2)} = tanh(W<sub>2</sub>${z} + b<sub>2</sub>) = ${num(pick(f2))}`);
+  out.push(`${tA} = W<sub>a</sub>${z} + b<sub>a</sub> = ${num(pick(ta))}, ${tB} = W<sub>b</sub>${z} + b<sub>b</sub> = ${num(pick(tb))}`);
+  if (unit >= 0) {
+    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = 1: σ(${num(ta[unit])} + ${num(tb[unit])}) = ${num(ti[unit])}`);
+    out.push(
+      `${T_("h")} = ${head(1)} ⊙ (1 − ${tI}) + ${tI} ⊙ ${head(2)} = ${num(f1[unit])} × (1 − ${num(ti[unit])}) + ${num(ti[unit])} × ${num(f2[unit])} = ${num(h[unit])}`,
+    );
+  } else {
+    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = 1: ${avg}${num(mean(ti))}`);
+    const from1 = mean(mapPair(f1, ti, (a, b) => a * (1 - b)));
+    const from2 = mean(mapPair(f2, ti, (a, b) => a * b));
+    out.push(
+      `${T_("h")} = ${head(1)} ⊙ (1 − ${tI}) + ${tI} ⊙ ${head(2)}: ${avg}${num(from1)} from f<sub>1</sub> + ${num(from2)} from f<sub>2</sub> = ${num(mean(h))}`,
+    );
+  }
+}
+
 /** A cell without an entry of its own: each gate's and the state's value at this step. */
 function anyEquations(ctx, cell) {
   const { get, pick, out } = ctx;
@@ -101,6 +126,7 @@ const EQUATIONS = {
   rnn_tanh: (ctx) => rnnEquations("tanh", ctx),
   rnn_relu: (ctx) => rnnEquations("relu", ctx),
   rnn_fused: fusedEquations,
+  cfc: cfcEquations,
   lstm: lstmEquations,
   gru: gruEquations,
 };
