@@ -104,6 +104,20 @@ PRESETS: list[Preset] = [
         config=RunConfig(cells=["rnn_tanh", "rnn_fused"], task="adding", seq_len=60, hidden_size=32),
     ),
     Preset(
+        name="cfc-time-gate",
+        title="The CfC cell: a time gate is not a memory gate",
+        description=(
+            "The closed-form continuous-time (CfC) cell mixes two tanh heads of [x_t, h_(t−1)] with a time "
+            "gate, h_t = f1·(1 − ti) + ti·f2 with ti = σ(t_a·Δt + t_b): its closed-form answer to how far "
+            "each neuron moves in one time step Δt = 1. Nothing carries h_(t−1) past the heads, as the "
+            "LSTM's cell state or the GRU's z·h_(t−1) does, so every step back goes through a tanh and a "
+            "weight matrix. Untrained, with ti between 0.25 and 0.75, the two heads' mixed matrices shrink "
+            "the gradient faster than the tanh RNN's: tenfold every 2 to 3 steps back, against every 4 to 5 "
+            "for the RNN and 5 to 6 for the GRU."
+        ),
+        config=RunConfig(cells=["rnn_tanh", "gru", "cfc"], task="adding", seq_len=60, hidden_size=32),
+    ),
+    Preset(
         name="train-adding",
         title="Training: the adding problem at T = 100",
         description=(

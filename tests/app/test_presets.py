@@ -160,3 +160,17 @@ def test_fused_input_is_the_same_rnn(seed):
     assert 3.5 <= b["steps_per_decade"] <= 5.5  # "tenfold every 4 to 5 steps back"
     # "exactly as fast"
     assert abs(a["steps_per_decade"] - b["steps_per_decade"]) < 1e-3 * a["steps_per_decade"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_cfc_s_time_gate_does_not_keep_the_past(seed):
+    cells = run_of("cfc-time-gate", seed)
+    ti = np.asarray(cells["cfc"].gates["ti"], np.float64)
+    assert ti.min() >= 0.25 and ti.max() <= 0.75  # "ti between 0.25 and 0.75"
+    rate = {name: cr.decay["grad_h"]["steps_per_decade"] for name, cr in cells.items()}
+    assert all(cr.decay["grad_h"]["direction"] == "decays" for cr in cells.values())
+    assert 1.5 <= rate["cfc"] < 3.5 and 3.5 <= rate["rnn_tanh"] < 5.5 and 4.5 <= rate["gru"] < 6.5
+    assert rate["cfc"] < rate["rnn_tanh"]  # "faster than the tanh RNN's"
+    # the time gate is the cell's equation on its recorded slope and offset
+    ta, tb = (np.asarray(cells["cfc"].gates[g], np.float64) for g in ("ta", "tb"))
+    np.testing.assert_allclose(ti, 1 / (1 + np.exp(-(ta + tb))), atol=1e-6)

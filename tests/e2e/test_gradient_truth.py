@@ -555,3 +555,35 @@ def test_the_fused_input_rnn_s_diagram_and_equations_show_its_numbers(page, reco
     assert abs(num(plain["h"][0][20][3]) - num(fused["h"][0][20][3])) < 1e-5
     shot(page, "fused-input")
     recorder.check()
+
+
+def test_the_cfc_s_diagram_and_equations_show_its_numbers(page, recorder, server_url):
+    """The CfC lesson: its own drawing (four maps of [x, h], t_a + t_b into the time gate ti, which
+    mixes the heads), its sentence, and its equations with the step's numbers from the server's trace."""
+    page.goto(server_url + "/#preset=cfc-time-gate&t=30&unit=3")
+    wait_run(page, cells=["rnn_tanh", "gru", "cfc"])
+    wait_t(page, 30)
+    trace = post_trace(server_url, page_config(page, server_url))
+    cfc = trace["cells"][2]
+    assert cfc["cell"] == "cfc"
+    value = {g: num(cfc["gates"][g][0][30][3]) for g in ("f1", "f2", "ta", "tb", "ti")} | {
+        "h": num(cfc["h"][0][30][3])
+    }
+    card = page.locator(".cell-card").nth(2)
+    assert "f1 + ti·(f2 − f1)" in card.locator("svg").text_content()
+    assert f"time gate ti = {round(100 * value['ti'])}%" in card.inner_text()
+    assert close(
+        parse_number(card.locator('[data-part="ti"] .gate-value').text_content()), value["ti"], rel=5e-2
+    )
+    page.locator('#equations .eq-cells [data-index="2"]').click()
+    page.wait_for_function("() => document.querySelector('#equations .eq-title').textContent.includes('CfC')")
+    body = page.locator("#equations .eq-body")
+    gate = body.locator(".eq").filter(has_text="Δt = 1").first
+    ta, tb, ti = [parse_number(s) for s in gate.locator(".num").all_inner_texts()]
+    assert close(ta, value["ta"]) and close(tb, value["tb"]) and close(ti, value["ti"])
+    mix = body.locator(".eq").filter(has_text="(1 −").first
+    f1, ti1, ti2, f2, h = [parse_number(s) for s in mix.locator(".num").all_inner_texts()]
+    assert close(f1, value["f1"]) and close(f2, value["f2"]) and close(h, value["h"])
+    assert close(ti1, value["ti"]) and ti1 == ti2
+    shot(page, "cfc-time-gate")
+    recorder.check()

@@ -132,7 +132,7 @@ function cfc(prev) {
       <text class="gate-value" x="265" y="65"></text>
     </g>
     ${stateLabel("h_prev", sub("h", prev), 4, 170)}
-    ${stateLabel("h", sub("h", "t"), 416, 92, "end")}
+    ${stateLabel("h", sub("h", "t"), 416, 26, "end")}
     ${stateLabel("x", sub("x", "t"), 70, 226)}`;
 }
 
