@@ -16,7 +16,7 @@ from tests.reference import unroll
 
 pytestmark = pytest.mark.timeout(120)
 
-CONFIG = {"cells": ["rnn_tanh", "lstm"], "task": "adding", "seq_len": 12, "hidden_size": 6}
+CONFIG = {"cells": ["rnn_tanh", "lstm", "cfc"], "task": "adding", "seq_len": 12, "hidden_size": 6}
 TRAIN = {"batch_size": 8, "steps": 40, "probe_every": 5, "lr": 0.01}
 
 
@@ -76,7 +76,11 @@ def test_a_checkpoint_opens_in_every_view_with_the_trained_weights(client):
         assert receive_json(ws)["type"] == "progress"
         ready = receive_json(ws)
         Ready.model_validate(ready)
-        assert ready["trained"] == {"train_id": 1, "step": 20, "steps": {"rnn_tanh": 16, "lstm": 16}}
+        assert ready["trained"] == {
+            "train_id": 1,
+            "step": 20,
+            "steps": {"rnn_tanh": 16, "lstm": 16, "cfc": 16},
+        }
         assert decode_binary(ws.receive_bytes())[0] == KIND_BULK
         assert decode_binary(ws.receive_bytes())[:2] == (KIND_FRAME, 0)
         send(ws, {"type": "seek", "t": 3})  # the trained run is the session's run now
