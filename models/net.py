@@ -19,18 +19,13 @@ from torch import Tensor
 
 from . import cancel, limits
 from .cells import REGISTRY, CellSpec
-from .cells.base import Forward, LayerWeights
+from .cells.base import Forward, LayerWeights, param_suffix
 from .init import init_layer, rescale_spectral_radius, set_gate_bias
 from .spectral import sequence_spectral_norms, spectral_norm
 from .trace import Trace
 from .unrolled import Unrolled
 
 LossFn = Callable[[Tensor], Tensor]
-
-
-def param_suffix(layer: int, direction: int) -> str:
-    """torch's parameter-name suffix: weight_ih_l0, weight_ih_l0_reverse, ..."""
-    return f"_l{layer}" + ("_reverse" if direction else "")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

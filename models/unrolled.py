@@ -17,12 +17,7 @@ import torch
 from torch import Tensor
 
 from .cells import REGISTRY
-
-_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
-def _suffix(layer: int, direction: int) -> str:
-    return f"_l{layer}" + ("_reverse" if direction else "")
+from .cells.base import LayerWeights, param_suffix
 
 
 class Unrolled(torch.nn.Module):
@@ -48,9 +43,11 @@ class Unrolled(torch.nn.Module):
         for layer in range(num_layers):
             D = input_size if layer == 0 else dirs * H
             for d in range(dirs):
-                for name, shape in zip(_NAMES, ((G * H, D), (G * H, H), (G * H,), (G * H,)), strict=True):
+                for name, shape in zip(
+                    LayerWeights._fields, ((G * H, D), (G * H, H), (G * H,), (G * H,)), strict=True
+                ):
                     p = torch.empty(shape, device=device, dtype=dtype).uniform_(-bound, bound)
-                    self.register_parameter(name + _suffix(layer, d), torch.nn.Parameter(p))
+                    self.register_parameter(name + param_suffix(layer, d), torch.nn.Parameter(p))
 
     def forward(self, x: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):
         """x (T, B, D); hx (layers*dirs, B, H), or (h0, c0) for a cell with a cell state. Returns the top
@@ -67,8 +64,8 @@ class Unrolled(torch.nn.Module):
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                s = _suffix(layer, d)
-                params = [getattr(self, n + s) for n in _NAMES]
+                s = param_suffix(layer, d)
+                params = [getattr(self, n + s) for n in LayerWeights._fields]
                 state = tuple(h[layer * dirs + d] for h in hx)
                 seq = [None] * T
                 for t in range(T - 1, -1, -1) if d else range(T):

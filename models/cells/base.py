@@ -32,6 +32,11 @@ class LayerWeights(NamedTuple):
     bias_hh: Tensor  # (G*H,)
 
 
+def param_suffix(layer: int, direction: int) -> str:
+    """torch's parameter-name suffix: weight_ih_l0, weight_ih_l0_reverse, ..."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
 class Forward(NamedTuple):
     h: Tensor  # (T, B, H)   h_t
     h_prev: Tensor  # (T, B, H)   h_{t-1}
@@ -226,6 +231,36 @@ class Rescale:
         for t, scale in self.changes:  # in sweep order, t descending: each holds from t down
             out[: t + 1] = scale
         return torch.as_tensor(out, device=like.device)
+
+
+def chunk_sweep(
+    fw: Forward, W: Tensor, coef: Tensor, e: Tensor | None, seed_h: Tensor | None, e_scale: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """The reverse sweep of a cell whose step back is one matmul over its chunks,
+    dL/dh_{t-1} = e_{t-1} + W^T (coef_t * dL/dh_t): coef (T, B, 1, G, H) the chunks' local slopes, W
+    (G*H, H) their recurrent blocks stacked (the GRU adds an identity block for its direct z path).
+    e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at the
+    last step. Returns dL/dh_t (T, B, K, H), stored scaled, and the log2 scales (see Rescale)."""
+    T, B, H = fw.h.shape
+    G = coef.shape[3]
+    K = e.shape[2] if e is not None else seed_h.shape[1]
+    ops = Ops(fw.h)
+    W, coefs = ops.view(W), ops.steps(coef)
+    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
+    gh, ghG, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
+    es = explicit_steps(ops, e, T)
+    scratch = step_buffer((B, K, G, H), fw.h)
+    dchunks, dchunks2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, G * H))
+    scale = Rescale(ops, T, B, e_scale, like=fw.h)
+    with quiet():
+        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
+            ops.mul(ghG[t], coefs[t], out=dchunks)
+            if t > 0:
+                ops.matmul(dchunks2, W, out=gh2[t - 1])
+    return grad_h, scale.log2(grad_h)
 
 
 def seed_last_step(ops: Ops, gh_last, e, seed: Tensor | None) -> None:

@@ -14,7 +14,8 @@ held in torch's layout, one chunk each in order f1, f2, t_a, t_b: weight_ih the 
 the columns on h, bias_ih ncps' biases and bias_hh zeros (only their sum counts, as in torch's RNNs).
 
 No term carries h_{t-1} past a tanh, unlike the LSTM's c or the GRU's z h: every path back goes through
-a weight matrix, so the gradient fades as the tanh RNN's does. Backward through time:
+a weight matrix, so the gradient fades as the tanh RNN's does (untrained, faster: the cfc-time-gate
+lesson). Backward through time:
 
     dL/dpre_t   = dh * [(1 - ti)(1 - f1^2),  ti (1 - f2^2),  (f2 - f1) ti (1 - ti),  the same]
     dL/dh_{t-1} = e_{t-1} + W_hh^T dL/dpre_t
@@ -31,15 +32,11 @@ from .base import (
     Forward,
     LayerWeights,
     Ops,
-    Rescale,
     Reverse,
-    explicit_steps,
-    one_step,
+    chunk_sweep,
     previous,
     quiet,
-    seed_last_step,
     sigmoid_grad,
-    step_buffer,
 )
 from .spec import CellSpec, Gate
 
@@ -88,27 +85,9 @@ def reverse(
     e_scale: Tensor | None = None,
 ) -> Reverse:
     """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at
-    the last step."""
-    T, B, H = fw.h.shape
-    K = e.shape[2] if e is not None else seed_h.shape[1]
-    ops = Ops(fw.h)
-    W = ops.view(w.weight_hh)  # (4H, H)
-    pre_from_dh = ops.steps(fw.coef["pre_from_dh"])
-    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    gh, gh4, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
-    es = explicit_steps(ops, e, T)
-    scratch = step_buffer((B, K, 4, H), fw.h)
-    dpre4, dpre2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, 4 * H))
-    scale = Rescale(ops, T, B, e_scale, like=fw.h)
-    with quiet():
-        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
-            ops.mul(gh4[t], pre_from_dh[t], out=dpre4)
-            if t > 0:
-                ops.matmul(dpre2, W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dpre_t
-    log2 = scale.log2(grad_h)
+    the last step. dh_{t-1} = W_hh^T dL/dpre_t, the four chunks' blocks in one matmul."""
+    grad_h, log2 = chunk_sweep(fw, w.weight_hh, fw.coef["pre_from_dh"], e, seed_h, e_scale)
+    T, B, K, H = grad_h.shape
     if not store:
         return Reverse(grad_h, None, None, log2)
     dpre = (grad_h.unsqueeze(3) * fw.coef["pre_from_dh"]).reshape(T, B, K, 4 * H)

@@ -22,15 +22,11 @@ from .base import (
     Forward,
     LayerWeights,
     Ops,
-    Rescale,
     Reverse,
-    explicit_steps,
-    one_step,
+    chunk_sweep,
     previous,
     quiet,
-    seed_last_step,
     sigmoid_grad,
-    step_buffer,
 )
 from .spec import CellSpec, Gate, Knob
 
@@ -90,26 +86,10 @@ def reverse(
     """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at
     the last step."""
     T, B, H = fw.h.shape
-    K = e.shape[2] if e is not None else seed_h.shape[1]
-    ops = Ops(fw.h)
     eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device)
-    W = ops.view(torch.cat([w.weight_hh, eye]))  # (4H, H): [W_hr; W_hz; W_hn; I]
-    hh_from_dh = ops.steps(fw.coef["hh_from_dh"])
-    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    gh, gh4, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
-    es = explicit_steps(ops, e, T)
-    scratch = step_buffer((B, K, 4, H), fw.h)
-    dhh4, dhh2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, 4 * H))
-    scale = Rescale(ops, T, B, e_scale, like=fw.h)
-    with quiet():
-        seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
-            ops.mul(gh4[t], hh_from_dh[t], out=dhh4)
-            if t > 0:
-                ops.matmul(dhh2, W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dL/dhh_t + z dh_t
-    log2 = scale.log2(grad_h)
+    W = torch.cat([w.weight_hh, eye])  # (4H, H): [W_hr; W_hz; W_hn; I], dh_{t-1} = W^T dL/dhh_t + z dh_t
+    grad_h, log2 = chunk_sweep(fw, W, fw.coef["hh_from_dh"], e, seed_h, e_scale)
+    K = grad_h.shape[2]
     if not store:
         return Reverse(grad_h, None, None, log2)
     full = grad_h.unsqueeze(3) * fw.coef["hh_from_dh"]  # dL/dhh_t for every t, as the sweep made it
