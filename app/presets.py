@@ -118,6 +118,20 @@ PRESETS: list[Preset] = [
         config=RunConfig(cells=["rnn_tanh", "gru", "cfc"], task="adding", seq_len=60, hidden_size=32),
     ),
     Preset(
+        name="ltc-liquid-time",
+        title="The LTC cell: a liquid time constant that leaks within a step",
+        description=(
+            "A liquid time-constant (LTC) neuron is a leaky membrane whose conductances the other neurons "
+            "and the input open through steep sigmoid synapses, so its time constant τ = cm / (gleak + "
+            "Σ synapses) changes with what it sees: here each unit's τ moves by a factor of 1.9 to 6 "
+            "along the sequence. Untrained (ncps' initial ranges), τ is 0.04 to 0.7 of a time step and "
+            "each step keeps under a tenth of the old voltage (keep = Π cm_t/den over the solver's six "
+            "unfolds), so the gradient fades tenfold about every step back (0.6 to 1.3 steps), against "
+            "every 4 to 5 steps for the tanh RNN and 5 to 6 for the LSTM. Training teaches it to keep more."
+        ),
+        config=RunConfig(cells=["rnn_tanh", "lstm", "ltc"], task="adding", seq_len=60, hidden_size=32),
+    ),
+    Preset(
         name="train-adding",
         title="Training: the adding problem at T = 100",
         description=(

@@ -464,8 +464,11 @@ def build(
     for layer in range(num_layers):
         D = input_size if layer == 0 else dirs * hidden_size
         for d in range(dirs):
-            w = init_layer(init, spec.n_gates, D, hidden_size, gen)
-            if spectral_radius is not None:
+            if spec.init is not None:  # its own parameters, not weight matrices (the LTC's)
+                w = spec.init(D, hidden_size, gen)
+            else:
+                w = init_layer(init, spec.n_gates, D, hidden_size, gen)
+            if spectral_radius is not None and spec.init is None:
                 w = rescale_spectral_radius(w, spec.n_gates, spectral_radius)
             for knob in spec.knobs:
                 if knob.gate is not None and knob.name in knobs:

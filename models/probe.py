@@ -82,6 +82,8 @@ def recurrent_spectral_radii(net: RecurrentNet) -> dict[str, Tensor]:
     """Largest |eigenvalue| of each gate's H x H block of weight_hh, per layer-direction:
     "W_hi", "W_hf", "W_hg", "W_ho" (LSTM), "W_hr", "W_hz", "W_hn" (GRU), "W_hh" (RNN). NaN where a
     block is not finite."""
+    if net.spec.chunks is not None:  # its chunks are no recurrent matrices (the LTC's synapse tables)
+        return {}
     gates = net.gate_names[: net.n_gates] if net.n_gates > 1 else ("h",)  # the chunks (derived gates last)
     radii: dict[str, list[float]] = {f"W_h{g}": [] for g in gates}
     for layer in range(net.num_layers):

@@ -265,6 +265,9 @@ class Trainer:
         nonfinite = not (math.isfinite(loss_value) and math.isfinite(grad_norm))
         if not nonfinite:
             self.optimizer.step()
+            constrain = getattr(self.module, "constrain", None)  # a cell's parameter limits (the LTC's)
+            if constrain is not None:
+                constrain()
         self.step = k
         val_loss = self.evaluate() if k % self.val_every == 0 or nonfinite else None
         if k & (k - 1) == 0:  # a power of two

@@ -36,6 +36,7 @@ class Unrolled(torch.nn.Module):
         if spec.torch_step is None:
             raise ValueError(f"cell: {cell!r} has no torch step to unroll")
         self.cell, self.step, self.states = cell, spec.torch_step, 2 if spec.has_cell_state else 1
+        self.spec = spec
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional = num_layers, bidirectional
         G, H, dirs = spec.n_gates, hidden_size, 2 if bidirectional else 1
@@ -48,6 +49,17 @@ class Unrolled(torch.nn.Module):
                 ):
                     p = torch.empty(shape, device=device, dtype=dtype).uniform_(-bound, bound)
                     self.register_parameter(name + param_suffix(layer, d), torch.nn.Parameter(p))
+
+    def constrain(self) -> None:
+        """The cell's limits on its parameters, in place (the LTC's conductances clipped at 0); training
+        calls it after every optimizer step. Nothing for a cell without any."""
+        if self.spec.constrain is None:
+            return
+        dirs = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            for d in range(dirs):
+                s = param_suffix(layer, d)
+                self.spec.constrain(*(getattr(self, n + s) for n in LayerWeights._fields))
 
     def forward(self, x: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):
         """x (T, B, D); hx (layers*dirs, B, H), or (h0, c0) for a cell with a cell state. Returns the top

@@ -1,5 +1,5 @@
 """Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell (ncps' CfCCell for the
-CfC) with retain_grad.
+CfC, its LTCCell for the LTC) with retain_grad.
 
 Nothing here shares code with models/ beyond reading the net's weights by torch's names and which
 torch module a cell declares it computes. Clamped
@@ -9,7 +9,8 @@ gates are written out by hand (a constant in place of the gate's activation).
 from __future__ import annotations
 
 import torch
-from ncps.torch import CfCCell
+from ncps.torch import CfCCell, LTCCell
+from ncps.wirings import FullyConnected
 
 from models.cells import REGISTRY
 
@@ -41,9 +42,43 @@ class NcpsCfC(torch.nn.Module):
         return {"weight_ih": w[:, :D], "weight_hh": w[:, D:], "bias_ih": b, "bias_hh": b}
 
 
+class NcpsLTC(torch.nn.Module):
+    """ncps' LTCCell (fully connected, no input or output mapping, 6 unfolds, parameters used as they are)
+    as a one-step cell(x, h) -> h at timespan 1, its tables set from the net's chunks (row j of a chunk
+    is column j of ncps' (from, to) table)."""
+
+    def __init__(self, D, H, weights, dtype):
+        super().__init__()
+        self.cell = LTCCell(FullyConnected(H), in_features=D, input_mapping=None, output_mapping=None)
+        self.cell = self.cell.to(dtype=dtype)
+        self.D, self.H = D, H
+        b = weights["bias_ih"] + weights["bias_hh"]
+        with torch.no_grad():
+            for k, name in enumerate(("sigma", "mu", "w", "erev")):
+                getattr(self.cell, name).copy_(weights["weight_hh"][k * H : (k + 1) * H].T)
+                getattr(self.cell, "sensory_" + name).copy_(weights["weight_ih"][k * H : (k + 1) * H].T)
+            for k, name in enumerate(("gleak", "vleak", "cm")):
+                getattr(self.cell, name).copy_(b[k * H : (k + 1) * H])
+
+    def forward(self, x, h):
+        return self.cell(x, h, 1.0)[1]
+
+    def layout_grads(self):
+        """Its parameters' .grad in the net's layout (the fourth bias chunk is unused: 0)."""
+        c = self.cell
+        w_hh = torch.cat([getattr(c, n).grad.T for n in ("sigma", "mu", "w", "erev")])
+        w_ih = torch.cat([getattr(c, "sensory_" + n).grad.T for n in ("sigma", "mu", "w", "erev")])
+        b = torch.cat([c.gleak.grad, c.vleak.grad, c.cm.grad, torch.zeros_like(c.cm.grad)])
+        return {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b, "bias_hh": b}
+
+
+NCPS_CELLS = {"cfc": NcpsCfC, "ltc": NcpsLTC}
+
+
 class NcpsStack(torch.nn.Module):
-    """The net's layers and directions as ncps CfCCells, run as torch.nn.RNN runs its layers: output
-    (T, B, dirs*H) and h_n (layers*dirs, B, H). ncps' own CfC module has one layer and one direction."""
+    """The net's layers and directions as ncps cells (CfCCell, LTCCell), run as torch.nn.RNN runs its
+    layers: output (T, B, dirs*H) and h_n (layers*dirs, B, H). ncps' own modules have one layer and one
+    direction."""
 
     def __init__(self, net):
         super().__init__()
@@ -76,9 +111,9 @@ def make_cell(net, layer, direction):
     s = f"_l{layer}" + ("_reverse" if direction else "")
     D = net.input_size if layer == 0 else net.output_size
     spec = REGISTRY[net.cell]
-    if net.cell == "cfc":
+    if net.cell in NCPS_CELLS:
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        return NcpsCfC(D, net.hidden_size, {n: net.weights[n + s] for n in names}, net.dtype)
+        return NCPS_CELLS[net.cell](D, net.hidden_size, {n: net.weights[n + s] for n in names}, net.dtype)
     cell_class = getattr(torch.nn, spec.torch_module + "Cell")
     cell = cell_class(D, net.hidden_size, **spec.torch_kwargs).to(dtype=net.dtype)
     with torch.no_grad():

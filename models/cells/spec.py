@@ -113,11 +113,23 @@ class CellSpec:
     growth_note: Callable[..., str] | None = None
     # zero_note(clamp) -> why a gradient is exactly 0 everywhere, when a clamp says so
     zero_note: Callable[..., str | None] | None = None
+    # A cell whose weights are not one H-row chunk per gate (the LTC's synapse tables): how many H-row
+    # chunks its weight_ih / weight_hh / biases hold; None: one per chunk gate
+    chunks: int | None = None
+    # init(input_size, hidden_size, gen) -> float64 LayerWeights: a cell whose parameters are not weight
+    # matrices draws them itself (the LTC from ncps' ranges), whatever the run's init scheme and
+    # spectral radius, which are about matrices it does not have; None: models.init's schemes
+    init: Callable[..., Any] | None = None
+    # constrain(w_ih, w_hh, b_ih, b_hh), in place, after every optimizer step: the parameters a cell
+    # needs positive (the LTC's conductances and capacitance) clipped, as ncps does when training
+    constrain: Callable[..., None] | None = None
 
     def __post_init__(self) -> None:
         chunks = [g.chunk for g in self.gates]
         if chunks != sorted(chunks, reverse=True):
             raise ValueError(f"cell {self.name}: a derived gate (chunk=False) must come after every chunk")
+        if self.chunks is not None and any(g.chunk for g in self.gates):
+            raise ValueError(f"cell {self.name}: chunks is for cells whose gates are all derived")
         if self.torch_module is not None and self.torch_step is not None:
             raise ValueError(f"cell {self.name}: a torch_step is for cells with no torch.nn module")
         for knob in self.knobs:
@@ -134,7 +146,7 @@ class CellSpec:
     @property
     def n_gates(self) -> int:
         """Chunks of weight_ih / weight_hh (torch's gate count); derived gates have no rows."""
-        return sum(g.chunk for g in self.gates)
+        return self.chunks if self.chunks is not None else sum(g.chunk for g in self.gates)
 
     @property
     def clampable(self) -> dict[str, tuple[float, float]]:

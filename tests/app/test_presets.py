@@ -174,3 +174,17 @@ def test_the_cfc_s_time_gate_does_not_keep_the_past(seed):
     # the time gate is the cell's equation on its recorded slope and offset
     ta, tb = (np.asarray(cells["cfc"].gates[g], np.float64) for g in ("ta", "tb"))
     np.testing.assert_allclose(ti, 1 / (1 + np.exp(-(ta + tb))), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_ltc_s_time_constant_is_liquid_and_short(seed):
+    cells = run_of("ltc-liquid-time", seed)
+    tau = np.asarray(cells["ltc"].gates["tau"], np.float64)[0]  # (T, H), the one layer
+    keep = np.asarray(cells["ltc"].gates["keep"], np.float64)
+    assert tau.min() >= 0.04 and tau.max() <= 0.7  # "0.04 to 0.7 of a time step"
+    change = tau.max(0) / tau.min(0)  # each unit's tau along the sequence
+    assert change.min() >= 1.9 and change.max() <= 6  # "by a factor of 1.9 to 6"
+    assert keep.max() < 0.1  # "keeps under a tenth"
+    rate = {name: cr.decay["grad_h"]["steps_per_decade"] for name, cr in cells.items()}
+    assert all(cr.decay["grad_h"]["direction"] == "decays" for cr in cells.values())
+    assert 0.6 <= rate["ltc"] < 1.3 and 3.5 <= rate["rnn_tanh"] < 5.5 and 4.5 <= rate["lstm"] < 6.5

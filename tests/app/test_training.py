@@ -16,7 +16,7 @@ from tests.reference import unroll
 
 pytestmark = pytest.mark.timeout(120)
 
-CONFIG = {"cells": ["rnn_tanh", "lstm", "cfc"], "task": "adding", "seq_len": 12, "hidden_size": 6}
+CONFIG = {"cells": ["lstm", "cfc", "ltc"], "task": "adding", "seq_len": 12, "hidden_size": 6}
 TRAIN = {"batch_size": 8, "steps": 40, "probe_every": 5, "lr": 0.01}
 
 
@@ -79,7 +79,7 @@ def test_a_checkpoint_opens_in_every_view_with_the_trained_weights(client):
         assert ready["trained"] == {
             "train_id": 1,
             "step": 20,
-            "steps": {"rnn_tanh": 16, "lstm": 16, "cfc": 16},
+            "steps": {"lstm": 16, "cfc": 16, "ltc": 16},
         }
         assert decode_binary(ws.receive_bytes())[0] == KIND_BULK
         assert decode_binary(ws.receive_bytes())[:2] == (KIND_FRAME, 0)
@@ -100,7 +100,8 @@ def test_a_checkpoint_opens_in_every_view_with_the_trained_weights(client):
         assert ready["cells"][i]["loss"] == pytest.approx(float(ref_loss), rel=1e-5)
         assert not np.allclose(sent, untrained["cells"][i]["curves"]["grad_h_norm"], rtol=1e-3)
         assert not any("Untrained" in note for note in ready["cells"][i]["notes"])  # these are trained
-    assert any("Untrained, this LSTM's forget gate" in note for note in untrained["cells"][1]["notes"])
+    lstm = CONFIG["cells"].index("lstm")
+    assert any("Untrained, this LSTM's forget gate" in note for note in untrained["cells"][lstm]["notes"])
 
 
 def test_live_changes_step_and_resume_equal_the_same_calls_on_a_trainer(client):
@@ -128,9 +129,10 @@ def test_live_changes_step_and_resume_equal_the_same_calls_on_a_trainer(client):
     tr.set_lr(0.003)
     tr.set_clip(None)
     tr.run(5)
-    assert joined(messages, 1, "loss") == [r.loss for r in tr.history]
-    assert joined(messages, 1, "lr") == [0.01] * 10 + [0.003] * 5
-    assert not any(joined(messages, 1, "clipped")[10:])
+    lstm = CONFIG["cells"].index("lstm")
+    assert joined(messages, lstm, "loss") == [r.loss for r in tr.history]
+    assert joined(messages, lstm, "lr") == [0.01] * 10 + [0.003] * 5
+    assert not any(joined(messages, lstm, "clipped")[10:])
 
 
 def test_a_diverging_cell_is_flagged_and_the_session_keeps_working(client):

@@ -31,10 +31,11 @@ def test_the_spec_names_the_engine_s_cells_and_gates():
     assert list(figures.spec()["cells"]) == list(schemas.CELLS)
     assert set(figures.spec()["gates"]) == {g for gates in schemas.GATES.values() for g in gates}
     sigmoid = {g for g, info in figures.spec()["gates"].items() if info["sigmoid"]}
-    # torch.nn's sigmoid gates and the CfC's time gate; g, n, f1, f2 are tanh, pre, ta and tb affine
-    assert sigmoid == {"i", "f", "o", "r", "z", "ti"}
+    # torch.nn's sigmoid gates, the CfC's time gate and the LTC's kept share; g, n, f1, f2 are tanh,
+    # pre, ta, tb and the LTC's time constant unbounded
+    assert sigmoid == {"i", "f", "o", "r", "z", "ti", "keep"}
     unbounded = {g for g, info in figures.spec()["gates"].items() if info["activation"] == "none"}
-    assert unbounded == {"pre", "ta", "tb"}
+    assert unbounded == {"pre", "ta", "tb", "tau"}
     assert schemas.CELL_TITLE["rnn_tanh"] == figures.spec()["cells"]["rnn_tanh"]["title"]
 
 
