@@ -353,7 +353,7 @@ SPECS = (
         name="ltc",
         label="LTC",
         title="LTC cell",
-        color="#D55E00",
+        color="#000000",
         gates=(
             Gate("tau", "time constant τ = cm / conductance", "#CC79A7", activation="none", chunk=False),
             Gate("keep", "kept v share Π cm_t / den", "#0072B2", chunk=False),

@@ -587,3 +587,41 @@ def test_the_cfc_s_diagram_and_equations_show_its_numbers(page, recorder, server
     assert close(ti1, value["ti"]) and ti1 == ti2
     shot(page, "cfc-time-gate")
     recorder.check()
+
+
+def test_the_ltc_s_diagram_and_equations_show_its_numbers(page, recorder, server_url):
+    """The LTC lesson: its own drawing (the voltage carried through × keep, the drive, tau), its sentence,
+    and its equations with the step's numbers from the server's trace: h_t = keep · h_(t−1) + the drive,
+    which adds up to the trace's h_t."""
+    page.goto(server_url + "/#preset=ltc-liquid-time&t=30&unit=3")
+    wait_run(page, cells=["rnn_tanh", "lstm", "ltc"])
+    wait_t(page, 30)
+    trace = post_trace(server_url, page_config(page, server_url))
+    ltc = trace["cells"][2]
+    assert ltc["cell"] == "ltc"
+    value = {g: num(ltc["gates"][g][0][30][3]) for g in ("tau", "keep")}
+    value |= {"h": num(ltc["h"][0][30][3]), "h_prev": num(ltc["h"][0][29][3])}
+    card = page.locator(".cell-card").nth(2)
+    assert "drive to E," in card.locator("svg").text_content()
+    words = card.inner_text()
+    assert "time constant τ = " in words and "of the old voltage, the synapses drive the rest" in words
+    tau_box = parse_number(card.locator('[data-part="tau"] .gate-value').text_content())
+    assert close(tau_box, value["tau"], rel=5e-2)
+    page.locator('#equations .eq-cells [data-index="2"]').click()
+    page.wait_for_function("() => document.querySelector('#equations .eq-title').textContent.includes('LTC')")
+    body = page.locator("#equations .eq-body")
+    (tau,) = [
+        parse_number(s)
+        for s in body.locator(".eq").filter(has_text="of a step").first.locator(".num").all_inner_texts()
+    ]
+    (keep,) = [
+        parse_number(s)
+        for s in body.locator(".eq").filter(has_text="unfolds").first.locator(".num").all_inner_texts()
+    ]
+    assert close(tau, value["tau"]) and close(keep, value["keep"])
+    line = body.locator(".eq").filter(has_text="drive toward").first
+    keep2, h_prev, drive, h = [parse_number(s) for s in line.locator(".num").all_inner_texts()]
+    assert close(keep2, value["keep"]) and close(h_prev, value["h_prev"]) and close(h, value["h"])
+    assert close(drive, value["h"] - value["keep"] * value["h_prev"])
+    shot(page, "ltc-liquid-time")
+    recorder.check()

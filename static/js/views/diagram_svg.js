@@ -8,6 +8,9 @@
  *   fused-input RNN   z = [x_t, 1, h_{t-1}] stacked, pre = W z (one matmul), h_t = tanh(pre).
  *   CfC   four linear maps of [x_t, h_{t-1}]: heads f1, f2 (tanh), time slope t_a and offset t_b; the time
  *         gate ti = σ(t_a + t_b) mixes the heads, h_t = f1 (1 − ti) + ti f2 (no path keeps h_{t-1}).
+ *   LTC   the membrane voltage h_{t-1} carried along the top through × keep (the share the ODE solver's six
+ *         unfolds pass straight on), plus the drive toward the synapses' reversal potentials; tau, the
+ *         time constant, from the conductances x_t and h_{t-1} open through their sigmoid synapses.
  *
  * In the reverse direction of a bidirectional net a step starts from the state at t+1, and the
  * labels say so. Every lit part is an image with an accessible name (the view fills in its value);
@@ -136,6 +139,27 @@ function cfc(prev) {
     ${stateLabel("x", sub("x", "t"), 70, 226)}`;
 }
 
+// The LTC: h_{t-1} on the top line through × keep and + the drive; x_t and h_{t-1} on one bus below,
+// opening the conductances that set keep, the drive and tau.
+function ltc(prev) {
+  return `
+    ${body}
+    ${wire("M10,52 H109 M131,52 H202 M224,52 H410", "highway")}
+    ${wire("M24,52 V196 H318 M60,232 V196")}
+    ${wire("M120,109 V63 M120,151 V196 M213,109 V63 M213,151 V196 M318,151 V196")}
+    ${op("×", 120, 52)}${op("+", 213, 52)}
+    ${gateBox("keep", 120, 130, "Π cm/den")}
+    <g class="op stack" aria-hidden="true">
+      <rect x="170" y="109" width="86" height="42" rx="6"/>
+      <text x="213" y="126">drive to E,</text><text x="213" y="143">v_leak</text>
+    </g>
+    ${gateBox("tau", 318, 130, "cm / g")}
+    <text class="note" x="96" y="190" aria-hidden="true">sigmoid synapses of x, h open conductances g</text>
+    ${stateLabel("h_prev", sub("h", prev), 30, 26)}
+    ${stateLabel("h", sub("h", "t"), 416, 26, "end")}
+    ${stateLabel("x", sub("x", "t"), 70, 226)}`;
+}
+
 /** A cell without a drawing of its own: its gates in a row, fed by x_t and the previous state. */
 function anyCell(gates, hasC, prev) {
   const w = Math.min(64, Math.floor(300 / Math.max(gates.length, 1)));
@@ -165,6 +189,11 @@ const CELLS = {
     draw: cfc,
     words: (who, v, pct) =>
       `${who}: time gate ti = ${pct(v("ti"))}, that far from head f1 (${fmt(v("f1"), 2)}) to head f2 (${fmt(v("f2"), 2)}); no gate keeps the old state (h = ${fmt(v("h"), 2)}).`,
+  },
+  ltc: {
+    draw: ltc,
+    words: (who, v, pct) =>
+      `${who}: time constant τ = ${fmt(v("tau"), 2)} of a step; keeps a share ${fmt(v("keep"), 2)} of the old voltage, the synapses drive the rest (h = ${fmt(v("h"), 2)}).`,
   },
   lstm: {
     draw: lstm,

@@ -114,6 +114,29 @@ function cfcEquations(ctx) {
   }
 }
 
+// The LTC at timespan 1: ncps' solver, six unfolds of a sixth of a step, cm_t = 6 cm. Unrolled,
+// h_t = keep ⊙ h_{t−1} + the drive toward the reversal potentials, exactly (keep: the product of the
+// unfolds' cm_t / den), so the drive shown is h_t − keep ⊙ h_{t−1}.
+function ltcEquations(ctx) {
+  const { get, prev, pick, P_, unit, avg, out } = ctx;
+  const [tau, keep, h, hp] = ["tau", "keep", "h"].map(get).concat([prev("h")]);
+  const cm = "c<sub>m</sub>";
+  const g = `g<sub>leak</sub> + Σ<sub>i</sub> w σ(σ(${P_("h")}<sub>,i</sub> − μ)) + Σ<sub>d</sub> w′ σ(σ′(${T_("x")}<sub>,d</sub> − μ′))`;
+  out.push(`${T_("τ")} = ${cm} / (${g}) = ${num(pick(tau))} of a step`);
+  out.push(`${T_("keep")} = Π over 6 unfolds of 6${cm} / (6${cm} + g + ε) = ${num(pick(keep))}`);
+  if (unit >= 0) {
+    const drive = h[unit] - keep[unit] * hp[unit];
+    out.push(
+      `${T_("h")} = ${T_("keep")} ⊙ ${P_("h")} + drive toward E, v<sub>leak</sub> = ${num(keep[unit])} × ${num(hp[unit])} + ${num(drive)} = ${num(h[unit])}`,
+    );
+  } else {
+    const kept = mean(mapPair(keep, hp, (a, b) => a * b));
+    out.push(
+      `${T_("h")} = ${T_("keep")} ⊙ ${P_("h")} + drive toward E, v<sub>leak</sub>: ${avg}${num(kept)} kept + ${num(mean(h) - kept)} driven = ${num(mean(h))}`,
+    );
+  }
+}
+
 /** A cell without an entry of its own: each gate's and the state's value at this step. */
 function anyEquations(ctx, cell) {
   const { get, pick, out } = ctx;
@@ -127,6 +150,7 @@ const EQUATIONS = {
   rnn_relu: (ctx) => rnnEquations("relu", ctx),
   rnn_fused: fusedEquations,
   cfc: cfcEquations,
+  ltc: ltcEquations,
   lstm: lstmEquations,
   gru: gruEquations,
 };
