@@ -239,7 +239,7 @@ def clamp(cell, params):
 
 BUILD = '''
 N_GATES = $n_gates
-
+$own_init
 
 def build(cell, inputs):
     """Every layer-direction's [W_ih, W_hh, b_ih, b_hh] by torch's names, drawn from SEED in order."""
@@ -247,7 +247,7 @@ def build(cell, inputs):
     weights = {}
     for layer in range(LAYERS):
         for d in range(DIRECTIONS):
-            params = init_layer(N_GATES[cell], inputs if layer == 0 else DIRECTIONS * HIDDEN, gen)
+            $draw
 $extra            suffix = f"_l{layer}" + ("_reverse" if d else "")
             for name, p in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), params):
                 weights[name + suffix] = p.float().double()  # the page's float32 weights
@@ -489,9 +489,17 @@ def render(config: RunConfig) -> str:
     extra = []
     if not uploaded:
         parts.append(INITS[config.init])
+    own_init = [cell for cell in cells if CELL_SPECS[cell].script_init and not uploaded]  # the LTC's
+    for cell in own_init:
+        parts.append(CELL_SPECS[cell].script_init)
     if config.spectral_radius is not None and not uploaded:
         parts.append(Template(RESCALE).substitute(radius=repr(config.spectral_radius)))
-        extra.append("params[1] = rescale(params[1], N_GATES[cell])")
+        rescale = "params[1] = rescale(params[1], N_GATES[cell])"
+        extra.append(
+            f"if cell not in OWN_INIT:  # no weight matrices to rescale\n    {rescale}"
+            if own_init
+            else rescale
+        )
     for cell_name in cells:
         spec = CELL_SPECS[cell_name]
         for knob in spec.knobs:
@@ -521,6 +529,8 @@ def render(config: RunConfig) -> str:
         parts.append(
             Template(BUILD).substitute(
                 n_gates=json.dumps({cell: CELL_SPECS[cell].n_gates for cell in cells}),
+                own_init=_own_init_table(own_init),
+                draw=_draw_line(own_init),
                 extra=textwrap.indent("\n".join(extra) + "\n", " " * 12) if extra else "",
             )
         )
@@ -554,6 +564,22 @@ def render(config: RunConfig) -> str:
         )
     )
     return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+
+
+def _own_init_table(own_init: list[str]) -> str:
+    """OWN_INIT: the cells that draw their own parameters (the LTC), by their init functions."""
+    if not own_init:
+        return ""
+    table = ", ".join(f'"{cell}": {cell}_init' for cell in own_init)
+    return f"# cells that draw their own parameters, whatever the init scheme\nOWN_INIT = {{{table}}}\n"
+
+
+def _draw_line(own_init: list[str]) -> str:
+    """build()'s draw of one layer-direction's parameters, indented to sit in its loop."""
+    line = "params = init_layer(N_GATES[cell], size, gen)"
+    if own_init:
+        line = f"if cell in OWN_INIT:\n    params = OWN_INIT[cell](size, HIDDEN, gen)\nelse:\n    {line}"
+    return textwrap.indent(f"size = inputs if layer == 0 else DIRECTIONS * HIDDEN\n{line}", " " * 12).lstrip()
 
 
 def _times(k: int) -> str:

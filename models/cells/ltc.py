@@ -56,16 +56,6 @@ from .spec import CellSpec, Gate
 
 UNFOLDS = 6  # ncps' ode_unfolds
 EPSILON = 1e-8  # ncps' epsilon
-# ncps' init ranges (LTCCell._init_ranges); reversal potentials are +1 or -1, excitatory two times in three
-INIT_RANGES = {
-    "gleak": (0.001, 1.0),
-    "vleak": (-0.2, 0.2),
-    "cm": (0.4, 0.6),
-    "w": (0.001, 1.0),
-    "sigma": (3.0, 8.0),
-    "mu": (0.3, 0.8),
-}
-POSITIVE = ("w", "gleak", "cm")  # clipped at 0 after an optimizer step (ncps' apply_weight_constraints)
 
 
 class Params(NamedTuple):
@@ -251,23 +241,24 @@ def ltc_step(x, state, w_ih, w_hh, b_ih, b_hh):
     return (v,)
 
 
-def init(input_size: int, hidden_size: int, gen: torch.Generator) -> LayerWeights:
-    """ncps' initialisation, drawn from ``gen``: every parameter uniform in its range, each synapse's
-    reversal potential +1 or -1 (excitatory two times in three, as ncps' wirings draw them)."""
-    H, D = hidden_size, input_size
+def ltc_init(inputs, hidden, gen):
+    """ncps' initialisation (LTCCell._init_ranges), drawn from ``gen`` in float64: every parameter uniform
+    in its range, each synapse's reversal potential +1 or -1 (excitatory two times in three, as ncps'
+    wirings draw them). Returns [w_ih, w_hh, b_ih, b_hh] in the cell's layout."""
+    H, D = hidden, inputs
 
-    def uniform(name, *shape):
-        low, high = INIT_RANGES[name]
+    def uniform(low, high, *shape):
         return torch.rand(*shape, generator=gen, dtype=torch.float64) * (high - low) + low
 
     def polarity(*shape):
         return torch.where(torch.randint(0, 3, shape, generator=gen) == 0, -1.0, 1.0).to(torch.float64)
 
-    weight_hh = torch.cat([uniform("sigma", H, H), uniform("mu", H, H), uniform("w", H, H), polarity(H, H)])
-    weight_ih = torch.cat([uniform("sigma", H, D), uniform("mu", H, D), uniform("w", H, D), polarity(H, D)])
-    zeros = torch.zeros(H, dtype=torch.float64)
-    bias_ih = torch.cat([uniform("gleak", H), uniform("vleak", H), uniform("cm", H), zeros])
-    return LayerWeights(weight_ih, weight_hh, bias_ih, torch.zeros(4 * H, dtype=torch.float64))
+    # sigma in (3, 8), mu in (0.3, 0.8), w in (0.001, 1), then the reversal potentials
+    w_hh = torch.cat([uniform(3, 8, H, H), uniform(0.3, 0.8, H, H), uniform(0.001, 1, H, H), polarity(H, H)])
+    w_ih = torch.cat([uniform(3, 8, H, D), uniform(0.3, 0.8, H, D), uniform(0.001, 1, H, D), polarity(H, D)])
+    gleak, vleak, cm = uniform(0.001, 1, H), uniform(-0.2, 0.2, H), uniform(0.4, 0.6, H)
+    b_ih = torch.cat([gleak, vleak, cm, torch.zeros(H, dtype=torch.float64)])
+    return [w_ih, w_hh, b_ih, torch.zeros(4 * H, dtype=torch.float64)]
 
 
 def constrain(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> None:
@@ -368,7 +359,8 @@ SPECS = (
         growth_note=_growth_note,
         script_step=inspect.getsource(ltc_step),
         chunks=4,
-        init=init,
+        init=lambda inputs, hidden, gen: LayerWeights(*ltc_init(inputs, hidden, gen)),
+        script_init=inspect.getsource(ltc_init),
         constrain=constrain,
     ),
 )

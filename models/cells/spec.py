@@ -120,6 +120,9 @@ class CellSpec:
     # matrices draws them itself (the LTC from ncps' ranges), whatever the run's init scheme and
     # spectral radius, which are about matrices it does not have; None: models.init's schemes
     init: Callable[..., Any] | None = None
+    # the exported script's copy of it, plain torch: ``def <name>_init(inputs, hidden, gen)`` returning
+    # [w_ih, w_hh, b_ih, b_hh] in float64, the same draws from gen
+    script_init: str | None = None
     # constrain(w_ih, w_hh, b_ih, b_hh), in place, after every optimizer step: the parameters a cell
     # needs positive (the LTC's conductances and capacitance) clipped, as ncps does when training
     constrain: Callable[..., None] | None = None

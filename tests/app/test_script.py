@@ -67,6 +67,12 @@ CONFIGS = {
         "num_layers": 2,
         "bidirectional": True,
     },
+    "the LTC beside the tanh RNN, a spectral radius it has no matrix for": {
+        "cells": ["ltc", "rnn_tanh"],
+        "seq_len": 15,
+        "hidden_size": 6,
+        "spectral_radius": 0.9,
+    },
     "your sequence": {"cells": ["gru"], "task": "sequence", "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75]},
     "your CSV, 3 columns": {
         "cells": ["lstm", "rnn_tanh"],
