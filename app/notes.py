@@ -148,7 +148,8 @@ def cell_notes(
     gate = spec.memory_gate
     if spec.untrained_note is not None and not trained and gate not in config.clamp:
         mean = float(np.mean(gates[gate], dtype=np.float64))
-        if abs(mean - 0.5) <= HALF_OPEN:
+        applies = spec.untrained_when or (lambda m: abs(m - 0.5) <= HALF_OPEN)
+        if applies(mean):
             notes.append(spec.untrained_note(mean, layers))
     return notes
 

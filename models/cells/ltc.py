@@ -331,6 +331,16 @@ def read_ncps(module: torch.nn.Module) -> dict | None:
 
 
 # -- the page's notes in words (app/notes.py) --------------------------------------------------------
+def _untrained_note(keep: float, over: str) -> str:
+    return (
+        f"Untrained, this LTC keeps a share {keep:.2g} of its voltage from one step to the next (mean "
+        f"keep, over {over}): ncps' initial conductances (up to 1 for each of its synapses, from every "
+        "unit and every input) outweigh its capacitance, so each unit's time constant τ is a fraction of "
+        "a step and the membrane settles where its synapses drive it within the step. Little of h_(t−1) "
+        "survives, and the gradient through h fades fast; training raises keep."
+    )
+
+
 def _growth_note(quantity: str, mean: float, clamped: float | None, rate: str) -> str:
     return (
         "∂h_t/∂h_(t−1) is the product of the solver's six unfolds, each diag(cm_t/den) plus the synapses' "
@@ -356,6 +366,8 @@ SPECS = (
         read_module=read_ncps,
         order=6,
         memory_gate="keep",
+        untrained_note=_untrained_note,
+        untrained_when=lambda keep: keep < 0.1,
         growth_note=_growth_note,
         script_step=inspect.getsource(ltc_step),
         chunks=4,

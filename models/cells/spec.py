@@ -108,6 +108,9 @@ class CellSpec:
     # untrained_note(mean of the memory gate, "all layers and steps") -> why an untrained cell forgets,
     # said when that gate is not clamped and its mean sits near sigma(0) = 0.5
     untrained_note: Callable[..., str] | None = None
+    # untrained_when(mean of the memory gate) -> whether that note is said; None: when the mean sits
+    # near sigma(0) = 0.5 (app/notes.py's HALF_OPEN), a gate that neither keeps nor forgets
+    untrained_when: Callable[[float], bool] | None = None
     # growth_note(quantity, mean of the memory gate, its clamp or None, "1.1x per step back (...)")
     # -> why a curve grows going back
     growth_note: Callable[..., str] | None = None

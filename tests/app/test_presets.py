@@ -188,3 +188,5 @@ def test_the_ltc_s_time_constant_is_liquid_and_short(seed):
     rate = {name: cr.decay["grad_h"]["steps_per_decade"] for name, cr in cells.items()}
     assert all(cr.decay["grad_h"]["direction"] == "decays" for cr in cells.values())
     assert 0.6 <= rate["ltc"] < 1.3 and 3.5 <= rate["rnn_tanh"] < 5.5 and 4.5 <= rate["lstm"] < 6.5
+    (note,) = [n for n in cells["ltc"].notes if n.startswith("Untrained, this LTC keeps a share")]
+    assert f"a share {float(np.mean(keep)):.2g} of its voltage" in note  # the mean keep, as shown
