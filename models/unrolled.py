@@ -44,10 +44,12 @@ class Unrolled(torch.nn.Module):
         for layer in range(num_layers):
             D = input_size if layer == 0 else dirs * H
             for d in range(dirs):
-                for name, shape in zip(
-                    LayerWeights._fields, ((G * H, D), (G * H, H), (G * H,), (G * H,)), strict=True
-                ):
-                    p = torch.empty(shape, device=device, dtype=dtype).uniform_(-bound, bound)
+                shapes = ((G * H, D), (G * H, H), (G * H,), (G * H,))
+                drawn = [torch.empty(s, device=device, dtype=dtype).uniform_(-bound, bound) for s in shapes]
+                if spec.init is not None:  # a cell that draws its own (the LTC, ncps' ranges): torch's RNG
+                    own = spec.init(D, H, torch.default_generator)
+                    drawn = [p.to(device=device, dtype=q.dtype) for p, q in zip(own, drawn, strict=True)]
+                for name, p in zip(LayerWeights._fields, drawn, strict=True):
                     self.register_parameter(name + param_suffix(layer, d), torch.nn.Parameter(p))
 
     def constrain(self) -> None:

@@ -180,3 +180,13 @@ def test_an_ltc_trainer_learns_the_adding_problem_and_to_keep_more():
     assert tr.evaluate() < 0.25 * tr.baseline
     total = tr.net.weights["bias_ih_l0"] + tr.net.weights["bias_hh_l0"]
     assert (tr.net.weights["weight_hh_l0"][32:48] >= 0).all() and (total[:16] >= 0).all()
+
+
+def test_its_torch_module_made_on_its_own_starts_in_ncps_ranges():
+    """Unrolled("ltc", ...) made directly (not from a net) draws ncps' ranges, not torch's U(-k, k): no
+    negative conductance or capacitance to start from."""
+    module = Unrolled("ltc", 2, 8)
+    w_hh, w_ih, b = module.weight_hh_l0.detach(), module.weight_ih_l0.detach(), module.bias_ih_l0.detach()
+    assert ((w_hh[:8] >= 3) & (w_hh[:8] <= 8)).all() and ((w_hh[16:24] > 0) & (w_hh[16:24] <= 1)).all()
+    assert set(w_hh[24:].unique().tolist()) <= {-1.0, 1.0} and (w_ih[16:24] > 0).all()
+    assert ((b[:8] > 0) & (b[16:24] >= 0.4) & (b[16:24] <= 0.6)).all()
