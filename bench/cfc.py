@@ -25,17 +25,18 @@ import models
 from bench.engine import machine_line, paired_median_ms
 
 
-def kept_states(module: CfC, x: torch.Tensor):
-    """ncps' cell stepped by hand (its module keeps no states), every h_t with retain_grad."""
+def kept_states(module: torch.nn.Module, x: torch.Tensor, size: int, state_at: int = 0):
+    """ncps' cell stepped by hand (its modules keep no states), every h_t with retain_grad; ``size`` the
+    state's, ``state_at`` where the cell's (a, b) answer holds it (the CfC's first, the LTC's second)."""
     cell = module.rnn_cell
 
     def run():
         module.zero_grad(set_to_none=True)
         xr = x.detach().requires_grad_(True)
-        h = torch.zeros(x.shape[1], cell.hidden_size)
+        h = torch.zeros(x.shape[1], size)
         states = []
         for x_t in xr.unbind(0):
-            h, _ = cell(x_t, h, 1.0)
+            h = cell(x_t, h, 1.0)[state_at]
             h.retain_grad()
             states.append(h)
         h.sum().backward()
@@ -67,7 +68,7 @@ def main() -> None:
             out[-1].sum().backward()
 
         trace_ms, ncps_ms, kept_ms = paired_median_ms(
-            [lambda net=net, x=x: net.trace(x, jacobian=False), ncps, kept_states(module, x)], args.budget
+            [lambda net=net, x=x: net.trace(x, jacobian=False), ncps, kept_states(module, x, H)], args.budget
         )
         print(
             f"| {T} | {H} | {B} | {trace_ms:.1f} | {ncps_ms:.1f} | {trace_ms / ncps_ms:.2f} | "

@@ -23,26 +23,8 @@ from ncps.torch import LTC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models
+from bench.cfc import kept_states
 from bench.engine import machine_line, paired_median_ms
-
-
-def kept_states(module: LTC, x: torch.Tensor):
-    """ncps' cell stepped by hand (its module keeps no states), every h_t with retain_grad."""
-    cell = module.rnn_cell
-
-    def run():
-        module.zero_grad(set_to_none=True)
-        xr = x.detach().requires_grad_(True)
-        h = torch.zeros(x.shape[1], cell.state_size)
-        states = []
-        for x_t in xr.unbind(0):
-            _, h = cell(x_t, h, 1.0)
-            h.retain_grad()
-            states.append(h)
-        h.sum().backward()
-        return [s.grad for s in states], xr.grad
-
-    return run
 
 
 def main() -> None:
@@ -72,7 +54,7 @@ def main() -> None:
                 lambda net=net, x=x: net.trace(x, jacobian=False),
                 lambda net=net, x=x: net.trace(x, jacobian=True),
                 ncps,
-                kept_states(module, x),
+                kept_states(module, x, H, state_at=1),
             ],
             args.budget,
         )
