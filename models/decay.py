@@ -87,8 +87,10 @@ def _left_out(zeros: int, nonfinite: int) -> str:
     return ", ".join(parts)
 
 
-def fit_decay(norm) -> DecayFit:
+def fit_decay(norm, unit: str = "step") -> DecayFit:
     """Fit log10(norm_t) on t by least squares over the finite, positive values of ``norm``.
+
+    ``unit`` names what t counts in the sentences ("layer" for a stack over depth, models/highway.py).
 
     ``norm`` is in processing order, its latest step last (flip a reverse direction's curve first).
     Inf, NaN and exact zeros are data, never an error: they are left out of the fit and counted.
@@ -106,6 +108,7 @@ def fit_decay(norm) -> DecayFit:
     curves have R^2 >= 0.97 and change by 15x to 1e29x; the LSTMs with f near 1 have R^2 from 0.0 to
     0.99: the gradient at the loss's own step stands out, then the rest drifts up or down slowly.
     """
+    units = unit + "s"
     norm = np.asarray(norm, dtype=np.float64).reshape(-1)
     T = norm.shape[0]
     finite = np.isfinite(norm)
@@ -114,9 +117,9 @@ def fit_decay(norm) -> DecayFit:
     n = int(ok.sum())
     if n < 2:  # nothing to fit: span 0
         if zeros and zeros >= nonfinite:
-            text = f"exactly 0 at {zeros} of {T} steps: nothing flows back"
+            text = f"exactly 0 at {zeros} of {T} {units}: nothing flows back"
             return DecayFit("zero", text, span=0, zeros=zeros, nonfinite=nonfinite)
-        text = f"too few finite, nonzero values to fit a rate: {n} of {T} steps"
+        text = f"too few finite, nonzero values to fit a rate: {n} of {T} {units}"
         if zeros or nonfinite:
             text += f" ({_left_out(zeros, nonfinite)})"
         return DecayFit("flat", text, span=0, zeros=zeros, nonfinite=nonfinite)
@@ -135,22 +138,22 @@ def fit_decay(norm) -> DecayFit:
     rel = y - y[-1]
     low, high = _pow10(float(rel.min())), _pow10(float(rel.max()))
     fit = dict(width=width, factor=factor, slope=slope, slope_ci=ci, r2=r2, low=low, high=high, **counts)
-    note = f" (fitted over {n} of {T} steps; left out: {_left_out(zeros, nonfinite)})" if n < T else ""
+    note = f" (fitted over {n} of {T} {units}; left out: {_left_out(zeros, nonfinite)})" if n < T else ""
     small = abs(change) < math.log10(FLAT_FACTOR)
     if small or (n >= 3 and abs(slope) <= ci) or r2 < MIN_R2:
         if small and high / low <= FLAT_FACTOR**2:
-            text = f"about constant over these {n} steps: stays within {_x(low)}x–{_x(high)}x"
+            text = f"about constant over these {n} {units}: stays within {_x(low)}x–{_x(high)}x"
         else:
-            text = f"no steady rate over these {n} steps: it stays between {_x(low)}x and {_x(high)}x"
+            text = f"no steady rate over these {n} {units}: it stays between {_x(low)}x and {_x(high)}x"
         text += " of its last value"
         return DecayFit("flat", text + note, **fit)
     k = 1.0 / abs(slope)
     word = "smaller" if slope > 0 else "larger"
     if abs(change) >= 1:
-        text = f"10x {word} every {_steps(k)} steps back"
+        text = f"10x {word} every {_steps(k)} {units} back"
     else:
         total = factor if factor > 1 else 1 / factor
-        text = f"{_x(total)}x {word} over these {width} steps back (10x every {_steps(k)})"
+        text = f"{_x(total)}x {word} over these {width} {units} back (10x every {_steps(k)})"
     return DecayFit("decays" if slope > 0 else "grows", text + note, steps_per_decade=k, **fit)
 
 

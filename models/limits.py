@@ -39,6 +39,15 @@ LIMITS: dict[str, tuple[float, float]] = {
     "batch": (1, 4096),
     "columns": (1, 64),  # the sequence task's numbers per step (your CSV's columns): its input size
 } | {name: (k.low, k.high) for name, k in KNOBS.items()}
+# The highway stack over depth (models/highway.py) beside a plain stack of the same width: its own limits.
+HIGHWAY_ACTIVATIONS = ("tanh", "relu")
+HIGHWAY_LIMITS: dict[str, tuple[float, float]] = {
+    "layers": (2, 50),
+    "width": (1, 128),
+    "carry_bias": (-10.0, 10.0),  # every transform gate's bias b_T at init
+    "gain": (0.0, 10.0),  # H's weights are torch.nn.Linear's U(-k, k) times this
+    "seed": (0, 2**31 - 1),
+}
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 
