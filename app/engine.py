@@ -27,7 +27,16 @@ import orjson
 import torch
 
 from . import models, notes
-from .schemas import BINARY_HEADER, CELL_TITLE, GATES, KIND_BULK, KIND_FRAME, RunConfig, wire_float
+from .schemas import (
+    BINARY_HEADER,
+    CELL_TITLE,
+    GATES,
+    KIND_BULK,
+    KIND_FRAME,
+    HighwayConfig,
+    RunConfig,
+    wire_float,
+)
 from .settings import Settings
 
 NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
@@ -102,6 +111,36 @@ def input_gradient(norm: np.ndarray) -> dict:
 def fit_decay(norm: np.ndarray) -> dict:
     """models.decay.fit_decay on one curve (processing order), as the wire's Decay."""
     return decay_wire(models.decay.fit_decay(norm))
+
+
+# -- the highway stack over depth ------------------------------------------------------------------
+def highway_json(config: HighwayConfig) -> bytes:
+    """Both stacks of models/highway.py on the config's input, batch item 0, as the wire's HighwayResponse."""
+    highway = models.highway
+    try:
+        w = highway.init(config.width, config.layers, config.carry_bias, config.gain, config.seed)
+        x = highway.draw_input(config.width, 1, config.seed)
+        run = highway.trace(w, x, config.activation, models.resolve_dtype(config.dtype))
+    except ValueError as err:
+        raise engine_error(err) from err
+    stacks = []
+    for kind in highway.STACKS:
+        stack = run.stack(kind)
+        norm = stack.grad_norm[:, 0].numpy()
+        stacks.append(
+            {
+                "name": kind,
+                "y": json_safe(stack.y[:, 0].numpy()),
+                "h": json_safe(stack.h[:, 0].numpy()),
+                "gate": None if stack.gate is None else json_safe(stack.gate[:, 0].numpy()),
+                "grad_norm": json_safe(norm),
+                "y_norm": json_safe(stack.y_norm[:, 0].numpy()),
+                "loss": wire_float(float(stack.loss)),
+                "decay": decay_wire(models.decay.fit_decay(norm, unit="layer")),
+            }
+        )
+    carry_mean = run.highway.carry[:, 0].double().mean(dim=-1).numpy()
+    return dumps({"config": config.model_dump(), "stacks": stacks, "carry_mean": json_safe(carry_mean)})
 
 
 # -- a run ----------------------------------------------------------------------------------------

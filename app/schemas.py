@@ -361,8 +361,9 @@ def _bound_message(field: str, err: dict, lo: float, hi: float) -> str | None:
 def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
     """Pydantic errors with ``field`` (dotted, list indices dropped) and a message that names the field
     and, for a bound, the allowed range; ``input`` safe to send as JSON (wire_input). ``strip`` leading
-    loc parts (e.g. "body") are not the field."""
-    limits = settings_limits(get_settings())
+    loc parts (e.g. "body") are not the field. The highway form's fields (layers, width, carry_bias, gain)
+    are named nowhere else; its seed has the run's range."""
+    limits = models.limits.HIGHWAY_LIMITS | settings_limits(get_settings())
     out = []
     for err in errors:
         loc = tuple(err.get("loc", ()))[strip:]
@@ -1085,6 +1086,51 @@ def cell_infos() -> list[CellInfo]:
     ]
 
 
+# -- the highway stack over depth ----------------------------------------------------------------------
+HIGHWAY_LIMITS = models.limits.HIGHWAY_LIMITS
+HighwayActivation = Literal[models.limits.HIGHWAY_ACTIVATIONS]  # type: ignore[valid-type]
+Dtype = Literal[models.limits.DTYPES]  # type: ignore[valid-type]
+
+
+def _highway_field(name: str, default: float, what: str) -> Any:
+    lo, hi = HIGHWAY_LIMITS[name]
+    return Field(default, ge=lo, le=hi, description=what)
+
+
+class HighwayConfig(BaseModel):
+    """A highway stack over depth beside a plain stack of the same width and H weights (models/highway.py):
+    y_l = H(y_(l-1))·T(y_(l-1)) + y_(l-1)·(1 − T(y_(l-1))) against y_l = H(y_(l-1))."""
+
+    model_config = INBOUND
+
+    layers: Int = _highway_field("layers", 30, "layers in each stack")
+    width: Int = _highway_field("width", 32, "units per layer, the input's size too")
+    carry_bias: float = _highway_field("carry_bias", -3.0, "every transform gate's bias b_T at init")
+    gain: float = _highway_field("gain", 1.0, "H's weights are torch.nn.Linear's U(-k, k) times this")
+    activation: HighwayActivation = "tanh"
+    seed: Int = _highway_field("seed", 0, "draws the weights and, from seed + 1, the input")
+    dtype: Dtype = "float32"
+
+
+class HighwayStack(BaseModel):
+    """One stack's run on the input (batch item 0); layer l = 0 is the input x, l = L the top."""
+
+    name: Literal["highway", "plain"]
+    y: list[list[WireFloat]]  # (L+1, W): y_0 = x, ..., y_L
+    h: list[list[WireFloat]]  # (L, W): H_l(y_(l-1)), layer l's at l - 1
+    gate: list[list[WireFloat]] | None  # (L, W): the transform gate T_l (the highway's); carry = 1 − T
+    grad_norm: list[WireFloat]  # (L+1,): ||dL/dy_l||, float64 whatever the run's dtype; [0] is ||dL/dx||
+    y_norm: list[WireFloat]  # (L+1,): ||y_l||
+    loss: WireFloat  # the sum of y_L's entries
+    decay: Decay  # ||dL/dy_l|| going down from the top, "10x smaller every k layers back"
+
+
+class HighwayResponse(BaseModel):
+    config: HighwayConfig
+    stacks: list[HighwayStack]  # the highway, then the plain stack
+    carry_mean: list[WireFloat]  # (L,): mean of 1 − T_l over units, per layer
+
+
 # -- the views' description ----------------------------------------------------------------------
 VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
 
@@ -1109,6 +1155,9 @@ def _view_spec() -> dict:
         if spec["gates"].setdefault(g.name, entry) != entry:
             raise RuntimeError(f"gate {g.name}: two cells describe it differently")
     spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}
+    spec["highway"]["limits"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in HIGHWAY_LIMITS.items()}
+    spec["highway"]["activations"] = list(models.limits.HIGHWAY_ACTIVATIONS)
+    spec["highway"]["defaults"] = HighwayConfig().model_dump()
     return spec
 
 

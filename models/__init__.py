@@ -8,7 +8,7 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import cancel, decay, limits, streams, tasks, weights
+from . import cancel, decay, highway, limits, streams, tasks, weights
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .probe import ProbeRecord
 from .trace import Trace
@@ -25,6 +25,7 @@ __all__ = [
     "cancel",
     "decay",
     "from_torch",
+    "highway",
     "limits",
     "resolve_device",
     "resolve_dtype",

@@ -21,6 +21,8 @@ from ..schemas import (
     TASKS,
     CellsResponse,
     DataTable,
+    HighwayConfig,
+    HighwayResponse,
     Limit,
     Preset,
     RunConfig,
@@ -120,6 +122,21 @@ async def trace(
             headers={"Content-Disposition": f'attachment; filename="gateflow-{run.run_id}.csv"'},
         )
     body = await loop.run_in_executor(executor, engine.trace_json, run)
+    return Response(body, media_type="application/json")
+
+
+@router.post("/highway", response_model=HighwayResponse)
+async def highway(config: HighwayConfig, request: Request) -> Response:
+    """A highway stack over depth beside a plain stack of the same width and H weights: every layer's
+    output, H and transform gate, and ||dL/dy_l|| down to the input (models/highway.py)."""
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    executor = getattr(request.app.state, "executor", None)
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(executor, engine.highway_json, config)
+    except engine.EngineError as err:
+        return unprocessable(err.field or "config", str(err))
     return Response(body, media_type="application/json")
 
 
