@@ -25,6 +25,7 @@ import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
 import { HeatmapView } from "./views/heatmaps.js";
+import { HighwayView } from "./views/highway.js";
 import { SequenceView } from "./views/sequence.js";
 import { TrainingView } from "./views/training.js";
 import { CheckpointBar, trainedWords } from "./views/training_checkpoints.js";
@@ -82,6 +83,9 @@ const views = {
   sequence: new SequenceView($("#sequence")),
   heatmaps: new HeatmapView($("#heatmaps"), Plotly),
 };
+// the highway stack over depth: its own form and request, apart from the sequence run
+const highway = new HighwayView($("#highway"), Plotly);
+highway.load();
 
 let run = null; // the run on display
 let pendingRun = null; // `ready` received, bulk not yet

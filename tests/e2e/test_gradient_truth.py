@@ -14,7 +14,7 @@ import re
 import urllib.request
 
 import pytest
-from helpers import post_trace, shot, state, wait_drawn, wait_run, wait_t
+from helpers import plot_data, post_trace, shot, state, wait_drawn, wait_run, wait_t
 
 GRAD = '[data-plot="grad"]'
 JACOBIAN = '[data-plot="jacobian"]'
@@ -624,4 +624,68 @@ def test_the_ltc_s_diagram_and_equations_show_its_numbers(page, recorder, server
     assert close(keep2, value["keep"]) and close(h_prev, value["h_prev"]) and close(h, value["h"])
     assert close(drive, value["h"] - value["keep"] * value["h_prev"])
     shot(page, "ltc-liquid-time")
+    recorder.check()
+
+
+def post_highway(server_url: str, config: dict) -> dict:
+    request = urllib.request.Request(
+        server_url + "/api/highway",
+        data=json.dumps(config).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def highway_loaded(page, after: int = 0) -> int:
+    page.wait_for_function(f"() => Number(document.querySelector('#highway').dataset.loaded || 0) > {after}")
+    return int(page.locator("#highway").get_attribute("data-loaded"))
+
+
+def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url):
+    """The highway lesson over depth: both stacks' ||dL/dy_l|| on the plot and in words are the server's,
+    the equations at a clicked layer and unit add up, a bad setting is refused by name and the plots
+    keep the last good run, a good one redraws."""
+    page.goto(server_url + "/")
+    loaded = highway_loaded(page)
+    body = post_highway(server_url, {})
+    hw, plain = body["stacks"]
+    wait_drawn(page, '[data-name="highway-gradient"]')
+    data = plot_data(page, '[data-name="highway-gradient"]')
+    assert [len(d["x"]) for d in data] == [31, 31]
+    for trace, stack in zip(data, (hw, plain), strict=True):
+        shown = zip(trace["y"], stack["grad_norm"], strict=True)
+        assert [close(a, num(b), rel=1e-6) for a, b in shown] == [True] * 31
+    words = page.locator("#highway .hw-decay").inner_text()
+    assert hw["decay"]["text"] in words and plain["decay"]["text"] in words
+    assert "layers back" in plain["decay"]["text"]
+    # a click on the carry-gate map picks layer 5, unit 3: the equations use that layer's numbers
+    carry_map = "document.querySelector('[data-name=\"highway-carry\"]')"
+    page.evaluate(f"() => {carry_map}.emit('plotly_click', {{points: [{{x: 5, y: 3}}]}})")
+    head = "document.querySelector('#highway .hw-eq-head')"
+    page.wait_for_function(f"() => {head}.textContent.includes('Layer 5, unit 3')")
+    line = page.locator('#highway .hw-eq-line[data-stack="highway"]')
+    h, t, a, carry, y = [parse_number(s) for s in line.locator(".num").all_inner_texts()]
+    assert close(h, num(hw["h"][4][3])) and close(t, num(hw["gate"][4][3])) and close(a, num(hw["y"][4][3]))
+    assert close(carry, 1 - num(hw["gate"][4][3])) and close(y, num(hw["y"][5][3]))
+    assert close(y, h * t + a * carry, rel=2e-2)
+    plain_line = page.locator('#highway .hw-eq-line[data-stack="plain"] .num')
+    py, pa = [parse_number(s) for s in plain_line.all_inner_texts()]
+    assert close(py, num(plain["y"][5][3])) and close(pa, num(plain["y"][4][3]))
+    page.locator("#highway").scroll_into_view_if_needed()
+    shot(page, "highway-depth")
+    # out of range: refused by name, nothing redrawn
+    page.fill('#highway input[name="layers"]', "51")
+    page.wait_for_function("() => document.querySelector('#highway .hw-status').dataset.kind === 'error'")
+    status = page.locator("#highway .hw-status").inner_text()
+    assert "layers: 51 is outside the allowed range 2 .. 50" in status
+    assert int(page.locator("#highway").get_attribute("data-loaded")) == loaded
+    page.select_option('#highway select[name="activation"]', "relu")  # still refused: layers is 51
+    page.fill('#highway input[name="layers"]', "12")
+    highway_loaded(page, loaded)
+    data = plot_data(page, '[data-name="highway-gradient"]')
+    relu = post_highway(server_url, {"layers": 12, "activation": "relu"})
+    assert [len(d["x"]) for d in data] == [13, 13]
+    assert close(data[1]["y"][0], num(relu["stacks"][1]["grad_norm"][0]), rel=1e-6)
+    assert page.locator("#highway .hw-status").inner_text() == ""
     recorder.check()
