@@ -1090,6 +1090,7 @@ def cell_infos() -> list[CellInfo]:
 HIGHWAY_LIMITS = models.limits.HIGHWAY_LIMITS
 HighwayActivation = Literal[models.limits.HIGHWAY_ACTIVATIONS]  # type: ignore[valid-type]
 Dtype = Literal[models.limits.DTYPES]  # type: ignore[valid-type]
+HighwayStackName = Literal[models.highway.STACKS]  # type: ignore[valid-type]
 
 
 def _highway_field(name: str, default: float, what: str) -> Any:
@@ -1115,7 +1116,7 @@ class HighwayConfig(BaseModel):
 class HighwayStack(BaseModel):
     """One stack's run on the input (batch item 0); layer l = 0 is the input x, l = L the top."""
 
-    name: Literal["highway", "plain"]
+    name: HighwayStackName
     y: list[list[WireFloat]]  # (L+1, W): y_0 = x, ..., y_L
     h: list[list[WireFloat]]  # (L, W): H_l(y_(l-1)), layer l's at l - 1
     gate: list[list[WireFloat]] | None  # (L, W): the transform gate T_l (the highway's); carry = 1 − T
