@@ -13,7 +13,6 @@ ratio = trace / ncps. Times are medians of interleaved repeats (bench/engine.py'
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ncps.torch import CfC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models
-from bench.engine import machine_line, paired_median_ms
+from bench.engine import paired_median_ms, timing_table
 
 
 def kept_states(module: torch.nn.Module, x: torch.Tensor, size: int, state_at: int = 0):
@@ -46,16 +45,7 @@ def kept_states(module: torch.nn.Module, x: torch.Tensor, size: int, state_at: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per measurement")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(machine_line(args.threads))
-    print("| T | H | B | trace ms | ncps ms | ratio | ncps+h ms | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    args = timing_table(__doc__, "| T | H | B | trace ms | ncps ms | ratio | ncps+h ms | ratio |")
     for T, H, B in [(100, 32, 1), (1000, 32, 1), (1000, 128, 1), (1000, 32, 32)]:
         torch.manual_seed(0)
         module = CfC(H, H, backbone_layers=0, batch_first=False)

@@ -80,6 +80,21 @@ def machine_line(threads: int) -> str:
     )
 
 
+def timing_table(doc: str, header: str) -> argparse.Namespace:
+    """A model-against-its-oracle bench's start: its options (--threads, --budget) parsed from the command
+    line, torch's threads set, then the machine line and a Markdown table's header printed
+    (``header``: "| T | H | trace ms |", right-aligned columns)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(machine_line(args.threads))
+    print(header)
+    print("|" + "---:|" * (header.count("|") - 1))
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -12,7 +12,6 @@ ratio = trace / autograd. Times are medians of interleaved repeats (bench/engine
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import engine
 from app.schemas import HighwayConfig
-from bench.engine import machine_line, paired_median_ms
+from bench.engine import paired_median_ms, timing_table
 from models import highway
 
 
@@ -44,16 +43,7 @@ def autograd_unroll(w: highway.HighwayWeights, x: torch.Tensor):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per measurement")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(machine_line(args.threads))
-    print("| layers | width | trace ms | autograd ms | ratio | answer ms |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    args = timing_table(__doc__, "| layers | width | trace ms | autograd ms | ratio | answer ms |")
     for layers, width in [(30, 32), (50, 32), (50, 128)]:
         w = highway.init(width, layers, -3.0, 1.0, 0).to(torch.float32)
         x = highway.draw_input(width, 1, 0).to(torch.float32)

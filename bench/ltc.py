@@ -14,7 +14,6 @@ ratio = trace / ncps. Times are medians of interleaved repeats (bench/engine.py'
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,20 +23,13 @@ from ncps.torch import LTC
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models
 from bench.cfc import kept_states
-from bench.engine import machine_line, paired_median_ms
+from bench.engine import paired_median_ms, timing_table
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    args = timing_table(
+        __doc__, "| T | D | H | B | trace ms | trace+J ms | ncps ms | ratio | ncps+h ms | ratio |"
     )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per measurement")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(machine_line(args.threads))
-    print("| T | D | H | B | trace ms | trace+J ms | ncps ms | ratio | ncps+h ms | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for T, D, H, B in [(100, 8, 32, 1), (500, 8, 32, 1), (500, 8, 64, 1), (500, 8, 32, 16)]:
         torch.manual_seed(0)
         module = LTC(D, H, batch_first=False)
