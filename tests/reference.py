@@ -9,7 +9,7 @@ gates are written out by hand (a constant in place of the gate's activation).
 from __future__ import annotations
 
 import torch
-from ncps.torch import CfCCell, LTCCell
+from ncps.torch import LTC, CfC, CfCCell, LTCCell
 from ncps.wirings import FullyConnected
 
 from models.cells import REGISTRY
@@ -73,6 +73,15 @@ class NcpsLTC(torch.nn.Module):
 
 
 NCPS_CELLS = {"cfc": NcpsCfC, "ltc": NcpsLTC}
+
+
+def ncps_module(cell: str, D: int, H: int, dtype: torch.dtype, seed: int = 0, **kw) -> torch.nn.Module:
+    """ncps' own sequence module for a cell of ours, drawn from ``seed``: CfC with no backbone (the cell
+    we compute), LTC with its defaults."""
+    torch.manual_seed(seed)
+    if cell == "cfc":
+        return CfC(D, H, backbone_layers=0, batch_first=False, **kw).to(dtype)
+    return LTC(D, H, batch_first=False, **kw).to(dtype)
 
 
 class NcpsStack(torch.nn.Module):

@@ -4,20 +4,21 @@ published by the CfC's authors), its torch module for training, and what it refu
 The parametrized engine tests (parity, gradients against autograd through ncps' CfCCell, dL/dx, the
 torch-ops path, tiny norms, one training step) cover it too, through tests/reference.py."""
 
+import functools
+
 import pytest
 import torch
 from ncps.torch import CfC
 
 import models
 from models.unrolled import Unrolled
+from tests.reference import ncps_module
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 
 
-def ncps_cfc(D, H, dtype, seed=0, **kw):
-    torch.manual_seed(seed)
-    return CfC(D, H, backbone_layers=0, batch_first=False, **kw).to(dtype)
+ncps_cfc = functools.partial(ncps_module, "cfc")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -71,19 +72,6 @@ def test_its_torch_module_is_ncps_cfc_and_reads_back(layers, bidirectional):
                 lin.bias.copy_(b[4 * k : 4 * k + 4])
         expected, _ = oracle(x, torch.zeros(2, 4, dtype=torch.float64))
         torch.testing.assert_close(out.detach(), expected.detach(), atol=1e-12, rtol=0)
-
-
-def test_nan_and_inf_are_carried_as_ncps_carries_them():
-    module = ncps_cfc(2, 3, torch.float64, seed=5)
-    net = models.from_torch(module)
-    x = torch.randn(8, 1, 2, dtype=torch.float64)
-    x[2, 0, 0], x[5, 0, 1] = float("inf"), float("-inf")
-    expected, _ = module(x, torch.zeros(1, 3, dtype=torch.float64))
-    tr = net.trace(x)
-    torch.testing.assert_close(tr.output, expected.detach(), atol=1e-12, rtol=0, equal_nan=True)
-    x[4, 0, 1] = float("nan")
-    tr = net.trace(x)
-    assert torch.isnan(tr.h[0, 4:]).all() and torch.isfinite(tr.h[0, :4]).all()
 
 
 @pytest.mark.parametrize(

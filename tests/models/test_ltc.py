@@ -5,6 +5,8 @@ The parametrized engine tests (parity, gradients against autograd through ncps' 
 finite differences, Jacobian norms, the torch-ops path, tiny norms, one training step) cover it too,
 through tests/reference.py."""
 
+import functools
+
 import pytest
 import torch
 from ncps.torch import LTC
@@ -13,14 +15,13 @@ from ncps.wirings import NCP, Random
 import models
 from models.cells.ltc import UNFOLDS
 from models.unrolled import Unrolled
+from tests.reference import ncps_module
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = {torch.float32: 2e-5, torch.float64: 1e-12}
 
 
-def ncps_ltc(D, units, dtype, seed=0, **kw):
-    torch.manual_seed(seed)
-    return LTC(D, units, batch_first=False, **kw).to(dtype)
+ncps_ltc = functools.partial(ncps_module, "ltc")
 
 
 def run_both(module, net, x, dtype):
@@ -122,19 +123,6 @@ def test_training_s_constraint_clips_what_must_stay_positive():
     total = after["bias_ih_l0"] + after["bias_hh_l0"]
     assert (total[:H] >= 0).all() and (total[2 * H : 3 * H] >= 0).all()
     assert torch.equal(after["bias_ih_l0"][H : 2 * H], before["bias_ih_l0"][H : 2 * H])
-
-
-def test_nan_and_inf_are_carried_as_ncps_carries_them():
-    module = ncps_ltc(2, 3, torch.float64, seed=5)
-    net = models.from_torch(module)
-    x = torch.randn(8, 1, 2, dtype=torch.float64)
-    x[2, 0, 0], x[5, 0, 1] = float("inf"), float("-inf")
-    expected, _ = module(x, torch.zeros(1, 3, dtype=torch.float64))
-    tr = net.trace(x)
-    torch.testing.assert_close(tr.output, expected.detach(), atol=1e-12, rtol=0, equal_nan=True)
-    x[4, 0, 1] = float("nan")
-    tr = net.trace(x)
-    assert torch.isnan(tr.h[0, 4:]).all() and torch.isfinite(tr.h[0, :4]).all()
 
 
 @pytest.mark.parametrize(

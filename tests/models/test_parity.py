@@ -5,7 +5,7 @@ import torch
 
 import models
 from models.cells import REGISTRY
-from tests.reference import NcpsStack, unroll
+from tests.reference import NcpsStack, ncps_module, unroll
 
 
 def oracle(cell, D, H, dtype=torch.float64, **kwargs):
@@ -95,3 +95,17 @@ def test_from_torch_without_bias_and_round_trip():
     torch.testing.assert_close(net.trace(x).output, module(x)[0].detach(), atol=1e-12, rtol=0)
     again = net.to_torch()
     torch.testing.assert_close(again(x)[0], module(x)[0], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["cfc", "ltc"])
+def test_nan_and_inf_are_carried_as_ncps_carries_them(cell):
+    module = ncps_module(cell, 2, 3, torch.float64, seed=5)
+    net = models.from_torch(module)
+    x = torch.randn(8, 1, 2, dtype=torch.float64)
+    x[2, 0, 0], x[5, 0, 1] = float("inf"), float("-inf")
+    expected, _ = module(x, torch.zeros(1, 3, dtype=torch.float64))
+    tr = net.trace(x)
+    torch.testing.assert_close(tr.output, expected.detach(), atol=1e-12, rtol=0, equal_nan=True)
+    x[4, 0, 1] = float("nan")
+    tr = net.trace(x)
+    assert torch.isnan(tr.h[0, 4:]).all() and torch.isfinite(tr.h[0, :4]).all()
