@@ -8,7 +8,7 @@
 Pure PyTorch: nothing here imports the web app.
 """
 
-from . import cancel, decay, highway, limits, streams, tasks, weights
+from . import attention, cancel, decay, highway, limits, streams, tasks, weights
 from .net import RecurrentNet, build, from_torch, resolve_device, resolve_dtype
 from .probe import ProbeRecord
 from .trace import Trace
@@ -21,6 +21,7 @@ __all__ = [
     "StepRecord",
     "Trace",
     "Trainer",
+    "attention",
     "build",
     "cancel",
     "decay",

@@ -48,6 +48,16 @@ HIGHWAY_LIMITS: dict[str, tuple[float, float]] = {
     "gain": (0.0, 10.0),  # H's weights are torch.nn.Linear's U(-k, k) times this
     "seed": (0, 2**31 - 1),
 }
+# Causal self-attention over a sequence (models/attention.py) beside a recurrent cell: its own limits. A
+# T x T map of weights per head goes to the page, so T stays where a projector can still show one row.
+ATTENTION_POSITIONS = ("learned", "sinusoidal")
+ATTENTION_LIMITS: dict[str, tuple[float, float]] = {
+    "length": (2, 256),  # steps in the sequence
+    "width": (1, 128),
+    "heads": (1, 4),
+    "focus": (0.0, 10.0),  # the query weights W_q are their draw times this: sharper or flatter weights
+    "seed": (0, 2**31 - 1),
+}
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 

@@ -1,0 +1,225 @@
+"""Causal self-attention over a sequence (Vaswani et al. 2017, one layer): the model that reaches far-back
+inputs without gates, shown beside the recurrent cells on the same input and the same loss.
+
+    from models import attention
+    w = attention.init(width=32, length=240, heads=2, positions="sinusoidal", seed=0)
+    x, r = attention.draw_task(length=240, width=32, seed=0)
+    run = attention.trace(w, x, r, heads=2)     # run.weights (B, n, T, T), run.grad_x_norm (T, B)
+
+One layer, E = width (the input's size too), n heads of d = E / n units each:
+
+    u_t = x_t + p_t                                   p: learned (drawn as nn.Embedding draws, N(0, 1))
+                                                      or sinusoidal (sin/cos at 10000^(-2i/E), Vaswani)
+    q_t, k_t, v_t = W_q u_t + b_q, W_k u_t + b_k, W_v u_t + b_v          per head: d units each
+    a_tj = softmax_j (q_t · k_j / sqrt(d)) over j <= t  (causal: step t sees steps 0..t and nothing later)
+    o_t  = sum_j a_tj v_j                                                 the heads side by side
+    z_t  = W_o o_t + b_o;  y_t = u_t + z_t with the residual, else z_t;  then LayerNorm(y_t) if asked
+
+This is ``torch.nn.MultiheadAttention(E, n)`` called on (u, u, u) with a causal mask, plus the residual and
+``torch.nn.LayerNorm(E)``: tests/models/test_attention.py checks outputs, weights and gradients against
+them and against float64 finite differences. The parameters are held in MultiheadAttention's names and
+drawn as it draws them (xavier-uniform in_proj_weight, Linear's U(-1/sqrt(E), 1/sqrt(E)) out_proj, zero
+biases), from the seed; ``focus`` scales W_q, which sharpens (> 1) or flattens (< 1) every row of weights.
+
+The loss is the last step's readout, L = sum over the batch of r · y_(T-1), with r drawn beside x: the
+recurrent cells get the same x and the same loss (app/engine.attention_json), so ||dL/dx_t|| is one
+quantity across models. (A plain sum of y_(T-1) would be exactly 0 under the layer norm, whose output
+sums to its bias.) The attention's ||dL/dx_t|| does not shrink with the lag: every earlier step reaches
+the last one through a single weight a_(T-1,j), where a tanh RNN's gradient passes a product of t Jacobians.
+
+The forward is written out here; the gradient comes from autograd over it (a single layer: no sweep
+through time to rescale, and its gradients stay within float32's range at these sizes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .limits import ATTENTION_LIMITS, ATTENTION_POSITIONS, check_choice, check_range
+
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
+_INTEGERS = ("length", "width", "heads", "seed")
+
+
+@dataclass(frozen=True)
+class AttentionWeights:
+    """One layer's parameters, by torch.nn.MultiheadAttention's and torch.nn.LayerNorm's names."""
+
+    in_proj_weight: Tensor  # (3E, E): W_q, W_k, W_v stacked, as MultiheadAttention holds them
+    in_proj_bias: Tensor  # (3E,)
+    out_proj_weight: Tensor  # (E, E): W_o
+    out_proj_bias: Tensor  # (E,)
+    positions: Tensor  # (length, E): p_t, added to x_t
+    norm_weight: Tensor  # (E,): the layer norm's gain
+    norm_bias: Tensor  # (E,)
+
+    @property
+    def width(self) -> int:
+        return self.out_proj_weight.shape[0]
+
+    @property
+    def length(self) -> int:
+        return self.positions.shape[0]
+
+    def to(self, dtype: torch.dtype) -> AttentionWeights:
+        return AttentionWeights(*(getattr(self, f).to(dtype) for f in self.__dataclass_fields__))
+
+    def mha_state(self) -> dict[str, Tensor]:
+        """The state dict torch.nn.MultiheadAttention(E, n) loads (bias on, kdim = vdim = E)."""
+        return {
+            "in_proj_weight": self.in_proj_weight,
+            "in_proj_bias": self.in_proj_bias,
+            "out_proj.weight": self.out_proj_weight,
+            "out_proj.bias": self.out_proj_bias,
+        }
+
+
+@dataclass
+class AttentionTrace:
+    """One run over x (T, B, E): every step's weights over earlier steps, the outputs and dL/dx_t."""
+
+    heads: int
+    residual: bool
+    layer_norm: bool
+    u: Tensor  # (T, B, E): x_t + p_t
+    q: Tensor  # (B, n, T, d)
+    k: Tensor  # (B, n, T, d)
+    v: Tensor  # (B, n, T, d)
+    weights: Tensor  # (B, n, T, T): a_tj, zero above the diagonal (step t sees nothing later)
+    attended: Tensor  # (T, B, E): o_t, the heads side by side
+    output: Tensor  # (T, B, E): y_t after the residual and the layer norm where they are on
+    loss: Tensor  # scalar: sum over the batch of r · y_(T-1)
+    grad_x: Tensor  # (T, B, E): dL/dx_t
+    grad_x_norm: Tensor  # (T, B) float64: ||dL/dx_t||_2 over the E inputs
+
+    @property
+    def head_size(self) -> int:
+        return self.q.shape[-1]
+
+
+def check(positions: str | None = None, **numbers: float) -> None:
+    """A ValueError naming the field and its allowed range or values, for every bad argument given;
+    the heads must divide the width (each head gets width / heads units)."""
+    for name, value in numbers.items():
+        check_range(name, value, *ATTENTION_LIMITS[name], integer=name in _INTEGERS)
+    if positions is not None:
+        check_choice("positions", positions, ATTENTION_POSITIONS)
+    width, heads = numbers.get("width"), numbers.get("heads")
+    if width is not None and heads is not None and int(width) % int(heads):
+        fits = [n for n in range(1, int(ATTENTION_LIMITS["heads"][1]) + 1) if int(width) % n == 0]
+        raise ValueError(
+            f"heads: {int(heads)} does not divide the width {int(width)} (each head takes width / heads "
+            f"units); allowed here: {', '.join(map(str, fits))}"
+        )
+
+
+def sinusoidal(length: int, width: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Vaswani et al.'s positions: p[t, 2i] = sin(t / 10000^(2i/E)), p[t, 2i+1] = cos(t / 10000^(2i/E))."""
+    t = torch.arange(length, dtype=torch.float64).unsqueeze(1)
+    i2 = torch.arange(0, width, 2, dtype=torch.float64)
+    angle = t / torch.pow(10000.0, i2 / width)  # (length, ceil(E/2))
+    p = torch.zeros(length, width, dtype=torch.float64)
+    p[:, 0::2] = torch.sin(angle)
+    p[:, 1::2] = torch.cos(angle[:, : width // 2])
+    return p.to(dtype)
+
+
+def init(
+    width: int, length: int, heads: int = 1, positions: str = "learned", focus: float = 1.0, seed: int = 0
+) -> AttentionWeights:
+    """float64 parameters from ``seed``, drawn in MultiheadAttention's order and ranges: in_proj_weight
+    xavier-uniform (times ``focus`` on W_q's rows), out_proj U(-1/sqrt(E), 1/sqrt(E)), biases 0; then
+    learned positions N(0, 1) (sinusoidal ones are computed); the layer norm's gain 1, bias 0."""
+    check(positions, width=width, length=length, heads=heads, focus=focus, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    E = width
+
+    def uniform(bound: float, *shape: int) -> Tensor:
+        return (torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+    in_proj = uniform(math.sqrt(6.0 / (E + 3 * E)), 3 * E, E)
+    in_proj[:E] *= focus
+    out_proj = uniform(1.0 / math.sqrt(E), E, E)
+    if positions == "learned":
+        p = torch.randn(length, E, generator=gen, dtype=torch.float64)
+    else:
+        p = sinusoidal(length, E)
+    zeros = torch.zeros(E, dtype=torch.float64)
+    return AttentionWeights(
+        in_proj, torch.zeros(3 * E, dtype=torch.float64), out_proj, zeros.clone(), p, zeros + 1, zeros.clone()
+    )
+
+
+def draw_task(length: int, width: int, batch: int = 1, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """x ~ N(0, 1) (length, batch, width) and the loss's readout r ~ N(0, 1/width) (width,), float64, from
+    their own generator (seed + 1: not the weights' draws)."""
+    check(length=length, width=width, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(length, batch, width, generator=gen, dtype=torch.float64)
+    r = torch.randn(width, generator=gen, dtype=torch.float64) / math.sqrt(width)
+    return x, r
+
+
+def _layer_norm(y: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
+    mean = y.mean(dim=-1, keepdim=True)
+    centred = y - mean
+    var = (centred * centred).mean(dim=-1, keepdim=True)  # biased, as LayerNorm's
+    return centred / torch.sqrt(var + LAYER_NORM_EPS) * gain + bias
+
+
+def trace(
+    w: AttentionWeights,
+    x: Tensor,
+    readout: Tensor,
+    heads: int = 1,
+    residual: bool = True,
+    layer_norm: bool = True,
+    dtype: torch.dtype | None = None,
+) -> AttentionTrace:
+    """The layer over ``x`` (T, B, E) in ``dtype`` (default: the weights'), with the loss r · y_(T-1)."""
+    if x.dim() != 3 or x.shape[2] != w.width:
+        raise ValueError(f"x: shape {tuple(x.shape)} is not (length, batch, width = {w.width})")
+    T, B, E = x.shape
+    check(length=T, width=E, heads=heads)
+    if w.length < T:
+        raise ValueError(f"x: {T} steps, but the positions were drawn for {w.length}")
+    if tuple(readout.shape) != (E,):
+        raise ValueError(f"readout: shape {tuple(readout.shape)} is not (width = {E},)")
+    dtype = dtype or w.in_proj_weight.dtype
+    w = w.to(dtype)
+    d = E // heads
+    with torch.enable_grad():
+        x = x.detach().to(dtype).requires_grad_(True)
+        u = x + w.positions[:T].unsqueeze(1)
+        q, k, v = (u @ w.in_proj_weight.T + w.in_proj_bias).split(E, dim=-1)  # (T, B, E) each
+        q, k, v = (m.reshape(T, B, heads, d).permute(1, 2, 0, 3) for m in (q, k, v))  # (B, n, T, d)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d)  # (B, n, T, T): query t, key j
+        later = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+        a = torch.softmax(scores.masked_fill(later, -math.inf), dim=-1)
+        o = (a @ v).permute(2, 0, 1, 3).reshape(T, B, E)
+        y = o @ w.out_proj_weight.T + w.out_proj_bias
+        if residual:
+            y = u + y
+        if layer_norm:
+            y = _layer_norm(y, w.norm_weight, w.norm_bias)
+        loss = (y[-1] @ readout.to(dtype)).sum()
+        (grad_x,) = torch.autograd.grad(loss, x)
+    return AttentionTrace(
+        heads=heads,
+        residual=residual,
+        layer_norm=layer_norm,
+        u=u.detach(),
+        q=q.detach(),
+        k=k.detach(),
+        v=v.detach(),
+        weights=a.detach(),
+        attended=o.detach(),
+        output=y.detach(),
+        loss=loss.detach(),
+        grad_x=grad_x,
+        grad_x_norm=torch.linalg.vector_norm(grad_x.double(), dim=-1),
+    )
