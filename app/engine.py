@@ -33,6 +33,7 @@ from .schemas import (
     GATES,
     KIND_BULK,
     KIND_FRAME,
+    AttentionConfig,
     HighwayConfig,
     RunConfig,
     wire_float,
@@ -141,6 +142,47 @@ def highway_json(config: HighwayConfig) -> bytes:
         )
     carry_mean = run.highway.carry[:, 0].double().mean(dim=-1).numpy()
     return dumps({"config": config.model_dump(), "stacks": stacks, "carry_mean": json_safe(carry_mean)})
+
+
+# -- causal self-attention beside a recurrent cell ----------------------------------------------------
+def attention_json(config: AttentionConfig) -> bytes:
+    """models/attention.py's layer and the config's recurrent cell (models.build, untrained, H = width) on
+    the same x and the same loss r · y_(T−1), batch item 0, as the wire's AttentionResponse."""
+    attention = models.attention
+    dtype = models.resolve_dtype(config.dtype)
+    try:
+        w = attention.init(
+            config.width, config.length, config.heads, config.positions, config.focus, config.seed
+        )
+        x, r = attention.draw_task(config.length, config.width, 1, config.seed)
+        run = attention.trace(w, x, r, config.heads, config.residual, config.layer_norm, dtype)
+        net = models.build(config.compare, config.width, config.width, seed=config.seed, dtype=dtype)
+        readout = r.to(dtype)
+        other = net.trace(x.to(dtype), loss=lambda out: (out[-1] @ readout).sum(), jacobian=False)
+    except ValueError as err:
+        raise engine_error(err) from err
+    norm = run.grad_x_norm[:, 0].numpy()
+    weights = run.weights[0].numpy()
+    other_norm = other.grad_x_norm[:, 0].numpy()
+    return dumps(
+        {
+            "config": config.model_dump(),
+            # row t holds a_t0 .. a_tt: what lies right of the diagonal is 0 by the mask, not sent
+            "weights": [[json_safe(row[: t + 1]) for t, row in enumerate(head)] for head in weights],
+            "values": json_safe(run.v[0].permute(1, 0, 2).reshape(config.length, config.width).numpy()),
+            "attended": json_safe(run.attended[:, 0].numpy()),
+            "output": json_safe(run.output[:, 0].numpy()),
+            "grad_x_norm": json_safe(norm),
+            "loss": wire_float(float(run.loss)),
+            "decay": fit_decay(norm[:-1]),
+            "compared": {
+                "cell": config.compare,
+                "grad_x_norm": json_safe(other_norm),
+                "loss": wire_float(float(other.loss)),
+                "decay": fit_decay(other_norm[:-1]),
+            },
+        }
+    )
 
 
 # -- a run ----------------------------------------------------------------------------------------

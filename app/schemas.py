@@ -361,9 +361,9 @@ def _bound_message(field: str, err: dict, lo: float, hi: float) -> str | None:
 def describe_errors(errors: list[dict], strip: int = 0) -> list[dict]:
     """Pydantic errors with ``field`` (dotted, list indices dropped) and a message that names the field
     and, for a bound, the allowed range; ``input`` safe to send as JSON (wire_input). ``strip`` leading
-    loc parts (e.g. "body") are not the field. The highway form's fields (layers, width, carry_bias, gain)
-    are named nowhere else; its seed has the run's range."""
-    limits = models.limits.HIGHWAY_LIMITS | settings_limits(get_settings())
+    loc parts (e.g. "body") are not the field. The highway's and the attention's form fields (layers, width,
+    carry_bias, gain; length, heads, focus) are named nowhere else; their seed has the run's range."""
+    limits = models.limits.HIGHWAY_LIMITS | models.limits.ATTENTION_LIMITS | settings_limits(get_settings())
     out = []
     for err in errors:
         loc = tuple(err.get("loc", ()))[strip:]
@@ -1132,6 +1132,65 @@ class HighwayResponse(BaseModel):
     carry_mean: list[WireFloat]  # (L,): mean of 1 − T_l over units, per layer
 
 
+# -- causal self-attention beside a recurrent cell ---------------------------------------------------
+ATTENTION_LIMITS = models.limits.ATTENTION_LIMITS
+AttentionPositions = Literal[models.limits.ATTENTION_POSITIONS]  # type: ignore[valid-type]
+
+
+def _attention_field(name: str, default: float, what: str) -> Any:
+    lo, hi = ATTENTION_LIMITS[name]
+    return Field(default, ge=lo, le=hi, description=what)
+
+
+class AttentionConfig(BaseModel):
+    """One layer of causal self-attention (models/attention.py) and a recurrent cell of the same width on
+    the same input x and the same loss r · y_(T−1): ||dL/dx_t|| of both against the lag."""
+
+    model_config = INBOUND
+
+    length: Int = _attention_field("length", 120, "steps in the sequence, T")
+    width: Int = _attention_field("width", 32, "the input's size, the attention's width and the cell's H")
+    heads: Int = _attention_field("heads", 2, "attention heads; they must divide the width")
+    positions: AttentionPositions = "sinusoidal"
+    residual: bool = True
+    layer_norm: bool = True
+    focus: float = _attention_field("focus", 1.0, "W_q is its draw times this: sharper (> 1) or flatter rows")
+    compare: CellName = "rnn_tanh"
+    seed: Int = _attention_field("seed", 0, "draws both models' weights and, from seed + 1, x and r")
+    dtype: Dtype = "float32"
+
+
+class AttentionCompared(BaseModel):
+    """The recurrent cell on the same x and loss: models.build(compare, width, width, seed) untrained."""
+
+    cell: CellName
+    grad_x_norm: list[WireFloat]  # (T,): ||dL/dx_t||, float64 whatever the run's dtype
+    loss: WireFloat
+    decay: Decay  # going back from the step before the last
+
+
+class AttentionResponse(BaseModel):
+    config: AttentionConfig
+    weights: list[list[list[WireFloat]]]  # heads x T rows: row t is a_t0 .. a_tt (the rest is 0 by the mask)
+    values: list[list[WireFloat]]  # (T, E): v_t, the heads' d units side by side
+    attended: list[list[WireFloat]]  # (T, E): o_t = Σ_j a_tj v_j
+    output: list[list[WireFloat]]  # (T, E): y_t after the residual and the layer norm where on
+    grad_x_norm: list[WireFloat]  # (T,): ||dL/dx_t||, float64 whatever the run's dtype
+    loss: WireFloat  # r · y_(T−1)
+    decay: Decay  # ||dL/dx_t|| going back from the step before the last (the last has the direct path)
+    compared: AttentionCompared
+
+
+class AttentionLesson(BaseModel):
+    """A ready-made attention setting and what it shows, in sentences a teacher can read aloud; every
+    claim is checked on the runs it produces, for the seeds a class may pick (tests/app)."""
+
+    name: str
+    title: str
+    description: str
+    config: AttentionConfig
+
+
 # -- the views' description ----------------------------------------------------------------------
 VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
 
@@ -1159,6 +1218,9 @@ def _view_spec() -> dict:
     spec["highway"]["limits"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in HIGHWAY_LIMITS.items()}
     spec["highway"]["activations"] = list(models.limits.HIGHWAY_ACTIVATIONS)
     spec["highway"]["defaults"] = HighwayConfig().model_dump()
+    spec["attention"]["limits"] = {n: {"min": lo, "max": hi} for n, (lo, hi) in ATTENTION_LIMITS.items()}
+    spec["attention"]["positions"] = list(models.limits.ATTENTION_POSITIONS)
+    spec["attention"]["defaults"] = AttentionConfig().model_dump()
     return spec
 
 

@@ -1,5 +1,5 @@
 """Independent references: an unroll of torch.nn.RNNCell / LSTMCell / GRUCell (ncps' CfCCell for the
-CfC, its LTCCell for the LTC) with retain_grad.
+CfC, its LTCCell for the LTC) with retain_grad; torch.nn.MultiheadAttention for models.attention.
 
 Nothing here shares code with models/ beyond reading the net's weights by torch's names and which
 torch module a cell declares it computes. Clamped
@@ -12,6 +12,7 @@ import torch
 from ncps.torch import LTC, CfC, CfCCell, LTCCell
 from ncps.wirings import FullyConnected
 
+from models.attention import AttentionWeights
 from models.cells import REGISTRY
 
 
@@ -258,3 +259,24 @@ def jacobian_last_wrt(net, x, index, t, kind_out="h", kind_in="h"):
 
     start = h_t if kind_in == "h" else c_t
     return torch.autograd.functional.jacobian(run, start)  # (B, H, B, H)
+
+
+def attention_oracle(w: AttentionWeights, x, r, heads, residual, layer_norm, dtype):
+    """models.attention's layer from torch's own modules: torch.nn.MultiheadAttention on (u, u, u) with
+    the causal mask torch.nn.Transformer makes, the residual, torch.nn.LayerNorm, the loss r · y_(T-1),
+    and the gradient by autograd: (y, weights (B, n, T, T), loss, grad_x)."""
+    T, _, E = x.shape
+    mha = torch.nn.MultiheadAttention(E, heads, dtype=dtype)
+    mha.load_state_dict({k: v.to(dtype) for k, v in w.mha_state().items()})
+    norm = torch.nn.LayerNorm(E, dtype=dtype)
+    norm.load_state_dict({"weight": w.norm_weight.to(dtype), "bias": w.norm_bias.to(dtype)})
+    x = x.detach().to(dtype).requires_grad_(True)
+    u = x + w.positions[:T].to(dtype).unsqueeze(1)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=dtype)
+    z, a = mha(u, u, u, attn_mask=mask, need_weights=True, average_attn_weights=False)
+    y = u + z if residual else z
+    if layer_norm:
+        y = norm(y)
+    loss = (y[-1] @ r.to(dtype)).sum()
+    (g,) = torch.autograd.grad(loss, x)
+    return y.detach(), a.detach(), loss.detach(), g

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from .. import data, engine, ratelimit, script
-from ..presets import PRESETS
+from ..presets import ATTENTION_LESSONS, PRESETS
 from ..schemas import (
     ADDING_FORMS,
     INITS,
@@ -19,6 +19,9 @@ from ..schemas import (
     LOSSES,
     OPTIMIZERS,
     TASKS,
+    AttentionConfig,
+    AttentionLesson,
+    AttentionResponse,
     CellsResponse,
     DataTable,
     HighwayConfig,
@@ -135,6 +138,28 @@ async def highway(config: HighwayConfig, request: Request) -> Response:
     executor = getattr(request.app.state, "executor", None)
     try:
         body = await asyncio.get_running_loop().run_in_executor(executor, engine.highway_json, config)
+    except engine.EngineError as err:
+        return unprocessable(err.field or "config", str(err))
+    return Response(body, media_type="application/json")
+
+
+@router.get("/attention/lessons", response_model=list[AttentionLesson])
+def attention_lessons() -> list[AttentionLesson]:
+    """The attention panel's ready-made settings, each with what it shows in words."""
+    return ATTENTION_LESSONS
+
+
+@router.post("/attention", response_model=AttentionResponse)
+async def attention(config: AttentionConfig, request: Request) -> Response:
+    """One layer of causal self-attention and an untrained recurrent cell of the same width on the same
+    input and loss: the attention weights of every step over the earlier ones, and ||dL/dx_t|| of both
+    (models/attention.py)."""
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    executor = getattr(request.app.state, "executor", None)
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(executor, engine.attention_json, config)
     except engine.EngineError as err:
         return unprocessable(err.field or "config", str(err))
     return Response(body, media_type="application/json")

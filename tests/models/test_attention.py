@@ -11,27 +11,9 @@ import torch
 
 import models
 from models import attention
+from tests.reference import attention_oracle as oracle
 
 TOL = {torch.float32: dict(rtol=2e-4, atol=2e-5), torch.float64: dict(rtol=1e-10, atol=1e-12)}
-
-
-def oracle(w: attention.AttentionWeights, x, r, heads, residual, layer_norm, dtype):
-    """The same layer from torch's modules, gradient by autograd: (y, weights (B, n, T, T), loss, grad_x)."""
-    T, _, E = x.shape
-    mha = torch.nn.MultiheadAttention(E, heads, dtype=dtype)
-    mha.load_state_dict({k: v.to(dtype) for k, v in w.mha_state().items()})
-    norm = torch.nn.LayerNorm(E, dtype=dtype)
-    norm.load_state_dict({"weight": w.norm_weight.to(dtype), "bias": w.norm_bias.to(dtype)})
-    x = x.detach().to(dtype).requires_grad_(True)
-    u = x + w.positions[:T].to(dtype).unsqueeze(1)
-    mask = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=dtype)
-    z, a = mha(u, u, u, attn_mask=mask, need_weights=True, average_attn_weights=False)
-    y = u + z if residual else z
-    if layer_norm:
-        y = norm(y)
-    loss = (y[-1] @ r.to(dtype)).sum()
-    (g,) = torch.autograd.grad(loss, x)
-    return y.detach(), a.detach(), loss.detach(), g
 
 
 CASES = [
