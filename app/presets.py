@@ -246,7 +246,7 @@ ATTENTION_LESSONS: list[AttentionLesson] = [
             "every earlier step directly, through one weight each, so the gradient reaching the input 200 "
             "steps back is as large as the one reaching the input one step back, within a factor of 10 "
             "either way, and no steady decay fits its curve. The RNN's gradient has to pass through 200 "
-            "step Jacobians: it shrinks tenfold every 2.5 to 3.5 steps back and arrives below 10^-50 of "
+            "step Jacobians: it shrinks tenfold every 2.5 to 3.5 steps back and arrives below 10⁻⁵⁰ of "
             "its one-step-back size."
         ),
         config=AttentionConfig(length=240, width=32, heads=2, positions="sinusoidal", compare="rnn_tanh"),

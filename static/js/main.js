@@ -25,6 +25,7 @@ import { DiagramView } from "./views/diagram.js";
 import { EquationsView } from "./views/equations.js";
 import { GradientView } from "./views/gradients.js";
 import { HeatmapView } from "./views/heatmaps.js";
+import { AttentionView } from "./views/attention.js";
 import { HighwayView } from "./views/highway.js";
 import { SequenceView } from "./views/sequence.js";
 import { TrainingView } from "./views/training.js";
@@ -86,6 +87,10 @@ const views = {
 // the highway stack over depth: its own form and request, apart from the sequence run
 const highway = new HighwayView($("#highway"), Plotly);
 highway.load();
+// causal self-attention beside a recurrent cell: its own form and request too
+const attention = new AttentionView($("#attention"), Plotly);
+attention.loadLessons();
+attention.load();
 
 let run = null; // the run on display
 let pendingRun = null; // `ready` received, bulk not yet

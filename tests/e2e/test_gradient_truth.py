@@ -689,3 +689,84 @@ def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url)
     assert close(data[1]["y"][0], num(relu["stacks"][1]["grad_norm"][0]), rel=1e-6)
     assert page.locator("#highway .hw-status").inner_text() == ""
     recorder.check()
+
+
+def post_attention(server_url: str, config: dict) -> dict:
+    request = urllib.request.Request(
+        server_url + "/api/attention",
+        data=json.dumps(config).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def attention_loaded(page, after: int = 0) -> int:
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#attention').dataset.loaded || 0) > {after}"
+    )
+    return int(page.locator("#attention").get_attribute("data-loaded"))
+
+
+def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url):
+    """Attention beside an untrained RNN: both ||dL/dx_t|| curves against the lag are the server's, the
+    lesson button sets the 200-steps-back run and says it, a click on the weight map shows that weight and
+    o_t's sum with their numbers, a bad setting is refused by name and the plots keep the last good run."""
+    page.goto(server_url + "/")
+    loaded = attention_loaded(page)
+    body = post_attention(server_url, {})
+    T = body["config"]["length"]
+    wait_drawn(page, '[data-name="attention-gradient"]')
+    data = plot_data(page, '[data-name="attention-gradient"]')
+    assert [len(d["x"]) for d in data] == [T, T]
+    for trace, norm in zip(data, (body["grad_x_norm"], body["compared"]["grad_x_norm"]), strict=True):
+        shown = zip(trace["y"], reversed(norm), strict=True)  # the plot's x is the lag: T - 1 - t
+        assert [close(a, num(b), rel=1e-6) for a, b in shown] == [True] * T
+    words = page.locator("#attention .at-decay").inner_text()
+    assert body["decay"]["text"] in words and body["compared"]["decay"]["text"] in words
+    # the lesson: 240 steps, and the words say what the plot shows 200 steps back
+    page.locator("#attention .at-lesson").first.click()
+    loaded = attention_loaded(page, loaded)
+    assert page.locator('#attention input[name="length"]').input_value() == "240"
+    assert "200 steps back is as large" in page.locator("#attention .at-lesson-text").inner_text()
+    lesson = post_attention(server_url, {"length": 240, "width": 32, "heads": 2})
+    rnn_far = num(lesson["compared"]["grad_x_norm"][39])
+    data = plot_data(page, '[data-name="attention-gradient"]')
+    assert close(data[1]["y"][200], rnn_far, rel=1e-6) and rnn_far < 1e-50
+    words = page.locator('#attention .at-decay li[data-model="attention"]').inner_text()
+    assert "200 steps back" in words
+    # a click on the map: query step 50, key step 10, head 1
+    weight_map = "document.querySelector('[data-name=\"attention-weights\"]')"
+    page.evaluate(f"() => {weight_map}.emit('plotly_click', {{points: [{{x: 10, y: 50}}]}})")
+    eq_head = "document.querySelector('#attention .hw-eq-head').textContent"
+    page.wait_for_function(f"() => {eq_head}.includes('t = 50, key step j = 10')")
+    weight = page.locator('#attention .hw-eq-line[data-kind="weight"] .num').all_inner_texts()
+    assert close(parse_number(weight[0]), num(lesson["weights"][0][50][10]))
+    assert close(parse_number(weight[1]), 1 / 51)
+    total = [
+        parse_number(s)
+        for s in page.locator('#attention .hw-eq-line[data-kind="sum"] .num').all_inner_texts()
+    ]
+    assert close(total[-1], num(lesson["attended"][50][0])) and close(total[-2], total[-1], rel=2e-2)
+    row = plot_data(page, '[data-name="attention-row"]')[0]
+    assert len(row["y"]) == 51 and close(row["y"][10], num(lesson["weights"][0][50][10]), rel=1e-6)
+    page.locator("#attention .at-heads .chip", has_text="head 2").click()
+    page.wait_for_function(f"() => {weight_map}.layout.title.text.includes('head 2 of 2')")
+    page.locator("#attention").scroll_into_view_if_needed()
+    shot(page, "attention-reach")
+    # heads that do not divide the width: refused by name, nothing redrawn
+    page.fill('#attention input[name="heads"]', "3")
+    page.wait_for_function("() => document.querySelector('#attention .at-status').dataset.kind === 'error'")
+    assert "heads: 3 does not divide the width 32" in page.locator("#attention .at-status").inner_text()
+    page.fill('#attention input[name="length"]', "999")
+    page.fill('#attention input[name="heads"]', "4")
+    page.wait_for_function(
+        "() => document.querySelector('#attention .at-status').textContent.includes('length: 999')"
+    )
+    assert int(page.locator("#attention").get_attribute("data-loaded")) == loaded
+    page.fill('#attention input[name="length"]', "30")
+    attention_loaded(page, loaded)
+    data = plot_data(page, '[data-name="attention-gradient"]')
+    assert [len(d["x"]) for d in data] == [30, 30]
+    assert page.locator("#attention .at-status").inner_text() == ""
+    recorder.check()
