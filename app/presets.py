@@ -8,7 +8,16 @@ the trainings the server runs, and bench/train_presets.py measures their figures
 
 from __future__ import annotations
 
-from .schemas import AttentionConfig, AttentionLesson, Preset, RunConfig, SweepSettings, TrainSettings
+from .schemas import (
+    AttentionConfig,
+    AttentionLesson,
+    HighwayConfig,
+    HighwayLesson,
+    Preset,
+    RunConfig,
+    SweepSettings,
+    TrainSettings,
+)
 
 PRESETS: list[Preset] = [
     Preset(
@@ -233,6 +242,24 @@ PRESETS: list[Preset] = [
 def by_name(name: str) -> Preset | None:
     return next((p for p in PRESETS if p.name == name), None)
 
+
+# The highway panel's lessons (POST /api/highway); tests/app/test_highway_api.py checks each claim on the
+# live answers for seeds 0 to 9.
+HIGHWAY_LESSONS: list[HighwayLesson] = [
+    HighwayLesson(
+        name="highway-carries-depth",
+        title="Highway gates carry the gradient through 30 layers; a plain stack loses it",
+        description=(
+            "Two stacks of 30 tanh layers, 32 units wide, with the same weights in H. The plain stack's "
+            "gradient shrinks tenfold every 3.5 to 4.5 layers on the way down and reaches the input at "
+            "below 10⁻⁷ of its size at the top, as a tanh RNN's fades going back in time. The highway's "
+            "transform gates start with a bias of −3, so every layer's carry gate 1 − T averages more "
+            "than 0.9 and most of each layer's input passes through unchanged: its gradient shrinks "
+            "tenfold only every 40 or more layers, and more than a fifth of it reaches the input."
+        ),
+        config=HighwayConfig(layers=30, width=32, carry_bias=-3.0, activation="tanh"),
+    ),
+]
 
 # The attention panel's lessons (POST /api/attention); tests/app/test_attention_api.py checks each claim on
 # the live answers for seeds 0 to 9.

@@ -1132,6 +1132,16 @@ class HighwayResponse(BaseModel):
     carry_mean: list[WireFloat]  # (L,): mean of 1 − T_l over units, per layer
 
 
+class HighwayLesson(BaseModel):
+    """A ready-made highway setting and what it shows, in sentences a teacher can read aloud; every
+    claim is checked on the runs it produces, for the seeds a class may pick (tests/app)."""
+
+    name: str
+    title: str
+    description: str
+    config: HighwayConfig
+
+
 # -- causal self-attention beside a recurrent cell ---------------------------------------------------
 ATTENTION_LIMITS = models.limits.ATTENTION_LIMITS
 AttentionPositions = Literal[models.limits.ATTENTION_POSITIONS]  # type: ignore[valid-type]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from .. import data, engine, ratelimit, script
-from ..presets import ATTENTION_LESSONS, PRESETS
+from ..presets import ATTENTION_LESSONS, HIGHWAY_LESSONS, PRESETS
 from ..schemas import (
     ADDING_FORMS,
     INITS,
@@ -25,6 +25,7 @@ from ..schemas import (
     CellsResponse,
     DataTable,
     HighwayConfig,
+    HighwayLesson,
     HighwayResponse,
     Limit,
     Preset,
@@ -126,6 +127,12 @@ async def trace(
         )
     body = await loop.run_in_executor(executor, engine.trace_json, run)
     return Response(body, media_type="application/json")
+
+
+@router.get("/highway/lessons", response_model=list[HighwayLesson])
+def highway_lessons() -> list[HighwayLesson]:
+    """The highway panel's ready-made settings, each with what it shows in words."""
+    return HIGHWAY_LESSONS
 
 
 @router.post("/highway", response_model=HighwayResponse)

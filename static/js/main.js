@@ -84,13 +84,28 @@ const views = {
   sequence: new SequenceView($("#sequence")),
   heatmaps: new HeatmapView($("#heatmaps"), Plotly),
 };
-// the highway stack over depth: its own form and request, apart from the sequence run
-const highway = new HighwayView($("#highway"), Plotly);
-highway.load();
-// causal self-attention beside a recurrent cell: its own form and request too
-const attention = new AttentionView($("#attention"), Plotly);
-attention.loadLessons();
-attention.load();
+// the highway stack over depth and causal self-attention beside a recurrent cell: each its own form,
+// request and lessons, apart from the sequence run; their lessons are in the lessons menu too
+const sidePanels = {
+  highway: new HighwayView($("#highway"), Plotly),
+  attention: new AttentionView($("#attention"), Plotly),
+};
+for (const panel of Object.values(sidePanels)) panel.load();
+const PANEL_LESSON = "panel:"; // a menu value "panel:<panel>:<lesson>": a side panel's lesson
+
+/** The side panels' lessons in the lessons menu, after the sequence run's, a group per panel; a pick
+ * runs it in its panel. */
+async function listPanelLessons() {
+  const select = $("#preset");
+  for (const [key, panel] of Object.entries(sidePanels)) {
+    const lessons = await panel.loadLessons();
+    if (!lessons.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = `${panel.root.dataset.title} (its own panel)`;
+    for (const lesson of lessons) group.append(new Option(lesson.title, `${PANEL_LESSON}${key}:${lesson.name}`));
+    select.append(group);
+  }
+}
 
 let run = null; // the run on display
 let pendingRun = null; // `ready` received, bulk not yet
@@ -390,6 +405,14 @@ function applyTraining(preset) {
 }
 
 presets.on("apply", ({ name }) => {
+  if (name.startsWith(PANEL_LESSON)) {
+    // it runs in its own panel: the sequence run and its lesson stay as they are
+    const [key, lesson] = name.slice(PANEL_LESSON.length).split(":");
+    presets.render();
+    const panel = sidePanels[key];
+    if (panel && panel.lessonButtons.choose(lesson)) panel.root.scrollIntoView({ behavior: "smooth", block: "start" });
+    return;
+  }
   const preset = presets.find(name);
   if (!preset) {
     state.set({ preset: "" });
@@ -419,6 +442,7 @@ async function loadDescriptions() {
   } catch (err) {
     setStatus(`could not load the cell descriptions (${err.message}); using built-in choices`, "warn");
   }
+  listPanelLessons();
   if (lessonFromLink) {
     applyLesson(lessonFromLink);
     lessonFromLink = null;

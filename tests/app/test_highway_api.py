@@ -50,6 +50,22 @@ def test_the_lesson_holds_on_a_live_run(client):
         assert hw["grad_norm"][0] / hw["grad_norm"][-1] > 0.2
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_the_lesson_preset_holds_on_live_runs(client, seed):
+    (lesson,) = [x for x in client.get("/api/highway/lessons").json() if x["name"] == "highway-carries-depth"]
+    body = client.post("/api/highway", json=lesson["config"] | {"seed": seed}).json()
+    hw, plain = body["stacks"]
+    assert body["config"]["layers"] == 30 and "30 layers" in lesson["title"]
+    # "shrinks tenfold every 3.5 to 4.5 layers ... below 10⁻⁷ of its size at the top"
+    assert plain["decay"]["direction"] == "decays" and 3.5 <= plain["decay"]["steps_per_decade"] <= 4.5
+    assert plain["grad_norm"][0] < 1e-7 * plain["grad_norm"][-1]
+    # "every layer's carry gate 1 − T averages more than 0.9"
+    assert min(body["carry_mean"]) > 0.9
+    # "tenfold only every 40 or more layers, and more than a fifth of it reaches the input"
+    assert hw["decay"]["steps_per_decade"] >= 40
+    assert hw["grad_norm"][0] > 0.2 * hw["grad_norm"][-1]
+
+
 def test_tiny_norms_reach_the_wire_unrounded_in_float32(client):
     body = {"layers": 50, "gain": 0.05, "seed": 2}
     f32 = client.post("/api/highway", json=body | {"dtype": "float32"}).json()["stacks"][1]["grad_norm"]

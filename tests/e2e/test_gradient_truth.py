@@ -672,6 +672,13 @@ def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url)
     plain_line = page.locator('#highway .hw-eq-line[data-stack="plain"] .num')
     py, pa = [parse_number(s) for s in plain_line.all_inner_texts()]
     assert close(py, num(plain["y"][5][3])) and close(pa, num(plain["y"][4][3]))
+    # its lesson button: the default settings again, and the claim in words
+    page.locator('#highway .panel-lesson[data-lesson="highway-carries-depth"]').click()
+    loaded = highway_loaded(page, loaded)
+    assert (
+        "more than a fifth of it reaches the input"
+        in page.locator("#highway .panel-lesson-text").inner_text()
+    )
     page.locator("#highway").scroll_into_view_if_needed()
     shot(page, "highway-depth")
     # out of range: refused by name, nothing redrawn
@@ -724,11 +731,14 @@ def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url)
         assert [close(a, num(b), rel=1e-6) for a, b in shown] == [True] * T
     words = page.locator("#attention .at-decay").inner_text()
     assert body["decay"]["text"] in words and body["compared"]["decay"]["text"] in words
-    # the lesson: 240 steps, and the words say what the plot shows 200 steps back
-    page.locator("#attention .at-lesson").first.click()
+    # the lesson, picked from the lessons menu at the top: 240 steps, and the words say what the plot
+    # shows 200 steps back; the sequence run's lesson stays as it was
+    before = page.locator("#preset").input_value()
+    page.select_option("#preset", "panel:attention:attention-reaches-back")
     loaded = attention_loaded(page, loaded)
+    assert page.locator("#preset").input_value() == before
     assert page.locator('#attention input[name="length"]').input_value() == "240"
-    assert "200 steps back is as large" in page.locator("#attention .at-lesson-text").inner_text()
+    assert "200 steps back is as large" in page.locator("#attention .panel-lesson-text").inner_text()
     lesson = post_attention(server_url, {"length": 240, "width": 32, "heads": 2})
     rnn_far = num(lesson["compared"]["grad_x_norm"][39])
     data = plot_data(page, '[data-name="attention-gradient"]')
@@ -758,6 +768,7 @@ def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url)
     page.fill('#attention input[name="heads"]', "3")
     page.wait_for_function("() => document.querySelector('#attention .at-status').dataset.kind === 'error'")
     assert "heads: 3 does not divide the width 32" in page.locator("#attention .at-status").inner_text()
+    assert page.locator("#attention .panel-lesson-text").inner_text() == ""  # no longer what is shown
     page.fill('#attention input[name="length"]', "999")
     page.fill('#attention input[name="heads"]', "4")
     page.wait_for_function(

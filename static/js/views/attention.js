@@ -16,6 +16,7 @@
 
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
+import { LessonButtons, fetchLessons, fillForm } from "./panel_lessons.js";
 import { logAxis } from "../ticks.js";
 
 const AT = SPEC.attention;
@@ -96,7 +97,10 @@ export class AttentionView {
     this.plotly = plotly;
     this.form = root.querySelector(".at-form");
     this.status = root.querySelector(".at-status");
-    this.lessons = root.querySelector(".at-lessons");
+    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
+      fillForm(this.form, lesson.config);
+      this.load();
+    });
     this.gradHost = root.querySelector('[data-name="attention-gradient"]');
     this.mapHost = root.querySelector('[data-name="attention-weights"]');
     this.rowHost = root.querySelector('[data-name="attention-row"]');
@@ -128,46 +132,15 @@ export class AttentionView {
     parts.push(`<label>beside <select name="compare">${options(CELL_NAMES, this.values.compare, (c) => CELL_LABEL[c])}</select></label>`);
     parts.push(`<label>dtype <select name="dtype">${options(["float32", "float64"], this.values.dtype)}</select></label>`);
     this.form.innerHTML = parts.join(" ");
-    this.form.addEventListener("input", () => this.schedule());
-    this.form.addEventListener("change", () => this.schedule());
+    this.form.addEventListener("input", () => this.edited());
+    this.form.addEventListener("change", () => this.edited());
     this.form.addEventListener("submit", (ev) => ev.preventDefault());
   }
 
-  /** The lessons' buttons (GET /api/attention/lessons); a click fills the form and says the claim. */
+  /** The lessons' buttons (GET /api/attention/lessons); the list, for the lessons menu. */
   async loadLessons() {
-    let list = [];
-    try {
-      const response = await fetch("/api/attention/lessons");
-      if (response.ok) list = await response.json();
-    } catch {
-      return; // the panel works without them
-    }
-    const words = document.createElement("p");
-    words.className = "at-lesson-text";
-    const buttons = list.map((lesson) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "chip at-lesson";
-      b.dataset.lesson = lesson.name;
-      b.textContent = `Lesson: ${lesson.title}`;
-      b.addEventListener("click", () => {
-        this.fill(lesson.config);
-        words.textContent = lesson.description;
-        this.load();
-      });
-      return b;
-    });
-    this.lessons.replaceChildren(...buttons, words);
-  }
-
-  /** Put a config's values into the form. */
-  fill(config) {
-    for (const [key, value] of Object.entries(config)) {
-      const input = this.form.elements.namedItem(key);
-      if (!input) continue;
-      if (input.type === "checkbox") input.checked = Boolean(value);
-      else input.value = String(value);
-    }
+    this.lessonButtons.show(await fetchLessons("/api/attention/lessons"));
+    return this.lessonButtons.lessons;
   }
 
   /** The form's values, or the first field out of range with a message naming it and its range. */
@@ -190,6 +163,12 @@ export class AttentionView {
     for (const key of ["positions", "compare", "dtype"]) out[key] = this.form.elements.namedItem(key).value;
     for (const key of ["residual", "layer_norm"]) out[key] = this.form.elements.namedItem(key).checked;
     return { config: out };
+  }
+
+  /** A setting changed by hand: the lesson's words no longer hold; run it after a pause. */
+  edited() {
+    this.lessonButtons.clear();
+    this.schedule();
   }
 
   schedule() {

@@ -14,6 +14,7 @@
 
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
+import { LessonButtons, fetchLessons, fillForm } from "./panel_lessons.js";
 import { logAxis } from "../ticks.js";
 
 const HW = SPEC.highway;
@@ -72,6 +73,10 @@ export class HighwayView {
     this.carryHost = root.querySelector('[data-name="highway-carry"]');
     this.decay = root.querySelector(".hw-decay");
     this.eq = root.querySelector(".hw-eq");
+    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
+      fillForm(this.form, lesson.config);
+      this.load();
+    });
     this.values = { ...HW.defaults };
     this.body = null;
     this.pick = null; // {layer, unit} the equations show
@@ -96,16 +101,28 @@ export class HighwayView {
     parts.push(`<label>H <select name="activation">${acts}</select></label>`);
     parts.push(`<label>dtype <select name="dtype"><option>float32</option><option>float64</option></select></label>`);
     this.form.innerHTML = parts.join(" ");
-    this.form.addEventListener("input", () => this.schedule());
-    this.form.addEventListener("change", () => this.schedule());
+    this.form.addEventListener("input", () => this.edited());
+    this.form.addEventListener("change", () => this.edited());
     this.form.addEventListener("submit", (ev) => ev.preventDefault());
+  }
+
+  /** The lessons' buttons (GET /api/highway/lessons); the list, for the lessons menu. */
+  async loadLessons() {
+    this.lessonButtons.show(await fetchLessons("/api/highway/lessons"));
+    return this.lessonButtons.lessons;
+  }
+
+  /** A setting changed by hand: the lesson's words no longer hold; run it after a pause. */
+  edited() {
+    this.lessonButtons.clear();
+    this.schedule();
   }
 
   /** The form's values, or the first field out of range with a message naming it and its range. */
   read() {
     const out = {};
     for (const { key } of FIELDS) {
-      const input = this.form.elements[key];
+      const input = this.form.elements.namedItem(key);
       const lim = HW.limits[key];
       const value = Number(input.value);
       const integral = key !== "carry_bias" && key !== "gain";
