@@ -430,6 +430,59 @@ class Reset(_Message):
     type: Literal["reset"]
 
 
+# -- the side panels' settings (the highway's, the attention's): their requests, links and rooms ----
+HIGHWAY_LIMITS = models.limits.HIGHWAY_LIMITS
+HighwayActivation = Literal[models.limits.HIGHWAY_ACTIVATIONS]  # type: ignore[valid-type]
+Dtype = Literal[models.limits.DTYPES]  # type: ignore[valid-type]
+
+
+def _highway_field(name: str, default: float, what: str) -> Any:
+    lo, hi = HIGHWAY_LIMITS[name]
+    return Field(default, ge=lo, le=hi, description=what)
+
+
+class HighwayConfig(BaseModel):
+    """A highway stack over depth beside a plain stack of the same width and H weights (models/highway.py):
+    y_l = H(y_(l-1))·T(y_(l-1)) + y_(l-1)·(1 − T(y_(l-1))) against y_l = H(y_(l-1))."""
+
+    model_config = INBOUND
+
+    layers: Int = _highway_field("layers", 30, "layers in each stack")
+    width: Int = _highway_field("width", 32, "units per layer, the input's size too")
+    carry_bias: float = _highway_field("carry_bias", -3.0, "every transform gate's bias b_T at init")
+    gain: float = _highway_field("gain", 1.0, "H's weights are torch.nn.Linear's U(-k, k) times this")
+    activation: HighwayActivation = "tanh"
+    seed: Int = _highway_field("seed", 0, "draws the weights and, from seed + 1, the input")
+    dtype: Dtype = "float32"
+
+
+ATTENTION_LIMITS = models.limits.ATTENTION_LIMITS
+AttentionPositions = Literal[models.limits.ATTENTION_POSITIONS]  # type: ignore[valid-type]
+
+
+def _attention_field(name: str, default: float, what: str) -> Any:
+    lo, hi = ATTENTION_LIMITS[name]
+    return Field(default, ge=lo, le=hi, description=what)
+
+
+class AttentionConfig(BaseModel):
+    """One layer of causal self-attention (models/attention.py) and a recurrent cell of the same width on
+    the same input x and the same loss r · y_(T−1): ||dL/dx_t|| of both against the lag."""
+
+    model_config = INBOUND
+
+    length: Int = _attention_field("length", 120, "steps in the sequence, T")
+    width: Int = _attention_field("width", 32, "the input's size, the attention's width and the cell's H")
+    heads: Int = _attention_field("heads", 2, "attention heads; they must divide the width")
+    positions: AttentionPositions = "sinusoidal"
+    residual: bool = True
+    layer_norm: bool = True
+    focus: float = _attention_field("focus", 1.0, "W_q is its draw times this: sharper (> 1) or flatter rows")
+    compare: CellName = "rnn_tanh"
+    seed: Int = _attention_field("seed", 0, "draws both models' weights and, from seed + 1, x and r")
+    dtype: Dtype = "float32"
+
+
 # -- classroom rooms (app/rooms.py; docs/protocol.md, Rooms) ------------------------------------------
 VIEW_FIELDS = ("h", "c", "gates", "grad_h", "grad_c")
 
@@ -451,6 +504,8 @@ class RoomView(BaseModel):
     mode: Literal["explore", "train"] | None = None
     preset: Annotated[str, Field(pattern="^[a-z0-9-]{0,64}$")] | None = None  # the lesson shown, "" none
     large: bool | None = None
+    highway: HighwayConfig | None = None  # the highway panel's settings
+    attention: AttentionConfig | None = None  # the attention panel's settings
 
 
 class RoomViewMessage(_Message):
@@ -1087,30 +1142,7 @@ def cell_infos() -> list[CellInfo]:
 
 
 # -- the highway stack over depth ----------------------------------------------------------------------
-HIGHWAY_LIMITS = models.limits.HIGHWAY_LIMITS
-HighwayActivation = Literal[models.limits.HIGHWAY_ACTIVATIONS]  # type: ignore[valid-type]
-Dtype = Literal[models.limits.DTYPES]  # type: ignore[valid-type]
 HighwayStackName = Literal[models.highway.STACKS]  # type: ignore[valid-type]
-
-
-def _highway_field(name: str, default: float, what: str) -> Any:
-    lo, hi = HIGHWAY_LIMITS[name]
-    return Field(default, ge=lo, le=hi, description=what)
-
-
-class HighwayConfig(BaseModel):
-    """A highway stack over depth beside a plain stack of the same width and H weights (models/highway.py):
-    y_l = H(y_(l-1))·T(y_(l-1)) + y_(l-1)·(1 − T(y_(l-1))) against y_l = H(y_(l-1))."""
-
-    model_config = INBOUND
-
-    layers: Int = _highway_field("layers", 30, "layers in each stack")
-    width: Int = _highway_field("width", 32, "units per layer, the input's size too")
-    carry_bias: float = _highway_field("carry_bias", -3.0, "every transform gate's bias b_T at init")
-    gain: float = _highway_field("gain", 1.0, "H's weights are torch.nn.Linear's U(-k, k) times this")
-    activation: HighwayActivation = "tanh"
-    seed: Int = _highway_field("seed", 0, "draws the weights and, from seed + 1, the input")
-    dtype: Dtype = "float32"
 
 
 class HighwayStack(BaseModel):
@@ -1143,33 +1175,6 @@ class HighwayLesson(BaseModel):
 
 
 # -- causal self-attention beside a recurrent cell ---------------------------------------------------
-ATTENTION_LIMITS = models.limits.ATTENTION_LIMITS
-AttentionPositions = Literal[models.limits.ATTENTION_POSITIONS]  # type: ignore[valid-type]
-
-
-def _attention_field(name: str, default: float, what: str) -> Any:
-    lo, hi = ATTENTION_LIMITS[name]
-    return Field(default, ge=lo, le=hi, description=what)
-
-
-class AttentionConfig(BaseModel):
-    """One layer of causal self-attention (models/attention.py) and a recurrent cell of the same width on
-    the same input x and the same loss r · y_(T−1): ||dL/dx_t|| of both against the lag."""
-
-    model_config = INBOUND
-
-    length: Int = _attention_field("length", 120, "steps in the sequence, T")
-    width: Int = _attention_field("width", 32, "the input's size, the attention's width and the cell's H")
-    heads: Int = _attention_field("heads", 2, "attention heads; they must divide the width")
-    positions: AttentionPositions = "sinusoidal"
-    residual: bool = True
-    layer_norm: bool = True
-    focus: float = _attention_field("focus", 1.0, "W_q is its draw times this: sharper (> 1) or flatter rows")
-    compare: CellName = "rnn_tanh"
-    seed: Int = _attention_field("seed", 0, "draws both models' weights and, from seed + 1, x and r")
-    dtype: Dtype = "float32"
-
-
 class AttentionCompared(BaseModel):
     """The recurrent cell on the same x and loss: models.build(compare, width, width, seed) untrained."""
 

@@ -87,8 +87,8 @@ const views = {
 // the highway stack over depth and causal self-attention beside a recurrent cell: each its own form,
 // request and lessons, apart from the sequence run; their lessons are in the lessons menu too
 const sidePanels = {
-  highway: new HighwayView($("#highway"), Plotly),
-  attention: new AttentionView($("#attention"), Plotly),
+  highway: new HighwayView($("#highway"), Plotly, state),
+  attention: new AttentionView($("#attention"), Plotly, state),
 };
 for (const panel of Object.values(sidePanels)) panel.load();
 const PANEL_LESSON = "panel:"; // a menu value "panel:<panel>:<lesson>": a side panel's lesson

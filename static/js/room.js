@@ -15,7 +15,7 @@
 import { Emitter } from "./events.js";
 
 /** The view fields a follower takes from the teacher (the projector's own type size and folded panels stay). */
-export const ROOM_VIEW_KEYS = ["sel", "layer", "dir", "unit", "pass", "fields", "scale", "gscale", "mode", "preset"];
+export const ROOM_VIEW_KEYS = ["sel", "layer", "dir", "unit", "pass", "fields", "scale", "gscale", "mode", "preset", "highway", "attention"];
 const ROOM_ERRORS = ["unknown_room", "wrong_token", "room_full"];
 
 /** {code, token} from the page's query string; code null when the page is in no room. */

@@ -10,7 +10,7 @@
  * the raw string: the server's validation then names the field and the allowed range.
  */
 
-import { KNOB_FIELDS } from "./config.js";
+import { KNOB_FIELDS, SPEC } from "./config.js";
 import { Emitter } from "./events.js";
 
 const int = {
@@ -67,6 +67,34 @@ const gateMap = {
       .join(","),
 };
 
+// a side panel's settings (the highway's, the attention's), written "layers:12,activation:relu,...": the
+// keys of its defaults in their order, numbers and true/false parsed; a key it lacks keeps its default,
+// one it does not have is dropped (the panel's form and the server name what is wrong in a value)
+function panelSettings(defaults) {
+  const parseValue = (s) => (s === "true" || s === "false" ? s === "true" : float.parse(s));
+  return {
+    parse: (s) => {
+      const out = { ...defaults };
+      for (const part of s.split(",")) {
+        const [key, value] = part.split(":");
+        if (key in defaults && value !== undefined) out[key] = parseValue(value.trim());
+      }
+      return out;
+    },
+    format: (v) =>
+      Object.keys(defaults)
+        .map((key) => `${key}:${v[key]}`)
+        .join(","),
+  };
+}
+
+/** A side panel's settings in its defaults' key order (the state compares values by their JSON). */
+export function panelValues(defaults, config) {
+  return Object.fromEntries(Object.keys(defaults).map((key) => [key, key in config ? config[key] : defaults[key]]));
+}
+
+const isObject = (v) => Boolean(v) && typeof v === "object" && !Array.isArray(v);
+
 /** The property table: key, whether it is config or view, its codec and default. */
 export const PROPS = [
   { key: "cells", kind: "config", codec: list, def: ["rnn_tanh", "lstm"] },
@@ -119,6 +147,9 @@ export const PROPS = [
     valid: (v) => Array.isArray(v) && v.every((id) => /^[a-z]+$/.test(id)),
   },
   { key: "preset", kind: "view", codec: str, def: "" },
+  // the side panels' settings, their own requests apart from the run (views/highway.js, attention.js)
+  { key: "highway", kind: "view", codec: panelSettings(SPEC.highway.defaults), def: SPEC.highway.defaults, valid: isObject },
+  { key: "attention", kind: "view", codec: panelSettings(SPEC.attention.defaults), def: SPEC.attention.defaults, valid: isObject },
   // Train mode: the cells of the config learn side by side (train.js); a lesson link can open it
   { key: "mode", kind: "view", codec: str, def: "explore", valid: (v) => v === "explore" || v === "train" },
   { key: "opt", kind: "train", codec: str, def: "adam" }, // TrainSettings.optimizer

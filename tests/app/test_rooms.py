@@ -188,6 +188,32 @@ def test_room_view_is_validated_and_bounded_by_the_run(client):
         assert error["code"] == "invalid_message" and error["field"] == "view.unit"
 
 
+def test_the_side_panels_settings_follow_the_teacher(client):
+    """The highway's and the attention's settings travel in the room's view, checked as their own
+    requests are: a follower's panels show what the projector shows."""
+    room = make_room(client)
+    code, token = room["room"], room["teacher_token"]
+    with client.websocket_connect(f"/ws?room={code}&token={token}") as teacher:
+        teacher.receive_json()
+        teacher.send_json({"type": "configure", "config": SMALL})
+        texts_until(teacher, "ready")
+        with client.websocket_connect(f"/ws?room={code}") as student:
+            joined(student)
+            attention = client.get("/api/attention/lessons").json()[0]["config"] | {"seed": 4}
+            highway = client.get("/api/highway/lessons").json()[0]["config"] | {"layers": 12}
+            teacher.send_json(
+                {"type": "room_view", "t": 1, "view": {"attention": attention, "highway": highway}}
+            )
+            state = texts_until(student, "room")[-1]
+            assert state["view"] == {"attention": attention, "highway": highway}
+            teacher.send_json(
+                {"type": "room_view", "t": 1, "view": {"attention": attention | {"length": 999}}}
+            )
+            error = texts_until(teacher, "error")[-1]
+            assert error["code"] == "invalid_message" and error["field"] == "view.attention.length"
+            assert "256" in error["message"]
+
+
 def test_only_the_teacher_controls_the_room(client):
     room = make_room(client)
     code = room["room"]

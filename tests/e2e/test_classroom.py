@@ -47,6 +47,14 @@ def test_teacher_and_student_follow_each_other(context, server_url):
     student.wait_for_function("() => window.gateflow.state.sel === 1")
     # the same plot: the gradient curves the student sees are the teacher's
     assert plot_data(student, GRAD_PLOT) == plot_data(teacher, GRAD_PLOT)
+    # the teacher picks the attention panel's lesson from the menu: the student's panel runs it too
+    teacher.select_option("#preset", "panel:attention:attention-reaches-back")
+    student.wait_for_function("() => window.gateflow.state.attention.length === 240")
+    student.wait_for_function(
+        "() => document.querySelector('[data-name=\"attention-gradient\"]').data?.[0]?.x.length === 240"
+    )
+    at_plot = '[data-name="attention-gradient"]'
+    assert plot_data(student, at_plot) == plot_data(teacher, at_plot)
 
     teacher.click("#btn-play")
     student.wait_for_function("() => window.gateflow.playing && window.gateflow.state.t > 8")

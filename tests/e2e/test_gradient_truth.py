@@ -781,3 +781,30 @@ def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url)
     assert [len(d["x"]) for d in data] == [30, 30]
     assert page.locator("#attention .at-status").inner_text() == ""
     recorder.check()
+
+
+def test_a_link_carries_the_side_panels_settings(page, recorder, server_url):
+    """A copied link opens the attention and highway panels with its settings; the panel's own changes
+    go into the link; a cold start writes neither (their defaults)."""
+    page.goto(server_url + "/")
+    attention_loaded(page)
+    highway_loaded(page)
+    assert "attention=" not in page.url and "highway=" not in page.url
+    page.goto(
+        server_url + "/#preset=rnn-vs-lstm&attention=length:40,width:16,heads:4,seed:3&highway=layers:12"
+    )
+    page.reload()
+    attention_loaded(page)
+    highway_loaded(page)
+    assert page.locator('#attention input[name="length"]').input_value() == "40"
+    assert page.locator('#attention input[name="heads"]').input_value() == "4"
+    data = plot_data(page, '[data-name="attention-gradient"]')
+    body = post_attention(server_url, {"length": 40, "width": 16, "heads": 4, "seed": 3})
+    assert close(data[0]["y"][0], num(body["grad_x_norm"][-1]), rel=1e-6)
+    assert len(plot_data(page, '[data-name="highway-gradient"]')[0]["x"]) == 13
+    loaded = int(page.locator("#attention").get_attribute("data-loaded"))
+    page.select_option('#attention select[name="positions"]', "learned")
+    attention_loaded(page, loaded)
+    page.wait_for_function("() => location.hash.includes('positions%3Alearned')")
+    assert "length%3A40" in page.evaluate("location.hash")
+    recorder.check()

@@ -16,7 +16,7 @@
 
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
-import { LessonButtons, fetchLessons, fillForm } from "./panel_lessons.js";
+import { LessonButtons, PanelState, fetchLessons, fillForm } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const AT = SPEC.attention;
@@ -92,7 +92,8 @@ export function colourTop(rows) {
 }
 
 export class AttentionView {
-  constructor(root, plotly) {
+  /** state: the page's state, where the panel's settings live for links and rooms (none: the defaults). */
+  constructor(root, plotly, state = null) {
     this.root = root;
     this.plotly = plotly;
     this.form = root.querySelector(".at-form");
@@ -106,11 +107,13 @@ export class AttentionView {
     this.rowHost = root.querySelector('[data-name="attention-row"]');
     this.decay = root.querySelector(".at-decay");
     this.eq = root.querySelector(".at-eq");
-    this.values = { ...AT.defaults };
+    this.link = state ? new PanelState(this, state, "attention", AT.defaults) : null;
+    this.values = this.link ? this.link.initial() : { ...AT.defaults };
     this.body = null;
     this.pick = null; // {t, j, head}: the query step, the key step, the head the map shows
     this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
     this.buildForm();
+    fillForm(this.form, this.values);
     this.widths = new ResizeObserver(() => {
       if (!this.body) return;
       for (const gd of [this.gradHost, this.mapHost, this.rowHost]) if (gd.data) this.plotly.Plots.resize(gd);
@@ -206,6 +209,7 @@ export class AttentionView {
       return this.setStatus(detail?.msg || `the server refused the settings (${response.status})`, "error");
     }
     this.values = config;
+    if (this.link) this.link.remember(config);
     this.body = revive(body);
     const T = config.length;
     // a new length starts at the loss's step and the input LAG steps back (or the first one)

@@ -14,7 +14,7 @@
 
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
-import { LessonButtons, fetchLessons, fillForm } from "./panel_lessons.js";
+import { LessonButtons, PanelState, fetchLessons, fillForm } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const HW = SPEC.highway;
@@ -64,7 +64,8 @@ const SUBS = "₀₁₂₃₄₅₆₇₈₉";
 const sub = (n) => String(n).replace(/[0-9]/g, (c) => SUBS[c]);
 
 export class HighwayView {
-  constructor(root, plotly) {
+  /** state: the page's state, where the panel's settings live for links and rooms (none: the defaults). */
+  constructor(root, plotly, state = null) {
     this.root = root;
     this.plotly = plotly;
     this.form = root.querySelector(".hw-form");
@@ -77,11 +78,13 @@ export class HighwayView {
       fillForm(this.form, lesson.config);
       this.load();
     });
-    this.values = { ...HW.defaults };
+    this.link = state ? new PanelState(this, state, "highway", HW.defaults) : null;
+    this.values = this.link ? this.link.initial() : { ...HW.defaults };
     this.body = null;
     this.pick = null; // {layer, unit} the equations show
     this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
     this.buildForm();
+    fillForm(this.form, this.values);
     // the plots were sized when first drawn; the page around them settles later (the run's panels
     // arrive, the sidebar folds): follow the column's width
     this.widths = new ResizeObserver(() => {
@@ -171,6 +174,7 @@ export class HighwayView {
       return this.setStatus(detail?.msg || `the server refused the settings (${response.status})`, "error");
     }
     this.values = config;
+    if (this.link) this.link.remember(config);
     this.body = { ...body, stacks: body.stacks.map(revive), carry_mean: revive(body.carry_mean) };
     const L = config.layers;
     if (!this.pick || this.pick.layer > L || this.pick.unit >= config.width) this.pick = { layer: Math.min(L, 10), unit: 0 };

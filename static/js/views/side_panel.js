@@ -1,8 +1,14 @@
 /**
- * A side panel's ready-made settings (GET /api/highway/lessons, /api/attention/lessons): a button for
- * each above the panel's plots, and the chosen one's words read aloud in class. The lessons menu at the
- * top lists them too (main.js), under the panel's name.
+ * What the side panels (the highway's, the attention's: each its own form and request, apart from the
+ * sequence run) share:
+ *   - their ready-made settings (GET /api/highway/lessons, /api/attention/lessons): a button for each
+ *     above the panel's plots, and the chosen one's words read aloud in class; the lessons menu at the
+ *     top lists them too (main.js), under the panel's name;
+ *   - their settings in the page's state (state.js "highway", "attention"): a copied link carries them
+ *     and a room's students follow the teacher's (room.js).
  */
+
+import { panelValues } from "../state.js";
 
 /** The lessons the server lists at ``url``; none when it does not answer (the panel works without). */
 export async function fetchLessons(url) {
@@ -60,5 +66,40 @@ export function fillForm(form, config) {
     if (!input) continue;
     if (input.type === "checkbox") input.checked = Boolean(value);
     else input.value = String(value);
+  }
+}
+
+/**
+ * Keep a panel's settings in the page's state under ``key``: the panel's own runs are written there
+ * (``remember``), and settings that arrive there (a link, the teacher's room view) fill its form and run.
+ * panel: {form, values, lessonButtons, load()}; defaults: the panel's defaults (spec.json).
+ */
+export class PanelState {
+  constructor(panel, state, key, defaults) {
+    this.panel = panel;
+    this.state = state;
+    this.key = key;
+    this.defaults = defaults;
+    state.on("change", (keys) => {
+      if (keys.includes(key)) this.follow();
+    });
+  }
+
+  /** The settings the page starts with: the link's, else the defaults. */
+  initial() {
+    return { ...this.state.get(this.key) };
+  }
+
+  /** A run of the panel's succeeded with ``config``: the link and the room say so. */
+  remember(config) {
+    this.state.set({ [this.key]: panelValues(this.defaults, config) });
+  }
+
+  follow() {
+    const wanted = this.state.get(this.key);
+    if (JSON.stringify(wanted) === JSON.stringify(panelValues(this.defaults, this.panel.values))) return;
+    fillForm(this.panel.form, wanted);
+    this.panel.lessonButtons.clear();
+    this.panel.load();
   }
 }
