@@ -16,7 +16,7 @@
 
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
-import { LessonButtons, PanelState, fetchLessons, fillForm } from "./side_panel.js";
+import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const AT = SPEC.attention;
@@ -220,6 +220,7 @@ export class AttentionView {
 
   render() {
     if (!this.body) return;
+    this.type = typeSizes(this.link?.large());
     this.drawGradient();
     this.drawMap();
     this.drawRow();
@@ -256,19 +257,19 @@ export class AttentionView {
     }));
     const positives = curves.flatMap((c) => c.norm);
     const margin = { l: 68, r: 12, t: 30, b: 80 };
-    const height = 320;
+    const height = this.type.plot;
     const lag = T - 1 - this.pick.j;
     const layout = {
       height,
       margin,
-      font: { size: 13 },
-      title: { text: AT.grad_title, x: 0, xanchor: "left", font: { size: 13 } },
+      font: { size: this.type.font },
+      title: { text: AT.grad_title, x: 0, xanchor: "left", font: { size: this.type.font } },
       showlegend: true,
       legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       xaxis: { title: { text: "steps back from the last step (0: the step the loss reads)", standoff: 4 }, range: [-0.5, T - 0.5], zeroline: false },
-      yaxis: { ...logAxis(positives, height - margin.t - margin.b, 13), title: { text: "‖∂L/∂x<sub>t</sub>‖" } },
+      yaxis: { ...logAxis(positives, height - margin.t - margin.b, this.type.font), title: { text: "‖∂L/∂x<sub>t</sub>‖" } },
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: lag, x1: lag, y0: 0, y1: 1, line: { color: "#444", width: 1, dash: "dot" } }],
     };
     this.plotly.react(this.gradHost, traces, layout, PLOTLY_CONFIG);
@@ -305,10 +306,10 @@ export class AttentionView {
     };
     const { t, j } = this.pick;
     const layout = {
-      height: 320,
+      height: this.type.plot,
       margin: { l: 56, r: 10, t: 30, b: 48 },
-      font: { size: 13 },
-      title: { text: `${AT.weights_title}${heads > 1 ? `, head ${head + 1} of ${heads}` : ""}`, x: 0, xanchor: "left", font: { size: 13 } },
+      font: { size: this.type.font },
+      title: { text: `${AT.weights_title}${heads > 1 ? `, head ${head + 1} of ${heads}` : ""}`, x: 0, xanchor: "left", font: { size: this.type.font } },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#f4f4f4",
       xaxis: { title: { text: "key step j", standoff: 4 }, range: [-0.5, T - 0.5] },
@@ -340,10 +341,10 @@ export class AttentionView {
       hovertemplate: `a${sub(t)},ⱼ at j = %{x}: %{y:.4f}<extra></extra>`,
     };
     const layout = {
-      height: 220,
+      height: this.type.row,
       margin: { l: 68, r: 12, t: 30, b: 44 },
-      font: { size: 13 },
-      title: { text: `${AT.row_title} (t = ${t}, head ${head + 1}); uniform would be 1/${t + 1}`, x: 0, xanchor: "left", font: { size: 13 } },
+      font: { size: this.type.font },
+      title: { text: `${AT.row_title} (t = ${t}, head ${head + 1}); uniform would be 1/${t + 1}`, x: 0, xanchor: "left", font: { size: this.type.font } },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       bargap: 0,

@@ -14,7 +14,7 @@
 
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
-import { LessonButtons, PanelState, fetchLessons, fillForm } from "./side_panel.js";
+import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const HW = SPEC.highway;
@@ -184,6 +184,7 @@ export class HighwayView {
 
   render() {
     if (!this.body) return;
+    this.type = typeSizes(this.link?.large());
     this.drawGradient();
     this.drawCarry();
     this.writeDecay();
@@ -207,18 +208,18 @@ export class HighwayView {
     }));
     const positives = body.stacks.flatMap((s) => s.grad_norm);
     const margin = { l: 68, r: 12, t: 30, b: 80 };
-    const height = 300;
+    const height = this.type.plot;
     const layout = {
       height,
       margin,
-      font: { size: 13 },
-      title: { text: HW.grad_title, x: 0, xanchor: "left", font: { size: 13 } },
+      font: { size: this.type.font },
+      title: { text: HW.grad_title, x: 0, xanchor: "left", font: { size: this.type.font } },
       showlegend: true,
       legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       xaxis: { title: { text: "layer l (0 = the input x; the gradient flows right to left)", standoff: 4 }, range: [-0.5, L + 0.5], zeroline: false },
-      yaxis: { ...logAxis(positives, height - margin.t - margin.b, 13), title: { text: "‖∂L/∂y<sub>l</sub>‖" } },
+      yaxis: { ...logAxis(positives, height - margin.t - margin.b, this.type.font), title: { text: "‖∂L/∂y<sub>l</sub>‖" } },
       shapes: [this.cursorShape()],
     };
     this.plotly.react(this.gradHost, traces, layout, PLOTLY_CONFIG);
@@ -249,10 +250,10 @@ export class HighwayView {
       hovertemplate: "layer %{x}, unit %{y}: carry 1 − T = %{z:.3f}<extra></extra>",
     };
     const layout = {
-      height: 300,
+      height: this.type.plot,
       margin: { l: 52, r: 10, t: 30, b: 48 },
-      font: { size: 13 },
-      title: { text: HW.carry_title, x: 0, xanchor: "left", font: { size: 13 } },
+      font: { size: this.type.font },
+      title: { text: HW.carry_title, x: 0, xanchor: "left", font: { size: this.type.font } },
       paper_bgcolor: "rgba(0,0,0,0)",
       xaxis: { title: { text: "layer l", standoff: 4 } },
       yaxis: { title: { text: "unit" }, autorange: "reversed" },

@@ -59,6 +59,11 @@ export class LessonButtons {
   }
 }
 
+/** The plots' type and heights, px: the projector's (``large``) or a laptop's, as the run's views use. */
+export function typeSizes(large) {
+  return large ? { font: 17, plot: 400, row: 280 } : { font: 13, plot: 320, row: 220 };
+}
+
 /** Put a config's values into a panel's form (checkboxes checked, the rest as text). */
 export function fillForm(form, config) {
   for (const [key, value] of Object.entries(config)) {
@@ -82,7 +87,13 @@ export class PanelState {
     this.defaults = defaults;
     state.on("change", (keys) => {
       if (keys.includes(key)) this.follow();
+      if (keys.includes("large")) panel.render(); // projector mode: the plots' type grows
     });
+  }
+
+  /** Projector mode: big type for the back of the room. */
+  large() {
+    return Boolean(this.state.get("large"));
   }
 
   /** The settings the page starts with: the link's, else the defaults. */
