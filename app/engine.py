@@ -34,6 +34,7 @@ from .schemas import (
     KIND_BULK,
     KIND_FRAME,
     AttentionConfig,
+    AttentionTraining,
     HighwayConfig,
     RunConfig,
     wire_float,
@@ -161,28 +162,125 @@ def attention_json(config: AttentionConfig) -> bytes:
         other = net.trace(x.to(dtype), loss=lambda out: (out[-1] @ readout).sum(), jacobian=False)
     except ValueError as err:
         raise engine_error(err) from err
+    return dumps(_attention_body(config, run, other))
+
+
+def _attention_body(config: AttentionConfig, run, other) -> dict:
+    """The wire's AttentionResponse from an attention trace and the compared cell's, batch item 0."""
     norm = run.grad_x_norm[:, 0].numpy()
     weights = run.weights[0].numpy()
     other_norm = other.grad_x_norm[:, 0].numpy()
-    return dumps(
-        {
-            "config": config.model_dump(),
-            # row t holds a_t0 .. a_tt: what lies right of the diagonal is 0 by the mask, not sent
-            "weights": [[json_safe(row[: t + 1]) for t, row in enumerate(head)] for head in weights],
-            "values": json_safe(run.v[0].permute(1, 0, 2).reshape(config.length, config.width).numpy()),
-            "attended": json_safe(run.attended[:, 0].numpy()),
-            "output": json_safe(run.output[:, 0].numpy()),
-            "grad_x_norm": json_safe(norm),
-            "loss": wire_float(float(run.loss)),
-            "decay": fit_decay(norm[:-1]),
-            "compared": {
-                "cell": config.compare,
-                "grad_x_norm": json_safe(other_norm),
-                "loss": wire_float(float(other.loss)),
-                "decay": fit_decay(other_norm[:-1]),
-            },
-        }
-    )
+    T, E = run.output.shape[0], run.output.shape[2]
+    return {
+        "config": config.model_dump(),
+        # row t holds a_t0 .. a_tt: what lies right of the diagonal is 0 by the mask, not sent
+        "weights": [[json_safe(row[: t + 1]) for t, row in enumerate(head)] for head in weights],
+        "values": json_safe(run.v[0].permute(1, 0, 2).reshape(T, E).numpy()),
+        "attended": json_safe(run.attended[:, 0].numpy()),
+        "output": json_safe(run.output[:, 0].numpy()),
+        "grad_x_norm": json_safe(norm),
+        "loss": wire_float(float(run.loss)),
+        "decay": fit_decay(norm[:-1]),
+        "compared": {
+            "cell": config.compare,
+            "grad_x_norm": json_safe(other_norm),
+            "loss": wire_float(float(other.loss)),
+            "decay": fit_decay(other_norm[:-1]),
+        },
+    }
+
+
+def attention_train_work(config: AttentionConfig, training: AttentionTraining) -> float:
+    """What a training costs, in units of about a multiply-add per step of the attention's work."""
+    T, E = config.length, config.width
+    return training.steps * training.batch_size * T * E * (T + 4 * E)
+
+
+def attention_train_json(config: AttentionConfig, training: AttentionTraining) -> bytes:
+    """The attention layer and the config's recurrent cell trained side by side on the adding problem
+    (Le et al. 2015, T = the config's length) on the same batches (models.streams, seeded), then both
+    traced on one held-out sequence with their trained readouts: the wire's AttentionTrained."""
+    most = models.limits.ATTENTION_TRAIN_WORK
+    work = attention_train_work(config, training)
+    if work > most:
+        fits = max(1, int(training.steps * most / work))
+        raise EngineError(
+            "training.steps",
+            f"training.steps: {training.steps} steps of {training.batch_size} sequences of {config.length} "
+            f"steps at width {config.width} is more than one request trains; at this size at most {fits} "
+            "steps (or fewer sequences, a shorter sequence, a narrower layer)",
+        )
+    attention = models.attention
+    dtype = models.resolve_dtype(config.dtype)
+    start = time.perf_counter()
+    try:
+        batch, seed = training.batch_size, config.seed
+        stream = models.streams.make_stream("adding", config.length, batch, 256, seed, dtype)
+        w = attention.init(
+            config.width,
+            config.length,
+            config.heads,
+            config.positions,
+            config.focus,
+            config.seed,
+            inputs=stream.input_size,
+        )
+        at = attention.AttentionTrainer(
+            w,
+            stream,
+            config.heads,
+            config.positions,
+            config.residual,
+            config.layer_norm,
+            training.lr,
+            seed=config.seed,
+            dtype=dtype,
+        )
+        at.run(training.steps)
+        rnn = models.Trainer(
+            config.compare,
+            "adding",
+            seq_len=config.length,
+            hidden_size=config.width,
+            batch_size=training.batch_size,
+            lr=training.lr,
+            seed=config.seed,
+            probe_every=training.steps,
+            val_every=training.steps,
+            val_size=256,
+            dtype=dtype,
+        )
+        records = rnn.run(training.steps)
+        probe = models.streams.first_element(stream.val)
+        x = probe.x.to(dtype)
+        run = attention.trace(
+            at.weights, x, at.readout.weight[0].detach(), config.heads, config.residual, config.layer_norm
+        )
+        net, readout = rnn.net, rnn.readout.weight[0].detach()
+        other = net.trace(x, loss=lambda out: (out[-1] @ readout).sum(), jacobian=False)
+        with torch.no_grad():
+            said = float(run.output[-1, 0] @ at.readout.weight[0] + at.readout.bias[0])
+            other_said = float(other.output[-1, 0] @ rnn.readout.weight[0] + rnn.readout.bias[0])
+        val, other_val = at.evaluate(), rnn.evaluate()
+    except ValueError as err:
+        raise engine_error(err) from err
+    body = _attention_body(config, run, other)
+    markers = torch.nonzero(probe.x[:, 0, 1] > 0.5).flatten().tolist()
+    body["training"] = {
+        "settings": training.model_dump(),
+        "task": "adding",
+        "baseline": stream.baseline,
+        "losses": json_safe(np.array(at.losses, dtype=np.float64)),
+        "val_loss": wire_float(val),
+        "compared_losses": json_safe(np.array([r.loss for r in records], dtype=np.float64)),
+        "compared_val_loss": wire_float(other_val),
+        "markers": markers,
+        "target": float(probe.target[-1, 0, 0]),
+        "prediction": wire_float(said),
+        "compared_prediction": wire_float(other_said),
+        "seconds": time.perf_counter() - start,
+    }
+    return dumps(body)
 
 
 # -- a run ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .schemas import (
     AttentionConfig,
     AttentionLesson,
+    AttentionTraining,
     HighwayConfig,
     HighwayLesson,
     Preset,
@@ -277,5 +278,20 @@ ATTENTION_LESSONS: list[AttentionLesson] = [
             "its one-step-back size."
         ),
         config=AttentionConfig(length=240, width=32, heads=2, positions="sinusoidal", compare="rnn_tanh"),
+    ),
+    AttentionLesson(
+        name="attention-learns-adding",
+        title="Trained on the adding problem, attention learns where to look; the RNN learns nothing",
+        description=(
+            "Both models train side by side for 300 steps on the adding problem with T = 100 (Le et al. "
+            "2015: add the two numbers marked among 100, answer at the last step), on the same batches. "
+            "The attention's held-out loss falls below 2% of what guessing the mean sum gets (1/6), and on "
+            "the held-out sequence shown one of its heads puts 80% or more of the last step's weight on the "
+            "two marked steps: it learned where to look. The tanh RNN's loss stays within 15% of the "
+            "guess: even trained, its gradient shrinks tenfold every 3 to 5 steps back, so the first "
+            "marked number, tens of steps back, never reaches its weights."
+        ),
+        config=AttentionConfig(length=100, width=32, heads=2, positions="sinusoidal", compare="rnn_tanh"),
+        training=AttentionTraining(steps=300, lr=3e-3, batch_size=32),
     ),
 ]

@@ -1196,6 +1196,46 @@ class AttentionResponse(BaseModel):
     compared: AttentionCompared
 
 
+class AttentionTraining(BaseModel):
+    """How the attention and the compared cell train side by side on the adding problem (Le et al. 2015)
+    before they are traced: Adam, the global gradient norm clipped at 1, the same seeded batches."""
+
+    model_config = INBOUND
+
+    steps: Int = Field(300, ge=1, le=2000, description="training steps, each on a fresh batch")
+    lr: float = Field(3e-3, ge=1e-5, le=1.0, description="Adam's learning rate, both models")
+    batch_size: Int = Field(32, ge=1, le=256, description="sequences per step")
+
+
+class AttentionTrainRequest(BaseModel):
+    model_config = INBOUND
+
+    config: AttentionConfig = Field(default_factory=AttentionConfig)
+    training: AttentionTraining = Field(default_factory=AttentionTraining)
+
+
+class AttentionTrainingResult(BaseModel):
+    """What the training did; the rest of AttentionTrained is both trained models on one held-out
+    sequence of the task (its two marked steps in ``markers``), each with its own trained readout."""
+
+    settings: AttentionTraining
+    task: Literal["adding"]
+    baseline: float  # the loss of guessing the mean sum, 1/6: what a model that remembers nothing gets
+    losses: list[WireFloat]  # the attention's training loss at each step, before the step
+    val_loss: WireFloat  # the attention's held-out loss after training
+    compared_losses: list[WireFloat]  # the compared cell's
+    compared_val_loss: WireFloat
+    markers: list[int]  # the held-out sequence's marked steps
+    target: float  # the sum of their numbers: the answer at the last step
+    prediction: WireFloat  # the attention's answer
+    compared_prediction: WireFloat  # the compared cell's
+    seconds: float  # the request's training and tracing time
+
+
+class AttentionTrained(AttentionResponse):
+    training: AttentionTrainingResult
+
+
 class AttentionLesson(BaseModel):
     """A ready-made attention setting and what it shows, in sentences a teacher can read aloud; every
     claim is checked on the runs it produces, for the seeds a class may pick (tests/app)."""
@@ -1204,6 +1244,7 @@ class AttentionLesson(BaseModel):
     title: str
     description: str
     config: AttentionConfig
+    training: AttentionTraining | None = None  # set: the lesson trains both models first
 
 
 # -- the views' description ----------------------------------------------------------------------

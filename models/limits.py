@@ -54,10 +54,15 @@ ATTENTION_POSITIONS = ("learned", "sinusoidal")
 ATTENTION_LIMITS: dict[str, tuple[float, float]] = {
     "length": (2, 256),  # steps in the sequence
     "width": (1, 128),
+    "inputs": (1, 128),  # numbers per step: the width on the panel's random input, a task's when it trains
     "heads": (1, 4),
     "focus": (0.0, 10.0),  # the query weights W_q are their draw times this: sharper or flatter weights
     "seed": (0, 2**31 - 1),
 }
+# Training the attention beside a cell in one request (app/engine.attention_train_json): steps x batch x
+# T x E x (T + 4E), about the attention's multiply-adds per step, at most this (the lesson's 300 steps of
+# 32 sequences, T = 100, E = 32 are 7e9: a few seconds on one thread).
+ATTENTION_TRAIN_WORK = 1.2e10
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 

@@ -262,16 +262,19 @@ def jacobian_last_wrt(net, x, index, t, kind_out="h", kind_in="h"):
 
 
 def attention_oracle(w: AttentionWeights, x, r, heads, residual, layer_norm, dtype):
-    """models.attention's layer from torch's own modules: torch.nn.MultiheadAttention on (u, u, u) with
+    """models.attention's layer from torch's own modules: torch.nn.Linear (the input layer), then
+    torch.nn.MultiheadAttention on (u, u, u) with
     the causal mask torch.nn.Transformer makes, the residual, torch.nn.LayerNorm, the loss r · y_(T-1),
     and the gradient by autograd: (y, weights (B, n, T, T), loss, grad_x)."""
-    T, _, E = x.shape
+    T, E, D = x.shape[0], w.width, w.inputs
+    embed = torch.nn.Linear(D, E, dtype=dtype)
+    embed.load_state_dict({"weight": w.embed_weight.to(dtype), "bias": w.embed_bias.to(dtype)})
     mha = torch.nn.MultiheadAttention(E, heads, dtype=dtype)
     mha.load_state_dict({k: v.to(dtype) for k, v in w.mha_state().items()})
     norm = torch.nn.LayerNorm(E, dtype=dtype)
     norm.load_state_dict({"weight": w.norm_weight.to(dtype), "bias": w.norm_bias.to(dtype)})
     x = x.detach().to(dtype).requires_grad_(True)
-    u = x + w.positions[:T].to(dtype).unsqueeze(1)
+    u = embed(x) + w.positions[:T].to(dtype).unsqueeze(1)
     mask = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=dtype)
     z, a = mha(u, u, u, attn_mask=mask, need_weights=True, average_attn_weights=False)
     y = u + z if residual else z

@@ -22,6 +22,8 @@ from ..schemas import (
     AttentionConfig,
     AttentionLesson,
     AttentionResponse,
+    AttentionTrained,
+    AttentionTrainRequest,
     CellsResponse,
     DataTable,
     HighwayConfig,
@@ -170,6 +172,34 @@ async def attention(config: AttentionConfig, request: Request) -> Response:
     except engine.EngineError as err:
         return unprocessable(err.field or "config", str(err))
     return Response(body, media_type="application/json")
+
+
+@router.post("/attention/train", response_model=AttentionTrained)
+async def attention_train(body: AttentionTrainRequest, request: Request) -> Response:
+    """The attention layer and the config's recurrent cell trained side by side on the adding problem
+    (the same batches), then both on one held-out sequence: the trained weights over the marked steps,
+    ||dL/dx_t|| of both, and the training's losses. Runs as a training does: one of the server's training
+    slots (503 when all are busy), a lowered priority, a bounded amount of work per request."""
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    slots = request.app.state.train_slots
+    if not slots.take():
+        return JSONResponse(
+            status_code=503,
+            content=http_error("busy", f"busy: {slots.size} trainings run already; try again soon", ["body"]),
+            headers={"Retry-After": "10"},
+        )
+    executor = getattr(request.app.state, "train_executor", None)
+    try:
+        answer = await asyncio.get_running_loop().run_in_executor(
+            executor, engine.attention_train_json, body.config, body.training
+        )
+    except engine.EngineError as err:
+        return unprocessable(err.field or "config", str(err))
+    finally:
+        slots.give()
+    return Response(answer, media_type="application/json")
 
 
 @router.post(

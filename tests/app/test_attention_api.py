@@ -137,3 +137,93 @@ def test_the_largest_setting_answers(client):
     body = r.json()
     assert len(body["weights"]) == 4 and len(body["weights"][3][255]) == 256
     assert all(math.isfinite(v) for v in body["grad_x_norm"])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_training_lesson_holds_on_live_trainings(client, seed):
+    (lesson,) = [
+        x for x in client.get("/api/attention/lessons").json() if x["name"] == "attention-learns-adding"
+    ]
+    r = client.post(
+        "/api/attention/train",
+        json={"config": lesson["config"] | {"seed": seed}, "training": lesson["training"]},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    tr = body["training"]
+    T = body["config"]["length"]
+    assert (
+        T == 100 and tr["settings"]["steps"] == 300 and len(tr["losses"]) == len(tr["compared_losses"]) == 300
+    )
+    assert tr["baseline"] == pytest.approx(1 / 6)
+    # "the attention's held-out loss falls below 2% of what guessing the mean sum gets"
+    assert tr["val_loss"] < 0.02 * tr["baseline"]
+    # "one of its heads puts 80% or more of the last step's weight on the two marked steps"
+    assert len(tr["markers"]) == 2
+    assert max(sum(head[T - 1][j] for j in tr["markers"]) for head in body["weights"]) >= 0.8
+    # "the tanh RNN's loss stays within 15% of the guess"
+    assert abs(tr["compared_val_loss"] / tr["baseline"] - 1) < 0.15
+    # "even trained, its gradient shrinks tenfold every 3 to 5 steps back"
+    fit = body["compared"]["decay"]
+    assert fit["direction"] == "decays" and 2.5 <= fit["steps_per_decade"] <= 5
+    assert body["decay"]["direction"] == "flat"
+
+
+def test_a_training_is_the_engines_on_the_same_batches(client):
+    """The trained attention's weights on the held-out sequence are those of models.attention's trainer
+    run by hand on the same stream; the compared cell's losses are models.Trainer's on that stream."""
+    config = {"length": 20, "width": 8, "heads": 2, "seed": 3}
+    body = client.post("/api/attention/train", json={"config": config, "training": {"steps": 15}}).json()
+    stream = models.streams.make_stream("adding", 20, 32, 256, 3)
+    w = attention.init(8, 20, 2, "sinusoidal", 1.0, 3, inputs=2)
+    trainer = attention.AttentionTrainer(w, stream, 2, "sinusoidal", lr=3e-3, seed=3)
+    losses = trainer.run(15)
+    assert body["training"]["losses"] == pytest.approx(losses, rel=1e-5)
+    probe = models.streams.first_element(stream.val)
+    run = attention.trace(trainer.weights, probe.x, trainer.readout.weight[0].detach(), 2)
+    assert body["weights"][1][19] == pytest.approx(run.weights[0, 1, 19].tolist(), rel=1e-5, abs=1e-7)
+    rnn = models.Trainer("rnn_tanh", "adding", seq_len=20, hidden_size=8, batch_size=32, lr=3e-3, seed=3)
+    assert body["training"]["compared_losses"] == pytest.approx([r.loss for r in rnn.run(15)], rel=1e-5)
+    assert body["training"]["markers"] == torch.nonzero(probe.x[:, 0, 1]).flatten().tolist()
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"training": {"steps": 0}}, "training.steps", "1"),
+        ({"training": {"lr": 5}}, "training.lr", "1"),
+        ({"training": {"batch_size": 1000}}, "training.batch_size", "256"),
+        (
+            {"config": {"length": 256, "width": 128}, "training": {"steps": 300}},
+            "training.steps",
+            "at most 14",
+        ),
+        ({"config": {"heads": 3}}, "heads", "does not divide"),
+        ({"training": {"optimizer": "sgd"}}, "training.optimizer", ""),
+    ],
+)
+def test_bad_training_settings_name_their_field(client, body, field, words):
+    r = client.post("/api/attention/train", json=body)
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["field"] == field and words in detail["msg"], detail
+
+
+def test_trainings_past_the_servers_slots_are_refused_busy(client):
+    slots = client.app.state.train_slots
+    taken = 0
+    while slots.take():
+        taken += 1
+    try:
+        r = client.post("/api/attention/train", json={"config": {"length": 10}, "training": {"steps": 1}})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "10"
+        assert r.json()["detail"][0]["msg"].startswith("busy:")
+    finally:
+        for _ in range(taken):
+            slots.give()
+    assert (
+        client.post(
+            "/api/attention/train", json={"config": {"length": 10}, "training": {"steps": 1}}
+        ).status_code
+        == 200
+    )
