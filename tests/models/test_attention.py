@@ -153,3 +153,42 @@ def test_the_lesson_attention_reaches_back_where_the_tanh_rnn_cannot(seed):
     rnn = net.trace(x.float(), loss=lambda out: (out[-1] @ r.float()).sum(), jacobian=False)
     gr = rnn.grad_x_norm[:, 0].numpy()[::-1]
     assert gr[200] < 1e-30 * gr[1]
+
+
+def test_the_input_layer_is_drawn_as_torch_linear_draws_it_and_appended_last():
+    w = attention.init(16, 10, 2, "learned", seed=5, inputs=3)
+    assert tuple(w.embed_weight.shape) == (16, 3) and w.embed_weight.abs().max() <= 1 / math.sqrt(3)
+    same = attention.init(16, 10, 2, "learned", seed=5)  # the other draws do not depend on the inputs
+    torch.testing.assert_close(w.in_proj_weight, same.in_proj_weight)
+    torch.testing.assert_close(w.positions, same.positions)
+    with pytest.raises(ValueError, match=r"^inputs: "):
+        attention.init(16, 10, 2, inputs=0)
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_the_trainer_learns_the_stream_with_the_oracles_loss(positions):
+    """Its training loss at step 1 is the task loss of torch's own modules at the starting weights; every
+    parameter moves but sinusoidal positions. (That it learns: tests/app/test_attention_api.py's lesson.)"""
+    stream = models.streams.make_stream("adding", 12, 16, 64, 0)
+    w = attention.init(8, 12, 2, positions, seed=0, inputs=2)
+    trainer = attention.AttentionTrainer(w, stream, 2, positions, lr=1e-2, seed=0)
+    start = trainer.weights
+    batch = stream.batch(1)
+    readout = models.tasks.Readout(
+        trainer.readout.weight.detach().clone(), trainer.readout.bias.detach().clone()
+    )
+    y, _, _, _ = oracle(start, batch.x.double(), torch.zeros(8), 2, True, True, torch.float32)
+    losses = trainer.run(5)
+    assert losses[0] == pytest.approx(float(batch.loss_fn(readout, "task")(y)), rel=1e-5)
+    end = trainer.weights
+    for name in attention.AttentionWeights.__dataclass_fields__:
+        moved = not torch.equal(getattr(start, name), getattr(end, name))
+        assert moved == (name != "positions" or positions == "learned"), name
+
+
+def test_the_trainer_checks_its_task():
+    stream = models.streams.make_stream("adding", 12, 4, 8, 0)
+    with pytest.raises(ValueError, match=r"^inputs: the task has 2 per step"):
+        attention.AttentionTrainer(attention.init(8, 12, 2), stream, 2)
+    with pytest.raises(ValueError, match=r"^length: "):
+        attention.AttentionTrainer(attention.init(8, 10, 2, inputs=2), stream, 2)
