@@ -1277,6 +1277,11 @@ def _view_spec() -> dict:
     spec["attention"]["limits"] = {n: {"min": lo, "max": hi} for n, (lo, hi) in ATTENTION_LIMITS.items()}
     spec["attention"]["positions"] = list(models.limits.ATTENTION_POSITIONS)
     spec["attention"]["defaults"] = AttentionConfig().model_dump()
+    fields = AttentionTraining.model_json_schema()["properties"]
+    spec["attention"]["training"] = {
+        "defaults": AttentionTraining().model_dump(),
+        "limits": {name: {"min": f["minimum"], "max": f["maximum"]} for name, f in fields.items()},
+    }
     return spec
 
 

@@ -808,3 +808,41 @@ def test_a_link_carries_the_side_panels_settings(page, recorder, server_url):
     page.wait_for_function("() => location.hash.includes('positions%3Alearned')")
     assert "length%3A40" in page.evaluate("location.hash")
     recorder.check()
+
+
+def test_the_attention_panel_trains_both_and_shows_them_trained(page, recorder, server_url):
+    """The training lesson: both models train on the adding problem; the page shows the answer it got:
+    both loss curves, the marked steps, the trained gradients, the held-out numbers in words; a changed
+    setting goes back to the untrained models."""
+    page.goto(server_url + "/")
+    attention_loaded(page)
+    with page.expect_response("**/api/attention/train", timeout=120_000) as answer:
+        page.locator('#attention .panel-lesson[data-lesson="attention-learns-adding"]').click()
+    body = answer.value.json()
+    page.wait_for_function("() => document.querySelector('#attention').dataset.trained === '1'")
+    tr = body["training"]
+    assert page.locator('#attention .at-train input[name="steps"]').input_value() == "300"
+    losses = plot_data(page, '[data-name="attention-training"]')
+    assert [len(d["y"]) for d in losses] == [300, 300]
+    assert close(losses[0]["y"][-1], num(tr["losses"][-1]), rel=1e-6)
+    assert close(losses[1]["y"][0], num(tr["compared_losses"][0]), rel=1e-6)
+    grad = plot_data(page, '[data-name="attention-gradient"]')
+    assert close(grad[1]["y"][50], num(body["compared"]["grad_x_norm"][49]), rel=1e-6)
+    # the row at the last step, the first marked step chosen: its weight is the server's
+    row = plot_data(page, '[data-name="attention-row"]')[0]
+    first = tr["markers"][0]
+    assert close(row["y"][first], num(body["weights"][0][99][first]), rel=1e-6)
+    words = page.locator('#attention .at-decay li[data-model="training"]').inner_text()
+    assert f"marked steps are {tr['markers'][0]} and {tr['markers'][1]}" in words
+    said = re.search(r"attention answers ([^,]+),", words)
+    assert said and close(parse_number(said.group(1)), tr["prediction"])
+    assert tr["val_loss"] < 0.02 * tr["baseline"]  # what the lesson says, on this answer too
+    page.locator("#attention").scroll_into_view_if_needed()
+    shot(page, "attention-trained")
+    # a changed setting: the untrained models again, the training plot hidden
+    loaded = int(page.locator("#attention").get_attribute("data-loaded"))
+    page.fill('#attention input[name="seed"]', "1")
+    attention_loaded(page, loaded)
+    assert page.locator("#attention").get_attribute("data-trained") == ""
+    assert page.locator("#attention .at-training-figure").is_hidden()
+    recorder.check()

@@ -10,6 +10,10 @@
  *   - the equations at (t, j) with their numbers: the weight, o_t = sum_j a_tj v_j for one unit, and
  *     both models' gradient at x_j.
  *
+ * "Train both" (POST /api/attention/train) trains the two side by side on the adding problem (Le et al.
+ * 2015) and shows them trained on one held-out sequence: the same four parts with its two marked steps
+ * drawn in, and both training losses against the step.
+ *
  * Names, colours, limits and defaults come from spec.json ("attention" and the cells), the lessons from
  * GET /api/attention/lessons. Non-finite numbers arrive as "NaN" / "Infinity" strings (revived).
  */
@@ -28,6 +32,12 @@ const FIELDS = [
   { key: "seed", label: "seed", step: 1 },
 ];
 const FLOATS = new Set(["focus"]);
+const TRAIN = AT.training;
+const TRAIN_FIELDS = [
+  { key: "steps", label: "steps", step: 50 },
+  { key: "lr", label: "learning rate", step: 0.001 },
+  { key: "batch_size", label: "batch", step: 1 },
+];
 const DEBOUNCE_MS = 250;
 const LAG = 200; // the lesson's "200 steps back", quoted in the words when the run is that long
 
@@ -100,8 +110,14 @@ export class AttentionView {
     this.status = root.querySelector(".at-status");
     this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
       fillForm(this.form, lesson.config);
-      this.load();
+      if (lesson.training) {
+        fillForm(this.trainForm, lesson.training);
+        this.train();
+      } else this.load();
     });
+    this.trainForm = root.querySelector(".at-train");
+    this.trainHost = root.querySelector('[data-name="attention-training"]');
+    this.trainFigure = root.querySelector(".at-training-figure");
     this.gradHost = root.querySelector('[data-name="attention-gradient"]');
     this.mapHost = root.querySelector('[data-name="attention-weights"]');
     this.rowHost = root.querySelector('[data-name="attention-row"]');
@@ -114,6 +130,7 @@ export class AttentionView {
     this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
     this.buildForm();
     fillForm(this.form, this.values);
+    this.buildTrainForm();
     this.widths = new ResizeObserver(() => {
       if (!this.body) return;
       for (const gd of [this.gradHost, this.mapHost, this.rowHost]) if (gd.data) this.plotly.Plots.resize(gd);
@@ -138,6 +155,73 @@ export class AttentionView {
     this.form.addEventListener("input", () => this.edited());
     this.form.addEventListener("change", () => this.edited());
     this.form.addEventListener("submit", (ev) => ev.preventDefault());
+  }
+
+  buildTrainForm() {
+    const parts = TRAIN_FIELDS.map(({ key, label, step }) => {
+      const lim = TRAIN.limits[key];
+      return `<label>${label} <input type="number" name="${key}" min="${lim.min}" max="${lim.max}" step="${step}" value="${TRAIN.defaults[key]}"
+        title="${lim.min} to ${lim.max}"></label>`;
+    });
+    this.trainForm.innerHTML = `<button type="submit" class="chip at-train-go">Train both on the adding problem</button> ${parts.join(" ")}`;
+    this.trainForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.train();
+    });
+  }
+
+  /** The training form's values, or the first out of range with a message naming it and its range. */
+  readTraining() {
+    const out = {};
+    for (const { key } of TRAIN_FIELDS) {
+      const input = this.trainForm.elements.namedItem(key);
+      const lim = TRAIN.limits[key];
+      const value = Number(input.value);
+      const integral = key !== "lr";
+      if (input.value.trim() === "" || !Number.isFinite(value) || value < lim.min || value > lim.max || (integral && !Number.isInteger(value))) {
+        return { error: `training.${key}: ${input.value || "empty"} is outside the allowed range ${lim.min} .. ${lim.max}${integral ? " (whole numbers)" : ""}`, field: key };
+      }
+      out[key] = value;
+    }
+    return { training: out };
+  }
+
+  /**
+   * Train both models on the adding problem with the panel's settings (POST /api/attention/train: a few
+   * seconds), then show them trained on a held-out sequence; the last good picture stays on an error.
+   */
+  async train() {
+    const { config, error, field } = this.read();
+    const { training, error: trainError, field: trainField } = this.readTraining();
+    for (const input of this.form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
+    for (const input of this.trainForm.querySelectorAll("input")) input.classList.toggle("invalid", input.name === trainField);
+    if (error || trainError) return this.setStatus(error || trainError, "error");
+    clearTimeout(this.timer);
+    const n = ++this.requests;
+    const go = this.trainForm.querySelector(".at-train-go");
+    go.disabled = true;
+    this.setStatus(`training both models for ${training.steps} steps on the adding problem (T = ${config.length}): a few seconds…`);
+    let response;
+    try {
+      response = await fetch("/api/attention/train", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ config, training }),
+      });
+    } catch (err) {
+      go.disabled = false;
+      if (n === this.requests) this.setStatus(`the server did not answer (${err.message}); the plots show the last run`, "error");
+      return;
+    }
+    const body = await response.json().catch(() => null);
+    go.disabled = false;
+    if (n !== this.requests) return;
+    if (!response.ok) {
+      const detail = body?.detail?.[0];
+      return this.setStatus(detail?.msg || `the server refused the training (${response.status})`, "error");
+    }
+    this.show(config, revive(body));
+    this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both models are shown trained, on a held-out sequence; change a setting to see them untrained again`);
   }
 
   /** The lessons' buttons (GET /api/attention/lessons); the list, for the lessons menu. */
@@ -208,13 +292,21 @@ export class AttentionView {
       const detail = body?.detail?.[0];
       return this.setStatus(detail?.msg || `the server refused the settings (${response.status})`, "error");
     }
+    this.show(config, revive(body));
+    this.setStatus("");
+  }
+
+  /** Show an answer (untrained, or trained: body.training set) for ``config``. */
+  show(config, body) {
     this.values = config;
     if (this.link) this.link.remember(config);
-    this.body = revive(body);
+    this.body = body;
     const T = config.length;
-    // a new length starts at the loss's step and the input LAG steps back (or the first one)
-    if (!this.pick || this.pick.T !== T || this.pick.head >= config.heads) this.pick = { T, t: T - 1, j: Math.max(0, T - 1 - LAG), head: 0 };
-    this.setStatus("");
+    // a new length starts at the loss's step and the input LAG steps back (or the first marked step)
+    const marked = body.training ? body.training.markers[0] : null;
+    if (!this.pick || this.pick.T !== T || this.pick.head >= config.heads || marked !== null) {
+      this.pick = { T, t: T - 1, j: marked ?? Math.max(0, T - 1 - LAG), head: 0 };
+    }
     this.render();
   }
 
@@ -224,9 +316,11 @@ export class AttentionView {
     this.drawGradient();
     this.drawMap();
     this.drawRow();
+    this.drawTraining();
     this.writeDecay();
     this.writeEquations();
     this.root.dataset.loaded = String(this.requests);
+    this.root.dataset.trained = this.body.training ? "1" : "";
   }
 
   /** [{name, label, color, norm}] for the attention and the compared cell. */
@@ -234,9 +328,53 @@ export class AttentionView {
     const b = this.body;
     const cell = b.compared.cell;
     return [
-      { name: "attention", label: AT.label, legend: AT.legend, color: AT.color, norm: b.grad_x_norm, decay: b.decay },
-      { name: cell, label: CELL_LABEL[cell], legend: `${CELL_LABEL[cell]}, untrained`, color: CELL_COLOR[cell], norm: b.compared.grad_x_norm, decay: b.compared.decay },
+      { name: "attention", label: AT.label, legend: `${AT.legend}${b.training ? ", trained" : ""}`, color: AT.color, norm: b.grad_x_norm, decay: b.decay },
+      { name: cell, label: CELL_LABEL[cell], legend: `${CELL_LABEL[cell]}, ${b.training ? "trained" : "untrained"}`, color: CELL_COLOR[cell], norm: b.compared.grad_x_norm, decay: b.compared.decay },
     ];
+  }
+
+  /** Vertical lines at the trained run's marked steps (the adding problem's two numbers), on key axes. */
+  markerShapes(yref = "paper") {
+    const tr = this.body.training;
+    if (!tr) return [];
+    return tr.markers.map((j) => ({ type: "line", xref: "x", yref, x0: j, x1: j, y0: 0, y1: 1, line: { color: "#009E73", width: 2, dash: "dash" } }));
+  }
+
+  /** Both models' training loss against the step (log axis), with the guess-the-mean baseline. */
+  drawTraining() {
+    const tr = this.body.training;
+    this.trainFigure.hidden = !tr;
+    if (!tr) return;
+    const curves = this.curves();
+    const steps = tr.losses.map((_, k) => k + 1);
+    const traces = [
+      { losses: tr.losses, c: curves[0] },
+      { losses: tr.compared_losses, c: curves[1] },
+    ].map(({ losses, c }) => ({
+      type: "scatter",
+      mode: "lines",
+      name: `${c.label}: held-out ${num(c.name === "attention" ? tr.val_loss : tr.compared_val_loss)}`,
+      x: steps,
+      y: losses.map((v) => (Number.isFinite(v) && v > 0 ? v : null)),
+      line: { color: c.color, width: 2 },
+      hovertemplate: `${c.label}, step %{x}: loss %{y:.3g}<extra></extra>`,
+    }));
+    const height = this.type.row + 40;
+    const margin = { l: 68, r: 12, t: 30, b: 70 };
+    const layout = {
+      height,
+      margin,
+      font: { size: this.type.font },
+      title: { text: `training loss on the adding problem (guessing the mean sum: ${num(tr.baseline)})`, x: 0, xanchor: "left", font: { size: this.type.font } },
+      showlegend: true,
+      legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "#ffffff",
+      xaxis: { title: { text: "training step", standoff: 4 } },
+      yaxis: { ...logAxis([...tr.losses, ...tr.compared_losses, tr.baseline], height - margin.t - margin.b, this.type.font), title: { text: "loss" } },
+      shapes: [{ type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: tr.baseline, y1: tr.baseline, line: { color: "#444", width: 1, dash: "dot" } }],
+    };
+    this.plotly.react(this.trainHost, traces, layout, PLOTLY_CONFIG);
   }
 
   drawGradient() {
@@ -263,14 +401,17 @@ export class AttentionView {
       height,
       margin,
       font: { size: this.type.font },
-      title: { text: AT.grad_title, x: 0, xanchor: "left", font: { size: this.type.font } },
+      title: { text: this.body.training ? `${AT.grad_title}, both trained` : AT.grad_title, x: 0, xanchor: "left", font: { size: this.type.font } },
       showlegend: true,
       legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
       xaxis: { title: { text: "steps back from the last step (0: the step the loss reads)", standoff: 4 }, range: [-0.5, T - 0.5], zeroline: false },
       yaxis: { ...logAxis(positives, height - margin.t - margin.b, this.type.font), title: { text: "‖∂L/∂x<sub>t</sub>‖" } },
-      shapes: [{ type: "line", xref: "x", yref: "paper", x0: lag, x1: lag, y0: 0, y1: 1, line: { color: "#444", width: 1, dash: "dot" } }],
+      shapes: [
+        { type: "line", xref: "x", yref: "paper", x0: lag, x1: lag, y0: 0, y1: 1, line: { color: "#444", width: 1, dash: "dot" } },
+        ...this.markerShapes().map((m) => ({ ...m, x0: T - 1 - m.x0, x1: T - 1 - m.x1 })),
+      ],
     };
     this.plotly.react(this.gradHost, traces, layout, PLOTLY_CONFIG);
     this.gradHost.dataset.traces = String(traces.length);
@@ -317,6 +458,7 @@ export class AttentionView {
       shapes: [
         { type: "line", xref: "x", yref: "y", x0: -0.5, x1: t + 0.5, y0: t, y1: t, line: { color: "#d00000", width: 1 } },
         { type: "rect", xref: "x", yref: "y", x0: j - 0.5, x1: j + 0.5, y0: t - 0.5, y1: t + 0.5, line: { color: "#d00000", width: 2 } },
+        ...this.markerShapes(),
       ],
     };
     this.plotly.react(this.mapHost, [trace], layout, PLOTLY_CONFIG);
@@ -353,6 +495,7 @@ export class AttentionView {
       shapes: [
         { type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: 1 / (t + 1), y1: 1 / (t + 1), line: { color: "#444", width: 1, dash: "dot" } },
         { type: "line", xref: "x", yref: "paper", x0: j, x1: j, y0: 0, y1: 1, line: { color: "#d00000", width: 1, dash: "dot" } },
+        ...this.markerShapes(),
       ],
     };
     this.plotly.react(this.rowHost, [trace], layout, PLOTLY_CONFIG);
@@ -389,6 +532,17 @@ export class AttentionView {
       li.append(words);
       return li;
     });
+    const tr = this.body.training;
+    if (tr) {
+      const li = document.createElement("li");
+      li.dataset.model = "training";
+      const [att, other] = this.curves();
+      li.textContent =
+        `Trained ${tr.settings.steps} steps on the adding problem: held-out loss ${att.label} ${num(tr.val_loss)}, ${other.label} ${num(tr.compared_val_loss)} ` +
+        `(guessing the mean sum: ${num(tr.baseline)}). On the held-out sequence shown, the marked steps are ${tr.markers.join(" and ")} (green dashes) and their sum ` +
+        `is ${num(tr.target)}: ${att.label} answers ${num(tr.prediction)}, ${other.label} ${num(tr.compared_prediction)}.`;
+      items.push(li);
+    }
     const heads = this.body.config.heads;
     if (heads > 1) {
       const pickHead = document.createElement("li");
