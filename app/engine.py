@@ -191,15 +191,20 @@ def _attention_body(config: AttentionConfig, run, other) -> dict:
 
 
 def attention_train_work(config: AttentionConfig, training: AttentionTraining) -> float:
-    """What a training costs, in units of about a multiply-add per step of the attention's work."""
+    """What a training costs, in units of about a multiply-add of the attention's (models.limits)."""
     T, E = config.length, config.width
-    return training.steps * training.batch_size * T * E * (T + 4 * E)
+    per_step = training.batch_size * T * E * (T + 4 * E) + models.limits.ATTENTION_STEP_WORK
+    return training.steps * per_step
 
 
 def attention_train_json(config: AttentionConfig, training: AttentionTraining) -> bytes:
     """The attention layer and the config's recurrent cell trained side by side on the adding problem
     (Le et al. 2015, T = the config's length) on the same batches (models.streams, seeded), then both
     traced on one held-out sequence with their trained readouts: the wire's AttentionTrained."""
+    try:  # the layer's own settings first: heads that do not divide the width are named as such
+        models.attention.check(width=config.width, heads=config.heads)
+    except ValueError as err:
+        raise engine_error(err) from err
     most = models.limits.ATTENTION_TRAIN_WORK
     work = attention_train_work(config, training)
     if work > most:

@@ -196,7 +196,7 @@ def test_a_training_is_the_engines_on_the_same_batches(client):
         (
             {"config": {"length": 256, "width": 128}, "training": {"steps": 300}},
             "training.steps",
-            "at most 14",
+            "at most ",
         ),
         ({"config": {"heads": 3}}, "heads", "does not divide"),
         ({"training": {"optimizer": "sgd"}}, "training.optimizer", ""),

@@ -10,10 +10,12 @@ field may get 422; ``only_cross_field_422`` then checks that the error is one of
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+import models
 from app import engine, ratelimit
 from app.main import create_app
 
@@ -52,6 +54,13 @@ CROSS_FIELD = (
 )
 # ... and one that names its relation later in the message
 CROSS_FIELD_WORDS = ("does not divide the width",)
+
+
+@pytest.fixture(autouse=True)
+def small_trainings(monkeypatch):
+    """An attention training the spec allows may take seconds: here only small ones run, the rest are
+    refused on their size (a relation of fields, below); tests/app/test_attention_api.py runs real ones."""
+    monkeypatch.setattr(models.limits, "ATTENTION_TRAIN_WORK", 5e7)
 
 
 def only_cross_field_422(ctx, response, case):
