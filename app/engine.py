@@ -190,11 +190,7 @@ def _attention_body(config: AttentionConfig, run, other) -> dict:
     }
 
 
-def attention_train_work(config: AttentionConfig, training: AttentionTraining) -> float:
-    """What a training costs, in units of about a multiply-add of the attention's (models.limits)."""
-    T, E = config.length, config.width
-    per_step = training.batch_size * T * E * (T + 4 * E) + models.limits.ATTENTION_STEP_WORK
-    return training.steps * per_step
+HELD_OUT = 256  # sequences in an attention training's held-out batch (both models' val_loss)
 
 
 def attention_train_json(config: AttentionConfig, training: AttentionTraining) -> bytes:
@@ -205,22 +201,25 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
         models.attention.check(width=config.width, heads=config.heads)
     except ValueError as err:
         raise engine_error(err) from err
-    most = models.limits.ATTENTION_TRAIN_WORK
-    work = attention_train_work(config, training)
-    if work > most:
-        fits = max(1, int(training.steps * most / work))
+    most = models.limits.ATTENTION_TRAIN_SECONDS
+    size = (config.length, config.width, config.heads, training.batch_size)
+    cost = models.cells.REGISTRY[config.compare].train_cost
+    seconds = models.attention.training_seconds(*size, training.steps, cost, HELD_OUT)
+    if seconds > most:
+        fits = max(1, int(training.steps * most / seconds))
         raise EngineError(
             "training.steps",
             f"training.steps: {training.steps} steps of {training.batch_size} sequences of {config.length} "
-            f"steps at width {config.width} is more than one request trains; at this size at most {fits} "
-            "steps (or fewer sequences, a shorter sequence, a narrower layer)",
+            f"steps at width {config.width} would train for about {seconds:.0f} s; one request trains for at "
+            f"most {most:g} s: at this size at most {fits} steps (or fewer sequences, a shorter sequence, "
+            "a narrower layer)",
         )
     attention = models.attention
     dtype = models.resolve_dtype(config.dtype)
     start = time.perf_counter()
     try:
         batch, seed = training.batch_size, config.seed
-        stream = models.streams.make_stream("adding", config.length, batch, 256, seed, dtype)
+        stream = models.streams.make_stream("adding", config.length, batch, HELD_OUT, seed, dtype)
         w = attention.init(
             config.width,
             config.length,
@@ -252,7 +251,7 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
             seed=config.seed,
             probe_every=training.steps,
             val_every=training.steps,
-            val_size=256,
+            val_size=HELD_OUT,
             dtype=dtype,
         )
         records = rnn.run(training.steps)

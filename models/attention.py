@@ -265,6 +265,28 @@ def trace(
 
 
 # -- training on a task (the panel's "train both") ----------------------------------------------------
+def training_seconds(
+    length: int,
+    width: int,
+    heads: int,
+    batch: int,
+    steps: int,
+    cell_cost: tuple[float, float] = (120.0, 0.5),
+    held_out: int = 256,
+) -> float:
+    """About how long training the attention and a recurrent cell of the same width takes on one thread
+    (fitted on this machine's measured steps, bench/RESULTS.md): per step the attention's projections
+    (B T E (T + 4E) multiply-adds, 0.14 ns each), its (B, n, T, T) weights and their gradient (22 ns an
+    entry: the softmax, the mask and autograd's elementwise passes) and 2.5 ms however small; the cell's
+    step, its spec's ``train_cost`` (us per time step, ns per B E^2 of each); plus both held-out losses,
+    ``held_out`` sequences forward, about a third of a step's cost per batch of them."""
+    T, E, B, n = length, width, batch, heads
+    per_time_step_us, per_madd_ns = cell_cost
+    attention = 0.14e-9 * B * T * E * (T + 4 * E) + 22e-9 * B * n * T * T + 2.5e-3
+    cell = T * (per_time_step_us * 1e-6 + per_madd_ns * 1e-9 * B * E * E)
+    return (steps + held_out / (3 * B)) * (attention + cell)
+
+
 class AttentionTrainer:
     """One layer of attention trained on a task stream (models/streams.py: the same batches and held-out
     batch a recurrent Trainer of that stream gets), its task loss through a linear readout of y_t.

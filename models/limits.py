@@ -59,13 +59,11 @@ ATTENTION_LIMITS: dict[str, tuple[float, float]] = {
     "focus": (0.0, 10.0),  # the query weights W_q are their draw times this: sharper or flatter weights
     "seed": (0, 2**31 - 1),
 }
-# Training the attention beside a cell in one request (app/engine.attention_train_json): steps x (batch x
-# T x E x (T + 4E) + ATTENTION_STEP_WORK), about the attention's multiply-adds per step plus what a step
-# costs however small (both models' optimizer steps and Python), at most ATTENTION_TRAIN_WORK: 5-7 s on
-# one thread here (the lesson's 300 steps of 32 sequences, T = 100, E = 32: 8.5e9, 4.5 s; the panel's
-# defaults, T = 120: 1.07e10).
-ATTENTION_STEP_WORK = 5e6
-ATTENTION_TRAIN_WORK = 1.2e10
+# Training the attention beside a cell in one request (app/engine.attention_train_json): at most this many
+# seconds as models.attention.training_seconds estimates them for one thread of this machine (measured:
+# the largest trainings it allows take 6-12 s; the lesson's 300 steps of 32 sequences at T = 100,
+# E = 32 beside the tanh RNN: 7.7 s estimated, 4.5 s taken).
+ATTENTION_TRAIN_SECONDS = 12.0
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 

@@ -173,6 +173,7 @@ SPECS = (
         torch_step=cfc_step,
         read_module=read_ncps,
         order=5,
+        train_cost=(160.0, 0.5),
         growth_note=_growth_note,
         script_step=inspect.getsource(cfc_step),
     ),

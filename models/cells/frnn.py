@@ -73,6 +73,7 @@ SPECS = (
         torch_module="RNN",
         torch_kwargs={"nonlinearity": "tanh"},
         order=4,
+        train_cost=(50.0, 0.17),
         slope=rnn.TANH_SLOPE,
         script_step=SCRIPT_STEP,
     ),

@@ -153,6 +153,7 @@ SPECS = (
         torch_module="GRU",
         knobs=(Knob("update_bias", "GRU update-gate bias", "update-gate bias", -10.0, 10.0, gate="z"),),
         order=3,
+        train_cost=(120.0, 0.41),
         memory_gate="z",
         script_step=SCRIPT_STEP,
         untrained_note=_untrained_note,

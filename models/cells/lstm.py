@@ -195,6 +195,7 @@ SPECS = (
         torch_module="LSTM",
         knobs=(Knob("forget_bias", "LSTM forget-gate bias", "forget-gate bias", -10.0, 10.0, gate="f"),),
         order=2,
+        train_cost=(50.0, 0.42),
         memory_gate="f",
         script_step=SCRIPT_STEP,
         untrained_note=_untrained_note,

@@ -365,6 +365,7 @@ SPECS = (
         torch_step=ltc_step,
         read_module=read_ncps,
         order=6,
+        train_cost=(1000.0, 41.0),
         memory_gate="keep",
         untrained_note=_untrained_note,
         untrained_when=lambda keep: keep < 0.1,

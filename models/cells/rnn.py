@@ -114,6 +114,7 @@ def _spec(nonlinearity: str, label: str, title: str, color: str, slope: str, ord
         torch_module="RNN",
         torch_kwargs={"nonlinearity": nonlinearity},
         order=order,
+        train_cost=(50.0, 0.17),
         slope=slope,
         script_step=SCRIPT_STEP.format(act=nonlinearity),
     )

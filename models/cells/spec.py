@@ -129,6 +129,11 @@ class CellSpec:
     # constrain(w_ih, w_hh, b_ih, b_hh), in place, after every optimizer step: the parameters a cell
     # needs positive (the LTC's conductances and capacitance) clipped, as ncps does when training
     constrain: Callable[..., None] | None = None
+    # What one training step costs on one CPU thread (models.Trainer, forward and backward), for the
+    # bounds of a training in one request (models.attention.training_seconds): microseconds per time
+    # step, plus nanoseconds per B * H^2 of each time step (B sequences, H units); measured on this
+    # machine (bench/RESULTS.md, "Attention")
+    train_cost: tuple[float, float] = (120.0, 0.5)
 
     def __post_init__(self) -> None:
         chunks = [g.chunk for g in self.gates]

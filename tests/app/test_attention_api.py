@@ -227,3 +227,27 @@ def test_trainings_past_the_servers_slots_are_refused_busy(client):
         ).status_code
         == 200
     )
+
+
+def test_the_panels_default_training_fits_and_a_slow_cell_is_bounded(client):
+    """The panel's defaults (and every lesson) train within the bound; beside the LTC, whose training
+    step costs a hundred times the tanh RNN's, the same training is refused with the steps that fit."""
+    defaults = client.get("/static/js/spec.json").json()["attention"]
+    config, training = defaults["defaults"], defaults["training"]["defaults"]
+    cost = models.cells.REGISTRY[config["compare"]].train_cost
+    size = (config["length"], config["width"], config["heads"], training["batch_size"], training["steps"])
+    assert models.attention.training_seconds(*size, cost) <= models.limits.ATTENTION_TRAIN_SECONDS
+    for lesson in client.get("/api/attention/lessons").json():
+        if lesson.get("training"):
+            c, t = lesson["config"], lesson["training"]
+            cost = models.cells.REGISTRY[c["compare"]].train_cost
+            seconds = models.attention.training_seconds(
+                c["length"], c["width"], c["heads"], t["batch_size"], t["steps"], cost
+            )
+            assert seconds <= models.limits.ATTENTION_TRAIN_SECONDS
+    r = client.post(
+        "/api/attention/train", json={"config": config | {"compare": "ltc"}, "training": training}
+    )
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["field"] == "training.steps" and "at most" in detail["msg"] and "12 s" in detail["msg"]

@@ -47,7 +47,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 CROSS_FIELD = (
     "seq_len: the copy task needs",
     "seq_len: the run is too large",
-    "training.steps: ",  # an attention training's work: steps x batch x length x width
+    "training.steps: ",  # an attention training's size: steps x batch x length x width
     "weights: ",
     "data: ",
     "values: ",
@@ -60,7 +60,7 @@ CROSS_FIELD_WORDS = ("does not divide the width",)
 def small_trainings(monkeypatch):
     """An attention training the spec allows may take seconds: here only small ones run, the rest are
     refused on their size (a relation of fields, below); tests/app/test_attention_api.py runs real ones."""
-    monkeypatch.setattr(models.limits, "ATTENTION_TRAIN_WORK", 5e7)
+    monkeypatch.setattr(models.limits, "ATTENTION_TRAIN_SECONDS", 0.05)
 
 
 def only_cross_field_422(ctx, response, case):
