@@ -8,21 +8,27 @@ and what the attention panel's answer costs.
            and the JSON the page gets (POST /api/attention's work)
 ratio = trace / torch. Times are medians of interleaved repeats (bench/engine.py's paired_median_ms).
 
+Then POST /api/attention/train's work (app.engine.attention_train_json: both models trained side by side
+on the adding problem, then traced), once each: the lesson's training and the largest the bound allows at
+a few sizes, each beside models.attention.training_seconds' estimate (the bound is on the estimate).
+
     python bench/attention.py [--threads 1] [--budget 1.0]
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import engine
-from app.schemas import AttentionConfig
+from app.schemas import AttentionConfig, AttentionTraining
 from bench.engine import paired_median_ms, timing_table
-from models import attention
+from models import attention, limits
+from models.cells import REGISTRY
 
 
 def torch_module(w: attention.AttentionWeights, x: torch.Tensor, r: torch.Tensor, heads: int):
@@ -63,6 +69,30 @@ def main() -> None:
             f"| {T} | {E} | {n} | {trace_ms:.2f} | {torch_ms:.2f} | {trace_ms / torch_ms:.2f} | "
             f"{answer_ms:.2f} |"
         )
+
+    print()
+    print("| training | T | width | heads | batch | beside | steps | estimated s | taken s |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
+    sizes = [
+        ("the lesson", 100, 32, 2, 32, "rnn_tanh", 300),
+        ("the panel's defaults", 120, 32, 2, 32, "rnn_tanh", 300),
+        ("largest", 256, 128, 4, 32, "rnn_tanh", None),
+        ("largest", 256, 4, 4, 32, "rnn_tanh", None),
+        ("largest", 60, 128, 4, 128, "lstm", None),
+        ("largest", 64, 32, 2, 16, "ltc", None),
+    ]
+    for what, T, E, n, B, cell, steps in sizes:
+        cost = REGISTRY[cell].train_cost
+        if steps is None:  # the most the bound allows at this size
+            steps = 2000
+            while attention.training_seconds(T, E, n, B, steps, cost) > limits.ATTENTION_TRAIN_SECONDS:
+                steps -= 1
+        estimate = attention.training_seconds(T, E, n, B, steps, cost)
+        config = AttentionConfig(length=T, width=E, heads=n, compare=cell)
+        start = time.perf_counter()
+        engine.attention_train_json(config, AttentionTraining(steps=steps, batch_size=B))
+        taken = time.perf_counter() - start
+        print(f"| {what} | {T} | {E} | {n} | {B} | {cell} | {steps} | {estimate:.1f} | {taken:.1f} |")
 
 
 if __name__ == "__main__":
