@@ -760,6 +760,14 @@ def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url)
     assert close(total[-1], num(lesson["attended"][50][0])) and close(total[-2], total[-1], rel=2e-2)
     row = plot_data(page, '[data-name="attention-row"]')[0]
     assert len(row["y"]) == 51 and close(row["y"][10], num(lesson["weights"][0][50][10]), rel=1e-6)
+    # the diagram: an arc from each step 0..50 to step 50, the chosen one's weight the server's
+    assert page.locator("#attention .reach-arc").count() == 51
+    chosen = page.locator("#attention .reach-arc.chosen")
+    assert chosen.get_attribute("data-step") == "10"
+    assert close(float(chosen.get_attribute("data-weight")), num(lesson["weights"][0][50][10]), rel=1e-6)
+    assert "through 40 steps of its state" in page.locator("#attention .at-diagram").inner_text()
+    page.locator('#attention .reach-dot[data-step="30"]').first.click()  # a dot picks the key step
+    page.wait_for_function(f"() => {eq_head}.includes('t = 50, key step j = 30')")
     page.locator("#attention .at-heads .chip", has_text="head 2").click()
     page.wait_for_function(f"() => {weight_map}.layout.title.text.includes('head 2 of 2')")
     page.locator("#attention").scroll_into_view_if_needed()

@@ -1,14 +1,16 @@
 /**
  * Attention, reaching back without gates: one layer of causal self-attention beside an untrained
  * recurrent cell of the same width, on the same input and the same last-step loss (POST
- * /api/attention, models/attention.py). Its own small form (it is not the sequence run); four parts:
+ * /api/attention, models/attention.py). Its own small form (it is not the sequence run); four plots:
  *   - ||dL/dx_t|| of both models against how many steps back x_t is, on one log axis, with each
  *     curve's fit: flat for attention, exponential for the tanh RNN;
  *   - the T x T map of one head's weights a_tj (row t: what step t reads from the steps j <= t);
  *     a click picks the query step t and the key step j;
  *   - row t's weights over the earlier steps, the chosen j marked;
  *   - the equations at (t, j) with their numbers: the weight, o_t = sum_j a_tj v_j for one unit, and
- *     both models' gradient at x_j.
+ *     both models' gradient at x_j;
+ * and above them the diagram of how step t reaches step j in each model (reach_diagram.js): one hop
+ * for attention, the chain of states for the recurrent cell.
  *
  * "Train both" (POST /api/attention/train) trains the two side by side on the adding problem (Le et al.
  * 2015) and shows them trained on one held-out sequence: the same four parts with its two marked steps
@@ -20,6 +22,7 @@
 
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
+import { reachDiagram } from "./reach_diagram.js";
 import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
@@ -118,6 +121,11 @@ export class AttentionView {
     this.trainForm = root.querySelector(".at-train");
     this.trainHost = root.querySelector('[data-name="attention-training"]');
     this.trainFigure = root.querySelector(".at-training-figure");
+    this.diagram = root.querySelector(".at-diagram");
+    this.diagram.addEventListener("click", (ev) => {
+      const dot = ev.target.closest("[data-step]");
+      if (dot && this.body) this.choose(this.pick.t, Number(dot.dataset.step), this.pick.head);
+    });
     this.gradHost = root.querySelector('[data-name="attention-gradient"]');
     this.mapHost = root.querySelector('[data-name="attention-weights"]');
     this.rowHost = root.querySelector('[data-name="attention-row"]');
@@ -313,6 +321,8 @@ export class AttentionView {
   render() {
     if (!this.body) return;
     this.type = typeSizes(this.link?.large());
+    const [att, other] = this.curves();
+    this.diagram.innerHTML = reachDiagram(this.body, this.pick, { attention: att.label, compared: other.label }, AT.color);
     this.drawGradient();
     this.drawMap();
     this.drawRow();
