@@ -669,6 +669,13 @@ def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url)
     assert close(h, num(hw["h"][4][3])) and close(t, num(hw["gate"][4][3])) and close(a, num(hw["y"][4][3]))
     assert close(carry, 1 - num(hw["gate"][4][3])) and close(y, num(hw["y"][5][3]))
     assert close(y, h * t + a * carry, rel=2e-2)
+    # the diagram shows the same unit: its gate and output are the server's
+    diagram = page.locator("#highway .hw-diagram").inner_text()
+    assert "layer 5, unit 3" in diagram
+    carry_text = page.locator('#highway .hw-svg [data-part="carry"]').text_content()
+    assert close(parse_number(carry_text.split("=")[-1]), 1 - num(hw["gate"][4][3]))
+    y_text = page.locator('#highway .hw-svg [data-part="y_out"]').text_content()
+    assert close(parse_number(y_text.split("=")[-1]), num(hw["y"][5][3]))
     plain_line = page.locator('#highway .hw-eq-line[data-stack="plain"] .num')
     py, pa = [parse_number(s) for s in plain_line.all_inner_texts()]
     assert close(py, num(plain["y"][5][3])) and close(pa, num(plain["y"][4][3]))

@@ -6,7 +6,8 @@
  *     stack's fit ("10x smaller every k layers back") and where the input ends up;
  *   - the highway's carry gate 1 − T_l of every unit and layer (cividis, 0..1); a click picks the
  *     layer and unit the equations show;
- *   - both layers' equations at that layer and unit with their numbers.
+ *   - both layers' equations at that layer and unit with their numbers, and above the plots the
+ *     diagram of that unit in both stacks (highway_diagram.js): the carry path's width its gate's share.
  *
  * Names, colours and the form's limits come from spec.json ("highway"), which the server builds from
  * models.limits. The numbers arrive as JSON: non-finite values as "NaN" / "Infinity" strings (revived).
@@ -14,6 +15,7 @@
 
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
+import { highwayDiagram } from "./highway_diagram.js";
 import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
@@ -74,6 +76,7 @@ export class HighwayView {
     this.carryHost = root.querySelector('[data-name="highway-carry"]');
     this.decay = root.querySelector(".hw-decay");
     this.eq = root.querySelector(".hw-eq");
+    this.diagram = root.querySelector(".hw-diagram");
     this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
       fillForm(this.form, lesson.config);
       this.load();
@@ -185,6 +188,7 @@ export class HighwayView {
   render() {
     if (!this.body) return;
     this.type = typeSizes(this.link?.large());
+    this.diagram.innerHTML = highwayDiagram(this.body, this.pick.layer, this.pick.unit, STACK, this.body.config.activation);
     this.drawGradient();
     this.drawCarry();
     this.writeDecay();
