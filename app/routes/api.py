@@ -131,6 +131,20 @@ async def trace(
     return Response(body, media_type="application/json")
 
 
+async def _computed(request: Request, compute, *args) -> Response:
+    """A side panel's answer: rate-limited like a trace, computed on the compute pool, JSON; 422 naming
+    the field the engine refused."""
+    refusal = rate_limited(request)
+    if refusal is not None:
+        return refusal
+    executor = getattr(request.app.state, "executor", None)
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(executor, compute, *args)
+    except engine.EngineError as err:
+        return unprocessable(err.field or "config", str(err))
+    return Response(body, media_type="application/json")
+
+
 @router.get("/highway/lessons", response_model=list[HighwayLesson])
 def highway_lessons() -> list[HighwayLesson]:
     """The highway panel's ready-made settings, each with what it shows in words."""
@@ -141,15 +155,7 @@ def highway_lessons() -> list[HighwayLesson]:
 async def highway(config: HighwayConfig, request: Request) -> Response:
     """A highway stack over depth beside a plain stack of the same width and H weights: every layer's
     output, H and transform gate, and ||dL/dy_l|| down to the input (models/highway.py)."""
-    refusal = rate_limited(request)
-    if refusal is not None:
-        return refusal
-    executor = getattr(request.app.state, "executor", None)
-    try:
-        body = await asyncio.get_running_loop().run_in_executor(executor, engine.highway_json, config)
-    except engine.EngineError as err:
-        return unprocessable(err.field or "config", str(err))
-    return Response(body, media_type="application/json")
+    return await _computed(request, engine.highway_json, config)
 
 
 @router.get("/attention/lessons", response_model=list[AttentionLesson])
@@ -163,15 +169,7 @@ async def attention(config: AttentionConfig, request: Request) -> Response:
     """One layer of causal self-attention and an untrained recurrent cell of the same width on the same
     input and loss: the attention weights of every step over the earlier ones, and ||dL/dx_t|| of both
     (models/attention.py)."""
-    refusal = rate_limited(request)
-    if refusal is not None:
-        return refusal
-    executor = getattr(request.app.state, "executor", None)
-    try:
-        body = await asyncio.get_running_loop().run_in_executor(executor, engine.attention_json, config)
-    except engine.EngineError as err:
-        return unprocessable(err.field or "config", str(err))
-    return Response(body, media_type="application/json")
+    return await _computed(request, engine.attention_json, config)
 
 
 @router.post("/attention/train", response_model=AttentionTrained)

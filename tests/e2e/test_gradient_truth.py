@@ -627,19 +627,27 @@ def test_the_ltc_s_diagram_and_equations_show_its_numbers(page, recorder, server
     recorder.check()
 
 
-def post_highway(server_url: str, config: dict) -> dict:
+def post_json(server_url: str, path: str, body: dict) -> dict:
+    """A side panel's answer from the server itself, to hold the page's numbers against."""
     request = urllib.request.Request(
-        server_url + "/api/highway",
-        data=json.dumps(config).encode(),
-        headers={"Content-Type": "application/json"},
+        server_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
+def post_highway(server_url: str, config: dict) -> dict:
+    return post_json(server_url, "/api/highway", config)
+
+
+def panel_loaded(page, panel: str, after: int = 0) -> int:
+    """Wait until side panel #panel has drawn an answer newer than its answer number ``after``."""
+    page.wait_for_function(f"() => Number(document.querySelector('#{panel}').dataset.loaded || 0) > {after}")
+    return int(page.locator(f"#{panel}").get_attribute("data-loaded"))
+
+
 def highway_loaded(page, after: int = 0) -> int:
-    page.wait_for_function(f"() => Number(document.querySelector('#highway').dataset.loaded || 0) > {after}")
-    return int(page.locator("#highway").get_attribute("data-loaded"))
+    return panel_loaded(page, "highway", after)
 
 
 def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url):
@@ -706,20 +714,11 @@ def test_the_highway_panel_shows_both_stacks_numbers(page, recorder, server_url)
 
 
 def post_attention(server_url: str, config: dict) -> dict:
-    request = urllib.request.Request(
-        server_url + "/api/attention",
-        data=json.dumps(config).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+    return post_json(server_url, "/api/attention", config)
 
 
 def attention_loaded(page, after: int = 0) -> int:
-    page.wait_for_function(
-        f"() => Number(document.querySelector('#attention').dataset.loaded || 0) > {after}"
-    )
-    return int(page.locator("#attention").get_attribute("data-loaded"))
+    return panel_loaded(page, "attention", after)
 
 
 def test_the_attention_panel_shows_both_models_reach(page, recorder, server_url):
