@@ -23,7 +23,7 @@
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
 import { reachDiagram } from "./reach_diagram.js";
-import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
+import { LessonButtons, PanelState, SidePanel, fetchLessons, fillForm, markInvalid, readNumbers, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const AT = SPEC.attention;
@@ -41,7 +41,6 @@ const TRAIN_FIELDS = [
   { key: "lr", label: "learning rate", step: 0.001 },
   { key: "batch_size", label: "batch", step: 1 },
 ];
-const DEBOUNCE_MS = 250;
 const LAG = 200; // the lesson's "200 steps back", quoted in the words when the run is that long
 
 const num = (v) => fmt(v, 3);
@@ -104,13 +103,12 @@ export function colourTop(rows) {
   return values[Math.min(values.length - 1, Math.floor(0.99 * values.length))] || 1;
 }
 
-export class AttentionView {
+export class AttentionView extends SidePanel {
   /** state: the page's state, where the panel's settings live for links and rooms (none: the defaults). */
   constructor(root, plotly, state = null) {
-    this.root = root;
+    super(root, root.querySelector(".at-status"));
     this.plotly = plotly;
     this.form = root.querySelector(".at-form");
-    this.status = root.querySelector(".at-status");
     this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
       fillForm(this.form, lesson.config);
       if (lesson.training) {
@@ -135,7 +133,6 @@ export class AttentionView {
     this.values = this.link ? this.link.initial() : { ...AT.defaults };
     this.body = null;
     this.pick = null; // {t, j, head}: the query step, the key step, the head the map shows
-    this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
     this.buildForm();
     fillForm(this.form, this.values);
     this.buildTrainForm();
@@ -180,18 +177,8 @@ export class AttentionView {
 
   /** The training form's values, or the first out of range with a message naming it and its range. */
   readTraining() {
-    const out = {};
-    for (const { key } of TRAIN_FIELDS) {
-      const input = this.trainForm.elements.namedItem(key);
-      const lim = TRAIN.limits[key];
-      const value = Number(input.value);
-      const integral = key !== "lr";
-      if (input.value.trim() === "" || !Number.isFinite(value) || value < lim.min || value > lim.max || (integral && !Number.isInteger(value))) {
-        return { error: `training.${key}: ${input.value || "empty"} is outside the allowed range ${lim.min} .. ${lim.max}${integral ? " (whole numbers)" : ""}`, field: key };
-      }
-      out[key] = value;
-    }
-    return { training: out };
+    const { values, error, field } = readNumbers(this.trainForm, TRAIN_FIELDS, TRAIN.limits, new Set(["lr"]), "training.");
+    return error ? { error, field } : { training: values };
   }
 
   /**
@@ -201,33 +188,17 @@ export class AttentionView {
   async train() {
     const { config, error, field } = this.read();
     const { training, error: trainError, field: trainField } = this.readTraining();
-    for (const input of this.form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
-    for (const input of this.trainForm.querySelectorAll("input")) input.classList.toggle("invalid", input.name === trainField);
+    markInvalid(this.form, field);
+    markInvalid(this.trainForm, trainField);
     if (error || trainError) return this.setStatus(error || trainError, "error");
     clearTimeout(this.timer);
     const n = ++this.requests;
     const go = this.trainForm.querySelector(".at-train-go");
     go.disabled = true;
     this.setStatus(`training both models for ${training.steps} steps on the adding problem (T = ${config.length}): a few seconds…`);
-    let response;
-    try {
-      response = await fetch("/api/attention/train", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ config, training }),
-      });
-    } catch (err) {
-      go.disabled = false;
-      if (n === this.requests) this.setStatus(`the server did not answer (${err.message}); the plots show the last run`, "error");
-      return;
-    }
-    const body = await response.json().catch(() => null);
+    const body = await this.post("/api/attention/train", { config, training }, n, "training");
     go.disabled = false;
-    if (n !== this.requests) return;
-    if (!response.ok) {
-      const detail = body?.detail?.[0];
-      return this.setStatus(detail?.msg || `the server refused the training (${response.status})`, "error");
-    }
+    if (!body) return;
     this.show(config, revive(body));
     this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both models are shown trained, on a held-out sequence; change a setting to see them untrained again`);
   }
@@ -240,17 +211,8 @@ export class AttentionView {
 
   /** The form's values, or the first field out of range with a message naming it and its range. */
   read() {
-    const out = {};
-    for (const { key } of FIELDS) {
-      const input = this.form.elements.namedItem(key);
-      const lim = AT.limits[key];
-      const value = Number(input.value);
-      const integral = !FLOATS.has(key);
-      if (input.value.trim() === "" || !Number.isFinite(value) || value < lim.min || value > lim.max || (integral && !Number.isInteger(value))) {
-        return { error: `${key}: ${input.value || "empty"} is outside the allowed range ${lim.min} .. ${lim.max}${integral ? " (whole numbers)" : ""}`, field: key };
-      }
-      out[key] = value;
-    }
+    const { values: out, error, field } = readNumbers(this.form, FIELDS, AT.limits, FLOATS);
+    if (error) return { error, field };
     if (out.width % out.heads !== 0) {
       const fits = [1, 2, 3, 4].filter((n) => n <= AT.limits.heads.max && out.width % n === 0);
       return { error: `heads: ${out.heads} does not divide the width ${out.width}; allowed here: ${fits.join(", ")}`, field: "heads" };
@@ -266,40 +228,15 @@ export class AttentionView {
     this.schedule();
   }
 
-  schedule() {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.load(), DEBOUNCE_MS);
-  }
-
-  setStatus(text, kind = "info") {
-    this.status.textContent = text;
-    this.status.dataset.kind = kind;
-  }
-
   /** Ask the server for both models with the form's settings; keep the last good picture on an error. */
   async load() {
     const { config, error, field } = this.read();
-    for (const input of this.form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
+    markInvalid(this.form, field);
     if (error) return this.setStatus(error, "error");
     const n = ++this.requests;
     this.setStatus("computing…");
-    let response;
-    try {
-      response = await fetch("/api/attention", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(config),
-      });
-    } catch (err) {
-      if (n === this.requests) this.setStatus(`the server did not answer (${err.message}); the plots show the last run`, "error");
-      return;
-    }
-    const body = await response.json().catch(() => null);
-    if (n !== this.requests) return;
-    if (!response.ok) {
-      const detail = body?.detail?.[0];
-      return this.setStatus(detail?.msg || `the server refused the settings (${response.status})`, "error");
-    }
+    const body = await this.post("/api/attention", config, n);
+    if (!body) return;
     this.show(config, revive(body));
     this.setStatus("");
   }

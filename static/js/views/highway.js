@@ -16,7 +16,7 @@
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
 import { highwayDiagram } from "./highway_diagram.js";
-import { LessonButtons, PanelState, fetchLessons, fillForm, typeSizes } from "./side_panel.js";
+import { LessonButtons, PanelState, SidePanel, fetchLessons, fillForm, markInvalid, readNumbers, typeSizes } from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const HW = SPEC.highway;
@@ -28,7 +28,6 @@ const FIELDS = [
   { key: "gain", label: "H's weight gain", step: 0.1 },
   { key: "seed", label: "seed", step: 1 },
 ];
-const DEBOUNCE_MS = 250;
 
 /** "highway: 2.2×10⁻¹" style numbers for sentences. */
 const num = (v) => fmt(v, 3);
@@ -65,13 +64,12 @@ export function equationLines(body, layer, unit) {
 const SUBS = "₀₁₂₃₄₅₆₇₈₉";
 const sub = (n) => String(n).replace(/[0-9]/g, (c) => SUBS[c]);
 
-export class HighwayView {
+export class HighwayView extends SidePanel {
   /** state: the page's state, where the panel's settings live for links and rooms (none: the defaults). */
   constructor(root, plotly, state = null) {
-    this.root = root;
+    super(root, root.querySelector(".hw-status"));
     this.plotly = plotly;
     this.form = root.querySelector(".hw-form");
-    this.status = root.querySelector(".hw-status");
     this.gradHost = root.querySelector('[data-name="highway-gradient"]');
     this.carryHost = root.querySelector('[data-name="highway-carry"]');
     this.decay = root.querySelector(".hw-decay");
@@ -85,7 +83,6 @@ export class HighwayView {
     this.values = this.link ? this.link.initial() : { ...HW.defaults };
     this.body = null;
     this.pick = null; // {layer, unit} the equations show
-    this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
     this.buildForm();
     fillForm(this.form, this.values);
     // the plots were sized when first drawn; the page around them settles later (the run's panels
@@ -126,56 +123,20 @@ export class HighwayView {
 
   /** The form's values, or the first field out of range with a message naming it and its range. */
   read() {
-    const out = {};
-    for (const { key } of FIELDS) {
-      const input = this.form.elements.namedItem(key);
-      const lim = HW.limits[key];
-      const value = Number(input.value);
-      const integral = key !== "carry_bias" && key !== "gain";
-      if (input.value.trim() === "" || !Number.isFinite(value) || value < lim.min || value > lim.max || (integral && !Number.isInteger(value))) {
-        return { error: `${key}: ${input.value || "empty"} is outside the allowed range ${lim.min} .. ${lim.max}${integral ? " (whole numbers)" : ""}`, field: key };
-      }
-      out[key] = value;
-    }
-    out.activation = this.form.elements.activation.value;
-    out.dtype = this.form.elements.dtype.value;
-    return { config: out };
-  }
-
-  schedule() {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.load(), DEBOUNCE_MS);
-  }
-
-  setStatus(text, kind = "info") {
-    this.status.textContent = text;
-    this.status.dataset.kind = kind;
+    const { values, error, field } = readNumbers(this.form, FIELDS, HW.limits, new Set(["carry_bias", "gain"]));
+    if (error) return { error, field };
+    return { config: { ...values, activation: this.form.elements.activation.value, dtype: this.form.elements.dtype.value } };
   }
 
   /** Ask the server for both stacks with the form's settings; keep the last good picture on an error. */
   async load() {
     const { config, error, field } = this.read();
-    for (const input of this.form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
+    markInvalid(this.form, field);
     if (error) return this.setStatus(error, "error");
     const n = ++this.requests;
     this.setStatus("computing…");
-    let response;
-    try {
-      response = await fetch("/api/highway", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(config),
-      });
-    } catch (err) {
-      if (n === this.requests) this.setStatus(`the server did not answer (${err.message}); the plots show the last run`, "error");
-      return;
-    }
-    const body = await response.json().catch(() => null);
-    if (n !== this.requests) return;
-    if (!response.ok) {
-      const detail = body?.detail?.[0];
-      return this.setStatus(detail?.msg || `the server refused the settings (${response.status})`, "error");
-    }
+    const body = await this.post("/api/highway", config, n);
+    if (!body) return;
     this.values = config;
     if (this.link) this.link.remember(config);
     this.body = { ...body, stacks: body.stacks.map(revive), carry_mean: revive(body.carry_mean) };

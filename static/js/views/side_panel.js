@@ -5,7 +5,9 @@
  *     above the panel's plots, and the chosen one's words read aloud in class; the lessons menu at the
  *     top lists them too (main.js), under the panel's name;
  *   - their settings in the page's state (state.js "highway", "attention"): a copied link carries them
- *     and a room's students follow the teacher's (room.js).
+ *     and a room's students follow the teacher's (room.js);
+ *   - their requests (SidePanel): a debounce, a status line, the newest answer only, refusals in words;
+ *   - the form's numbers read and checked against spec.json's limits (readNumbers).
  */
 
 import { panelValues } from "../state.js";
@@ -113,4 +115,74 @@ export class PanelState {
     this.panel.lessonButtons.clear();
     this.panel.load();
   }
+}
+
+const DEBOUNCE_MS = 250; // a setting typed digit by digit asks once
+
+/** What a side panel view is built on: its status line, its debounced requests, the newest answer only. */
+export class SidePanel {
+  constructor(root, status) {
+    this.root = root;
+    this.status = status;
+    this.requests = 0; // the newest request's number: an older answer that arrives late is dropped
+  }
+
+  setStatus(text, kind = "info") {
+    this.status.textContent = text;
+    this.status.dataset.kind = kind;
+  }
+
+  /** Run ``load`` after a pause in the typing. */
+  schedule() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.load(), DEBOUNCE_MS);
+  }
+
+  /**
+   * POST ``payload`` to ``url`` as request number ``n``: its JSON answer, or null when there is nothing
+   * to show (no answer, a refusal: the status says which, naming the field; or a newer request was made).
+   */
+  async post(url, payload, n, what = "settings") {
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+    } catch (err) {
+      if (n === this.requests) this.setStatus(`the server did not answer (${err.message}); the plots show the last run`, "error");
+      return null;
+    }
+    const body = await response.json().catch(() => null);
+    if (n !== this.requests) return null;
+    if (!response.ok) {
+      const detail = body?.detail?.[0];
+      this.setStatus(detail?.msg || `the server refused the ${what} (${response.status})`, "error");
+      return null;
+    }
+    return body;
+  }
+}
+
+/**
+ * The numeric fields of ``form`` ([{key}]) within ``limits`` ({key: {min, max}}), whole numbers but the
+ * keys in ``floats``: {values} or, for the first one out of range, {error, field} naming it and its range
+ * (``prefix`` before the name: "training." for the training form's, as the server names them).
+ */
+export function readNumbers(form, fields, limits, floats = new Set(), prefix = "") {
+  const values = {};
+  for (const { key } of fields) {
+    const input = form.elements.namedItem(key);
+    const lim = limits[key];
+    const value = Number(input.value);
+    const integral = !floats.has(key);
+    if (input.value.trim() === "" || !Number.isFinite(value) || value < lim.min || value > lim.max || (integral && !Number.isInteger(value))) {
+      const whole = integral ? " (whole numbers)" : "";
+      return { error: `${prefix}${key}: ${input.value || "empty"} is outside the allowed range ${lim.min} .. ${lim.max}${whole}`, field: key };
+    }
+    values[key] = value;
+  }
+  return { values };
+}
+
+/** Mark the input called ``field`` (none: every input unmarked) in ``form``. */
+export function markInvalid(form, field) {
+  for (const input of form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
 }
