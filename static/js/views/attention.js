@@ -23,7 +23,18 @@
 import { CELL_LABEL, CELL_NAMES, CELL_COLOR, PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
 import { reachDiagram } from "./reach_diagram.js";
-import { LessonButtons, PanelState, SidePanel, fetchLessons, fillForm, markInvalid, readNumbers, typeSizes } from "./side_panel.js";
+import {
+  LessonButtons,
+  PanelState,
+  SidePanel,
+  equationLine,
+  fetchLessons,
+  fillForm,
+  markInvalid,
+  readNumbers,
+  subscript,
+  typeSizes,
+} from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const AT = SPEC.attention;
@@ -44,8 +55,7 @@ const TRAIN_FIELDS = [
 const LAG = 200; // the lesson's "200 steps back", quoted in the words when the run is that long
 
 const num = (v) => fmt(v, 3);
-const SUBS = "₀₁₂₃₄₅₆₇₈₉";
-const sub = (n) => String(n).replace(/[0-9]/g, (c) => SUBS[c]);
+const sub = subscript;
 
 /** The largest ``count`` weights of a row: [{j, a}] in decreasing order. */
 export function topWeights(row, count = 3) {
@@ -514,23 +524,7 @@ export class AttentionView extends SidePanel {
     const head_ = document.createElement("p");
     head_.className = "hw-eq-head";
     head_.textContent = `Query step t = ${t}, key step j = ${j}, head ${head + 1} (click the map, the row or the gradient plot to choose):`;
-    const rows = equationLines(this.body, t, j, head).map(({ kind, parts }) => {
-      const p = document.createElement("p");
-      p.className = "hw-eq-line";
-      p.dataset.kind = kind;
-      p.style.borderColor = AT.color;
-      for (const part of parts) {
-        if (typeof part === "string") p.append(part);
-        else {
-          const span = document.createElement("span");
-          span.className = "num";
-          span.textContent = num(part.num);
-          span.title = String(part.num);
-          p.append(span);
-        }
-      }
-      return p;
-    });
+    const rows = equationLines(this.body, t, j, head).map(({ kind, parts }) => equationLine(parts, AT.color, { kind }));
     const T = this.body.config.length;
     const grads = document.createElement("p");
     grads.className = "hw-eq-line";

@@ -16,7 +16,18 @@
 import { PLOTLY_CONFIG, SEQUENTIAL, SPEC, fmt } from "../config.js";
 import { revive } from "../socket.js";
 import { highwayDiagram } from "./highway_diagram.js";
-import { LessonButtons, PanelState, SidePanel, fetchLessons, fillForm, markInvalid, readNumbers, typeSizes } from "./side_panel.js";
+import {
+  LessonButtons,
+  PanelState,
+  SidePanel,
+  equationLine,
+  fetchLessons,
+  fillForm,
+  markInvalid,
+  readNumbers,
+  subscript,
+  typeSizes,
+} from "./side_panel.js";
 import { logAxis } from "../ticks.js";
 
 const HW = SPEC.highway;
@@ -61,8 +72,7 @@ export function equationLines(body, layer, unit) {
   ];
 }
 
-const SUBS = "₀₁₂₃₄₅₆₇₈₉";
-const sub = (n) => String(n).replace(/[0-9]/g, (c) => SUBS[c]);
+const sub = subscript;
 
 export class HighwayView extends SidePanel {
   /** state: the page's state, where the panel's settings live for links and rooms (none: the defaults). */
@@ -274,24 +284,7 @@ export class HighwayView extends SidePanel {
     const head = document.createElement("p");
     head.className = "hw-eq-head";
     head.textContent = `Layer ${layer}, unit ${unit} (click the carry-gate map to choose another):`;
-    const rows = lines.map(({ stack, parts }) => {
-      const p = document.createElement("p");
-      p.className = "hw-eq-line";
-      p.dataset.stack = stack;
-      p.style.borderColor = STACK[stack].color;
-      p.append(`${STACK[stack].label}: `);
-      for (const part of parts) {
-        if (typeof part === "string") p.append(part);
-        else {
-          const span = document.createElement("span");
-          span.className = "num";
-          span.textContent = num(part.num);
-          span.title = String(part.num);
-          p.append(span);
-        }
-      }
-      return p;
-    });
+    const rows = lines.map(({ stack, parts }) => equationLine(parts, STACK[stack].color, { stack }, `${STACK[stack].label}: `));
     const [hw, plain] = this.body.stacks;
     const grads = document.createElement("p");
     grads.className = "hw-eq-line";

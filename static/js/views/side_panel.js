@@ -10,6 +10,7 @@
  *   - the form's numbers read and checked against spec.json's limits (readNumbers).
  */
 
+import { fmt } from "../config.js";
 import { panelValues } from "../state.js";
 
 /** The lessons the server lists at ``url``; none when it does not answer (the panel works without). */
@@ -185,4 +186,32 @@ export function readNumbers(form, fields, limits, floats = new Set(), prefix = "
 /** Mark the input called ``field`` (none: every input unmarked) in ``form``. */
 export function markInvalid(form, field) {
   for (const input of form.querySelectorAll("input")) input.classList.toggle("invalid", input.name === field);
+}
+
+const SUBS = "₀₁₂₃₄₅₆₇₈₉";
+/** A number as Unicode subscript digits: y${subscript(10)} is y₁₀. */
+export const subscript = (n) => String(n).replace(/[0-9]/g, (c) => SUBS[c]);
+
+/**
+ * One line of a panel's equations: ``parts`` are strings and {num} values, each value in a .num span
+ * (shown to 3 digits, its full value in the title); the line's border in ``colour``, ``data`` its
+ * dataset (the tests find lines by it).
+ */
+export function equationLine(parts, colour, data = {}, lead = "") {
+  const p = document.createElement("p");
+  p.className = "hw-eq-line";
+  Object.assign(p.dataset, data);
+  p.style.borderColor = colour;
+  if (lead) p.append(lead);
+  for (const part of parts) {
+    if (typeof part === "string") p.append(part);
+    else {
+      const span = document.createElement("span");
+      span.className = "num";
+      span.textContent = fmt(part.num, 3);
+      span.title = String(part.num);
+      p.append(span);
+    }
+  }
+  return p;
 }
