@@ -36,6 +36,7 @@ from .schemas import (
     AttentionConfig,
     AttentionTraining,
     HighwayConfig,
+    HighwayTraining,
     RunConfig,
     wire_float,
 )
@@ -125,8 +126,13 @@ def highway_json(config: HighwayConfig) -> bytes:
         run = highway.trace(w, x, config.activation, models.resolve_dtype(config.dtype))
     except ValueError as err:
         raise engine_error(err) from err
+    return dumps(_highway_body(config, run))
+
+
+def _highway_body(config: HighwayConfig, run) -> dict:
+    """The wire's HighwayResponse from a models.highway trace, batch item 0."""
     stacks = []
-    for kind in highway.STACKS:
+    for kind in models.highway.STACKS:
         stack = run.stack(kind)
         norm = stack.grad_norm[:, 0].numpy()
         stacks.append(
@@ -142,7 +148,59 @@ def highway_json(config: HighwayConfig) -> bytes:
             }
         )
     carry_mean = run.highway.carry[:, 0].double().mean(dim=-1).numpy()
-    return dumps({"config": config.model_dump(), "stacks": stacks, "carry_mean": json_safe(carry_mean)})
+    return {"config": config.model_dump(), "stacks": stacks, "carry_mean": json_safe(carry_mean)}
+
+
+def _too_long(seconds: float, steps: int, what: str) -> None:
+    """An EngineError on training.steps when a training's estimated seconds pass the request's bound."""
+    most = models.limits.TRAIN_REQUEST_SECONDS
+    if seconds > most:
+        fits = max(1, int(steps * most / seconds))
+        raise EngineError(
+            "training.steps",
+            f"training.steps: {steps} steps of {what} would train for about {seconds:.0f} s; one request "
+            f"trains for at most {most:g} s: at this size at most {fits} steps",
+        )
+
+
+def highway_train_json(config: HighwayConfig, training: HighwayTraining) -> bytes:
+    """Both stacks trained on models.highway.Teacher's task (y* = tanh(A x)) on the same batches, each its
+    own weights, then traced on the config's input as the untrained ones are: the wire's HighwayTrained."""
+    highway = models.highway
+    try:  # the stacks' own settings first
+        highway.check(config.activation, width=config.width, layers=config.layers)
+    except ValueError as err:
+        raise engine_error(err) from err
+    seconds = highway.training_seconds(config.layers, config.width, training.batch_size, training.steps)
+    what = f"{training.batch_size} inputs through {config.layers} layers of width {config.width}"
+    _too_long(seconds, training.steps, what)
+    dtype = models.resolve_dtype(config.dtype)
+    start = time.perf_counter()
+    try:
+        w = highway.init(config.width, config.layers, config.carry_bias, config.gain, config.seed)
+        teacher = highway.Teacher(config.width, config.seed)
+        trainer = highway.HighwayTrainer(
+            w, teacher, config.activation, training.lr, training.batch_size, dtype=dtype
+        )
+        trainer.run(training.steps)
+        val, plain_val = trainer.evaluate()
+        trained, plain = trainer.weights
+        x = highway.draw_input(config.width, 1, config.seed)
+        run = highway.trace(trained, x, config.activation, dtype, plain=plain)
+    except ValueError as err:
+        raise engine_error(err) from err
+    body = _highway_body(config, run)
+    body["training"] = {
+        "settings": training.model_dump(),
+        "task": "teacher",
+        "baseline": teacher.baseline,
+        "losses": json_safe(np.array(trainer.losses, dtype=np.float64)),
+        "val_loss": wire_float(val),
+        "plain_losses": json_safe(np.array(trainer.plain_losses, dtype=np.float64)),
+        "plain_val_loss": wire_float(plain_val),
+        "seconds": time.perf_counter() - start,
+    }
+    return dumps(body)
 
 
 # -- causal self-attention beside a recurrent cell ----------------------------------------------------
@@ -201,19 +259,11 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
         models.attention.check(width=config.width, heads=config.heads)
     except ValueError as err:
         raise engine_error(err) from err
-    most = models.limits.ATTENTION_TRAIN_SECONDS
     size = (config.length, config.width, config.heads, training.batch_size)
     cost = models.cells.REGISTRY[config.compare].train_cost
     seconds = models.attention.training_seconds(*size, training.steps, cost, HELD_OUT)
-    if seconds > most:
-        fits = max(1, int(training.steps * most / seconds))
-        raise EngineError(
-            "training.steps",
-            f"training.steps: {training.steps} steps of {training.batch_size} sequences of {config.length} "
-            f"steps at width {config.width} would train for about {seconds:.0f} s; one request trains for at "
-            f"most {most:g} s: at this size at most {fits} steps (or fewer sequences, a shorter sequence, "
-            "a narrower layer)",
-        )
+    what = f"{training.batch_size} sequences of {config.length} steps at width {config.width}"
+    _too_long(seconds, training.steps, what)
     attention = models.attention
     dtype = models.resolve_dtype(config.dtype)
     start = time.perf_counter()

@@ -1164,6 +1164,41 @@ class HighwayResponse(BaseModel):
     carry_mean: list[WireFloat]  # (L,): mean of 1 − T_l over units, per layer
 
 
+class HighwayTraining(BaseModel):
+    """How both stacks train before they are traced: Adam, the global gradient norm clipped at 1, the
+    same batches of models.highway.Teacher's task (y* = tanh(A x), A random)."""
+
+    model_config = INBOUND
+
+    steps: Int = Field(300, ge=1, le=2000, description="training steps, each on a fresh batch")
+    lr: float = Field(3e-3, ge=1e-5, le=1.0, description="Adam's learning rate, both stacks")
+    batch_size: Int = Field(64, ge=1, le=256, description="inputs per step")
+
+
+class HighwayTrainRequest(BaseModel):
+    model_config = INBOUND
+
+    config: HighwayConfig = Field(default_factory=HighwayConfig)
+    training: HighwayTraining = Field(default_factory=HighwayTraining)
+
+
+class HighwayTrainingResult(BaseModel):
+    """What the training did; the rest of HighwayTrained is both trained stacks on the config's input."""
+
+    settings: HighwayTraining
+    task: Literal["teacher"]
+    baseline: float  # the held-out loss of guessing each output's mean: what learning nothing gets
+    losses: list[WireFloat]  # the highway's training loss at each step, before the step
+    val_loss: WireFloat  # the highway's held-out loss after training
+    plain_losses: list[WireFloat]  # the plain stack's
+    plain_val_loss: WireFloat
+    seconds: float  # the request's training and tracing time
+
+
+class HighwayTrained(HighwayResponse):
+    training: HighwayTrainingResult
+
+
 class HighwayLesson(BaseModel):
     """A ready-made highway setting and what it shows, in sentences a teacher can read aloud; every
     claim is checked on the runs it produces, for the seeds a class may pick (tests/app)."""
@@ -1172,6 +1207,7 @@ class HighwayLesson(BaseModel):
     title: str
     description: str
     config: HighwayConfig
+    training: HighwayTraining | None = None  # set: the lesson trains both stacks first
 
 
 # -- causal self-attention beside a recurrent cell ---------------------------------------------------
@@ -1251,6 +1287,13 @@ class AttentionLesson(BaseModel):
 VIEW_SPEC_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "views.json"
 
 
+def _training_spec(model: type[BaseModel]) -> dict:
+    """A side panel's training settings for its form: defaults and each field's range."""
+    fields = model.model_json_schema()["properties"]
+    limits = {name: {"min": f["minimum"], "max": f["maximum"]} for name, f in fields.items()}
+    return {"defaults": model().model_dump(), "limits": limits}
+
+
 def _view_spec() -> dict:
     """The views' description the page and gateflow.figures read (static/js/views.json: scales,
     plot titles, captions) with the registry's cells (as GET /api/cells gives them), gates and knobs
@@ -1274,14 +1317,11 @@ def _view_spec() -> dict:
     spec["highway"]["limits"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in HIGHWAY_LIMITS.items()}
     spec["highway"]["activations"] = list(models.limits.HIGHWAY_ACTIVATIONS)
     spec["highway"]["defaults"] = HighwayConfig().model_dump()
+    spec["highway"]["training"] = _training_spec(HighwayTraining)
     spec["attention"]["limits"] = {n: {"min": lo, "max": hi} for n, (lo, hi) in ATTENTION_LIMITS.items()}
     spec["attention"]["positions"] = list(models.limits.ATTENTION_POSITIONS)
     spec["attention"]["defaults"] = AttentionConfig().model_dump()
-    fields = AttentionTraining.model_json_schema()["properties"]
-    spec["attention"]["training"] = {
-        "defaults": AttentionTraining().model_dump(),
-        "limits": {name: {"min": f["minimum"], "max": f["maximum"]} for name, f in fields.items()},
-    }
+    spec["attention"]["training"] = _training_spec(AttentionTraining)
     return spec
 
 

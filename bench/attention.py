@@ -85,7 +85,7 @@ def main() -> None:
         cost = REGISTRY[cell].train_cost
         if steps is None:  # the most the bound allows at this size
             steps = 2000
-            while attention.training_seconds(T, E, n, B, steps, cost) > limits.ATTENTION_TRAIN_SECONDS:
+            while attention.training_seconds(T, E, n, B, steps, cost) > limits.TRAIN_REQUEST_SECONDS:
                 steps -= 1
         estimate = attention.training_seconds(T, E, n, B, steps, cost)
         config = AttentionConfig(length=T, width=E, heads=n, compare=cell)

@@ -7,21 +7,26 @@ autograd (torch.nn.Linear layers, every y_l kept with retain_grad: what it takes
   answer   app.engine.highway_json: trace, fits and the JSON the page gets (POST /api/highway's work)
 ratio = trace / autograd. Times are medians of interleaved repeats (bench/engine.py's paired_median_ms).
 
+Then POST /api/highway/train's work (app.engine.highway_train_json: both stacks trained on the same
+teacher's batches, then traced), once each: the lesson's training and the largest the bound allows at a
+few sizes, each beside models.highway.training_seconds' estimate (the bound is on the estimate).
+
     python bench/highway.py [--threads 1] [--budget 1.0]
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import engine
-from app.schemas import HighwayConfig
+from app.schemas import HighwayConfig, HighwayTraining
 from bench.engine import paired_median_ms, timing_table
-from models import highway
+from models import highway, limits
 
 
 def autograd_unroll(w: highway.HighwayWeights, x: torch.Tensor):
@@ -60,6 +65,27 @@ def main() -> None:
             f"| {layers} | {width} | {trace_ms:.2f} | {torch_ms:.2f} | {trace_ms / torch_ms:.2f} | "
             f"{answer_ms:.2f} |"
         )
+
+    print()
+    print("| training | layers | width | batch | steps | estimated s | taken s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for what, layers, width, batch, steps in [
+        ("the lesson", 30, 32, 64, 300),
+        ("largest", 50, 128, 256, None),
+        ("largest", 50, 8, 1, None),
+        ("largest", 10, 64, 64, None),
+        ("largest", 30, 32, 64, None),
+    ]:
+        if steps is None:  # the most the bound allows at this size
+            steps = 2000
+            while highway.training_seconds(layers, width, batch, steps) > limits.TRAIN_REQUEST_SECONDS:
+                steps -= 1
+        estimate = highway.training_seconds(layers, width, batch, steps)
+        config = HighwayConfig(layers=layers, width=width)
+        start = time.perf_counter()
+        engine.highway_train_json(config, HighwayTraining(steps=steps, batch_size=batch))
+        taken = time.perf_counter() - start
+        print(f"| {what} | {layers} | {width} | {batch} | {steps} | {estimate:.1f} | {taken:.1f} |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from .limits import HIGHWAY_ACTIVATIONS, HIGHWAY_LIMITS, check_choice, check_range
+from .streams import mix
 
 STACKS = ("highway", "plain")
 # The reverse keeps each item's largest |dL/dy| inside [LOW, HIGH] by exact powers of two.
@@ -203,12 +204,132 @@ def _run(w: HighwayWeights, x: Tensor, activation: str, gated: bool) -> StackTra
 
 
 def trace(
-    w: HighwayWeights, x: Tensor, activation: str = "tanh", dtype: torch.dtype | None = None
+    w: HighwayWeights,
+    x: Tensor,
+    activation: str = "tanh",
+    dtype: torch.dtype | None = None,
+    plain: HighwayWeights | None = None,
 ) -> DepthTrace:
-    """Both stacks on ``x`` (B, W) in ``dtype`` (default: the weights'): see the module's docstring."""
+    """Both stacks on ``x`` (B, W) in ``dtype`` (default: the weights'): see the module's docstring.
+    ``plain``: the plain stack's own weights (its w_h, b_h; trained apart from the highway's), else w's."""
     check(activation, width=w.width, layers=w.layers)
     if x.dim() != 2 or x.shape[1] != w.width:
         raise ValueError(f"x: shape {tuple(x.shape)} is not (batch, width = {w.width})")
+    if plain is not None and (plain.layers, plain.width) != (w.layers, w.width):
+        raise ValueError(f"plain: {plain.layers} layers of {plain.width}, not {w.layers} of {w.width}")
     dtype = dtype or w.w_h.dtype
     w, x = w.to(dtype), x.to(dtype)
-    return DepthTrace(activation, _run(w, x, activation, gated=True), _run(w, x, activation, gated=False))
+    plain = w if plain is None else plain.to(dtype)
+    return DepthTrace(activation, _run(w, x, activation, gated=True), _run(plain, x, activation, gated=False))
+
+
+# -- training both stacks (the panel's "train both") ---------------------------------------------------
+HELD_OUT = 256  # inputs in the held-out batch
+
+
+class Teacher:
+    """The task both stacks learn: y* = tanh(A x) for a random A ~ N(0, 4/W) (a one-layer teacher whose
+    outputs spread over tanh's range), x ~ N(0, 1); batch k of a seed is always the same inputs."""
+
+    def __init__(self, width: int, seed: int = 0):
+        check(width=width, seed=seed)
+        self.width, self.seed = width, seed
+        gen = torch.Generator().manual_seed(mix(seed, 2))
+        self.a = torch.randn(width, width, generator=gen, dtype=torch.float64) * (2 / math.sqrt(width))
+
+    def batch(self, k: int, size: int) -> tuple[Tensor, Tensor]:
+        """Training batch ``k`` (1, 2, ...) of ``size`` inputs, float64: (x, y*)."""
+        gen = torch.Generator().manual_seed(mix(self.seed, 0, k))
+        x = torch.randn(size, self.width, generator=gen, dtype=torch.float64)
+        return x, torch.tanh(x @ self.a.T)
+
+    def held_out(self) -> tuple[Tensor, Tensor]:
+        gen = torch.Generator().manual_seed(mix(self.seed, 1))
+        x = torch.randn(HELD_OUT, self.width, generator=gen, dtype=torch.float64)
+        return x, torch.tanh(x @ self.a.T)
+
+    @property
+    def baseline(self) -> float:
+        """The held-out loss of the best constant guess (each output's mean): what learning nothing gets."""
+        _, y = self.held_out()
+        return float(((y - y.mean(0)) ** 2).mean())
+
+
+def training_seconds(layers: int, width: int, batch: int, steps: int, held_out: int = HELD_OUT) -> float:
+    """About how long training both stacks takes on one thread (fitted on this machine's measured steps,
+    bench/RESULTS.md): per layer and step 280 us however small, plus 1.2 ns a multiply-add of B W^2 (the
+    two stacks' forward and backward); the held-out losses at the end, a third of a step per batch."""
+    per_step = layers * (280e-6 + 1.2e-9 * batch * width * width)
+    return (steps + held_out / (3 * batch)) * per_step
+
+
+class HighwayTrainer:
+    """Both stacks trained on the Teacher's batches, each with its own parameters (the plain stack's w_h,
+    b_h start as the highway's), the mean squared error of y_L against y*, Adam, the global gradient norm
+    clipped at ``clip`` as the recurrent Trainer does by default."""
+
+    def __init__(
+        self,
+        w: HighwayWeights,
+        teacher: Teacher,
+        activation: str = "tanh",
+        lr: float = 3e-3,
+        batch: int = 64,
+        clip: float | None = 1.0,
+        dtype: torch.dtype = torch.float32,
+    ):
+        check(activation, width=w.width, layers=w.layers)
+        if teacher.width != w.width:
+            raise ValueError(f"width: the teacher's is {teacher.width}, the stacks' {w.width}")
+        self.teacher, self.activation, self.batch = teacher, activation, batch
+        self.clip, self.dtype = clip, dtype
+        start = w.to(dtype)
+        self.hw = [p.clone().requires_grad_(True) for p in (start.w_h, start.b_h, start.w_t, start.b_t)]
+        self.plain = [p.clone().requires_grad_(True) for p in (start.w_h, start.b_h)]
+        self.optimizers = (torch.optim.Adam(self.hw, lr=lr), torch.optim.Adam(self.plain, lr=lr))
+        self.losses: list[float] = []
+        self.plain_losses: list[float] = []
+
+    def _out(self, x: Tensor, gated: bool) -> Tensor:
+        a = x
+        params = self.hw if gated else self.plain
+        for layer in range(params[0].shape[0]):
+            h = _act(a @ params[0][layer].T + params[1][layer], self.activation)
+            if gated:
+                t = torch.sigmoid(a @ params[2][layer].T + params[3][layer])
+                a = h * t + a * (1 - t)
+            else:
+                a = h
+        return a
+
+    def run(self, steps: int) -> None:
+        """``steps`` steps, both stacks on the same batches; their losses (before each step) recorded."""
+        for _ in range(steps):
+            x, y = self.teacher.batch(len(self.losses) + 1, self.batch)
+            x, y = x.to(self.dtype), y.to(self.dtype)
+            for gated, params, opt, record in (
+                (True, self.hw, self.optimizers[0], self.losses),
+                (False, self.plain, self.optimizers[1], self.plain_losses),
+            ):
+                opt.zero_grad(set_to_none=True)
+                loss = ((self._out(x, gated) - y) ** 2).mean()
+                loss.backward()
+                if self.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, self.clip)
+                if torch.isfinite(loss):
+                    opt.step()
+                record.append(float(loss.detach()))
+
+    def evaluate(self) -> tuple[float, float]:
+        """Both stacks' held-out losses at their current weights: (highway, plain)."""
+        x, y = self.teacher.held_out()
+        x, y = x.to(self.dtype), y.to(self.dtype)
+        with torch.no_grad():
+            return tuple(float(((self._out(x, g) - y) ** 2).mean()) for g in (True, False))
+
+    @property
+    def weights(self) -> tuple[HighwayWeights, HighwayWeights]:
+        """(the highway's, the plain stack's: its w_h, b_h, with the highway's w_t, b_t it never uses)."""
+        hw = HighwayWeights(*(p.detach().clone() for p in self.hw))
+        plain = HighwayWeights(self.plain[0].detach().clone(), self.plain[1].detach().clone(), hw.w_t, hw.b_t)
+        return hw, plain

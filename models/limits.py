@@ -59,11 +59,12 @@ ATTENTION_LIMITS: dict[str, tuple[float, float]] = {
     "focus": (0.0, 10.0),  # the query weights W_q are their draw times this: sharper or flatter weights
     "seed": (0, 2**31 - 1),
 }
-# Training the attention beside a cell in one request (app/engine.attention_train_json): at most this many
-# seconds as models.attention.training_seconds estimates them for one thread of this machine (measured:
-# the largest trainings it allows take 6-12 s; the lesson's 300 steps of 32 sequences at T = 100,
-# E = 32 beside the tanh RNN: 7.7 s estimated, 4.5 s taken).
-ATTENTION_TRAIN_SECONDS = 12.0
+# A training in one request (the side panels' "train both": app/engine.attention_train_json,
+# highway_train_json): at most this many seconds as models.attention.training_seconds and
+# models.highway.training_seconds estimate them for one thread of this machine (measured: the largest
+# trainings they allow take 6-12 s; the attention lesson's 300 steps of 32 sequences at T = 100, E = 32
+# beside the tanh RNN: 7.7 s estimated, 4.5 s taken).
+TRAIN_REQUEST_SECONDS = 12.0
 # Jacobian norms need a (T, B, H, H) sweep; by default they are computed when T*B*H*H stays under this.
 JACOBIAN_AUTO_ELEMENTS = 2**22
 

@@ -29,6 +29,8 @@ from ..schemas import (
     HighwayConfig,
     HighwayLesson,
     HighwayResponse,
+    HighwayTrained,
+    HighwayTrainRequest,
     Limit,
     Preset,
     RunConfig,
@@ -176,8 +178,20 @@ async def attention(config: AttentionConfig, request: Request) -> Response:
 async def attention_train(body: AttentionTrainRequest, request: Request) -> Response:
     """The attention layer and the config's recurrent cell trained side by side on the adding problem
     (the same batches), then both on one held-out sequence: the trained weights over the marked steps,
-    ||dL/dx_t|| of both, and the training's losses. Runs as a training does: one of the server's training
-    slots (503 when all are busy), a lowered priority, a bounded amount of work per request."""
+    ||dL/dx_t|| of both, and the training's losses."""
+    return await _trained(request, engine.attention_train_json, body.config, body.training)
+
+
+@router.post("/highway/train", response_model=HighwayTrained)
+async def highway_train(body: HighwayTrainRequest, request: Request) -> Response:
+    """Both stacks trained on the same batches of a random teacher's task, y* = tanh(A x), each with its
+    own weights, then traced on the panel's input: ||dL/dy_l||, the carry gates, and the losses."""
+    return await _trained(request, engine.highway_train_json, body.config, body.training)
+
+
+async def _trained(request: Request, train, *args) -> Response:
+    """A side panel's training: rate-limited, one of the server's training slots (503 when all are busy),
+    the training pool at a lowered priority, its work bounded by the engine (422 on training.steps)."""
     refusal = rate_limited(request)
     if refusal is not None:
         return refusal
@@ -190,9 +204,7 @@ async def attention_train(body: AttentionTrainRequest, request: Request) -> Resp
         )
     executor = getattr(request.app.state, "train_executor", None)
     try:
-        answer = await asyncio.get_running_loop().run_in_executor(
-            executor, engine.attention_train_json, body.config, body.training
-        )
+        answer = await asyncio.get_running_loop().run_in_executor(executor, train, *args)
     except engine.EngineError as err:
         return unprocessable(err.field or "config", str(err))
     finally:

@@ -236,7 +236,7 @@ def test_the_panels_default_training_fits_and_a_slow_cell_is_bounded(client):
     config, training = defaults["defaults"], defaults["training"]["defaults"]
     cost = models.cells.REGISTRY[config["compare"]].train_cost
     size = (config["length"], config["width"], config["heads"], training["batch_size"], training["steps"])
-    assert models.attention.training_seconds(*size, cost) <= models.limits.ATTENTION_TRAIN_SECONDS
+    assert models.attention.training_seconds(*size, cost) <= models.limits.TRAIN_REQUEST_SECONDS
     for lesson in client.get("/api/attention/lessons").json():
         if lesson.get("training"):
             c, t = lesson["config"], lesson["training"]
@@ -244,7 +244,7 @@ def test_the_panels_default_training_fits_and_a_slow_cell_is_bounded(client):
             seconds = models.attention.training_seconds(
                 c["length"], c["width"], c["heads"], t["batch_size"], t["steps"], cost
             )
-            assert seconds <= models.limits.ATTENTION_TRAIN_SECONDS
+            assert seconds <= models.limits.TRAIN_REQUEST_SECONDS
     r = client.post(
         "/api/attention/train", json={"config": config | {"compare": "ltc"}, "training": training}
     )

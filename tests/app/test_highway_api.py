@@ -112,3 +112,56 @@ def test_the_page_spec_gives_the_highway_form_its_limits(client):
     assert spec["defaults"]["carry_bias"] == -3.0
     assert set(spec["stacks"]) == set(highway.STACKS)
     assert not math.isnan(spec["limits"]["gain"]["max"])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_training_lesson_holds_on_live_trainings(client, seed):
+    (lesson,) = [x for x in client.get("/api/highway/lessons").json() if x["name"] == "highway-trains-deep"]
+    body = {"config": lesson["config"] | {"seed": seed}, "training": lesson["training"]}
+    r = client.post("/api/highway/train", json=body)
+    assert r.status_code == 200
+    answer = r.json()
+    tr = answer["training"]
+    assert len(tr["losses"]) == len(tr["plain_losses"]) == 300 and answer["config"]["layers"] == 30
+    # "the highway's held-out loss falls to a quarter or less of what guessing each output's mean gets"
+    assert tr["val_loss"] <= 0.25 * tr["baseline"]
+    # "the plain stack's stays within 5% of the guess"
+    assert abs(tr["plain_val_loss"] / tr["baseline"] - 1) < 0.05
+    # "the gradient reaching its lowest layer is more than a million times smaller than at the top"
+    untrained = client.post("/api/highway", json=lesson["config"] | {"seed": seed}).json()["stacks"][1]
+    assert untrained["grad_norm"][1] < 1e-6 * untrained["grad_norm"][-1]
+
+
+def test_a_training_is_the_engines_on_the_same_batches(client):
+    """The trained stacks on the wire are models.highway's trainer run by hand on the same teacher."""
+    config = {"layers": 6, "width": 8, "seed": 2}
+    answer = client.post("/api/highway/train", json={"config": config, "training": {"steps": 12}}).json()
+    w = highway.init(8, 6, -3.0, 1.0, 2)
+    trainer = highway.HighwayTrainer(w, highway.Teacher(8, 2), "tanh", 3e-3, 64)
+    trainer.run(12)
+    assert answer["training"]["losses"] == pytest.approx(trainer.losses, rel=1e-5)
+    assert answer["training"]["plain_losses"] == pytest.approx(trainer.plain_losses, rel=1e-5)
+    trained, plain = trainer.weights
+    run = highway.trace(trained, highway.draw_input(8, 1, 2), "tanh", torch.float32, plain=plain)
+    assert answer["stacks"][0]["grad_norm"] == pytest.approx(run.highway.grad_norm[:, 0].tolist(), rel=1e-5)
+    assert answer["stacks"][1]["y"][-1] == pytest.approx(run.plain.y[-1, 0].tolist(), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"training": {"steps": 0}}, "training.steps", "1"),
+        ({"training": {"batch_size": 257}}, "training.batch_size", "256"),
+        (
+            {"config": {"layers": 50, "width": 128}, "training": {"steps": 2000, "batch_size": 256}},
+            "training.steps",
+            "at most",
+        ),
+        ({"config": {"layers": 51}}, "config.layers", "50"),
+    ],
+)
+def test_bad_training_settings_name_their_field(client, body, field, words):
+    r = client.post("/api/highway/train", json=body)
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["field"] == field and words in detail["msg"], detail

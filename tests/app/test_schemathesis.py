@@ -60,7 +60,7 @@ CROSS_FIELD_WORDS = ("does not divide the width",)
 def small_trainings(monkeypatch):
     """An attention training the spec allows may take seconds: here only small ones run, the rest are
     refused on their size (a relation of fields, below); tests/app/test_attention_api.py runs real ones."""
-    monkeypatch.setattr(models.limits, "ATTENTION_TRAIN_SECONDS", 0.05)
+    monkeypatch.setattr(models.limits, "TRAIN_REQUEST_SECONDS", 0.05)
 
 
 def only_cross_field_422(ctx, response, case):

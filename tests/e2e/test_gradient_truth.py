@@ -860,3 +860,33 @@ def test_the_attention_panel_trains_both_and_shows_them_trained(page, recorder, 
     assert page.locator("#attention").get_attribute("data-trained") == ""
     assert page.locator("#attention .at-training-figure").is_hidden()
     recorder.check()
+
+
+def test_the_highway_panel_trains_both_stacks_and_shows_them_trained(page, recorder, server_url):
+    """The highway's training lesson: both stacks train; the page shows the answer it got (both loss
+    curves, the trained stacks' gradients, the held-out losses in words); a changed setting goes back."""
+    page.goto(server_url + "/")
+    highway_loaded(page)
+    with page.expect_response("**/api/highway/train", timeout=120_000) as answer:
+        page.locator('#highway .panel-lesson[data-lesson="highway-trains-deep"]').click()
+    body = answer.value.json()
+    page.wait_for_function("() => document.querySelector('#highway').dataset.trained === '1'")
+    tr = body["training"]
+    losses = plot_data(page, '[data-name="highway-training"]')
+    assert [len(d["y"]) for d in losses] == [300, 300]
+    assert close(losses[0]["y"][-1], num(tr["losses"][-1]), rel=1e-6)
+    assert close(losses[1]["y"][-1], num(tr["plain_losses"][-1]), rel=1e-6)
+    grad = plot_data(page, '[data-name="highway-gradient"]')
+    assert close(grad[0]["y"][0], num(body["stacks"][0]["grad_norm"][0]), rel=1e-6)
+    words = page.locator('#highway .hw-decay li[data-stack="training"]').inner_text()
+    said = re.search(r"held-out loss highway ([^,]+),", words)
+    assert said and close(parse_number(said.group(1)), tr["val_loss"])
+    assert tr["val_loss"] <= 0.25 * tr["baseline"]  # the lesson's claim, on this answer too
+    page.locator("#highway").scroll_into_view_if_needed()
+    shot(page, "highway-trained")
+    loaded = int(page.locator("#highway").get_attribute("data-loaded"))
+    page.fill('#highway input[name="seed"]', "1")
+    highway_loaded(page, loaded)
+    assert page.locator("#highway").get_attribute("data-trained") == ""
+    assert page.locator("#highway .hw-training-figure").is_hidden()
+    recorder.check()

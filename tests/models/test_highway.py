@@ -203,3 +203,26 @@ def test_a_bad_activation_or_input_names_what_is_allowed():
         highway.trace(w, highway.draw_input(8), "sigmoid")
     with pytest.raises(ValueError, match=r"^x: shape \(1, 7\) is not \(batch, width = 8\)"):
         highway.trace(w, torch.zeros(1, 7), "tanh")
+
+
+def test_the_trainer_starts_from_the_oracles_loss_and_trains_each_stack_apart():
+    """Its first losses are the mean squared error of torch's own nn.Linear unrolls (autograd's) at the
+    starting weights, on the teacher's first batch; the plain stack's H weights train apart from the
+    highway's; trace(plain=...) runs each stack with its own."""
+    w = highway.init(8, 5, -3.0, 1.0, 3).to(torch.float32)
+    teacher = highway.Teacher(8, 3)
+    x, y = teacher.batch(1, 16)
+    trainer = highway.HighwayTrainer(w, teacher, "tanh", 1e-2, 16)
+    trainer.run(4)
+    for gated, loss in ((True, trainer.losses[0]), (False, trainer.plain_losses[0])):
+        out = oracle(w, x.float(), "tanh", gated, torch.float32)[0][-1]
+        assert loss == pytest.approx(float(((out - y.float()) ** 2).mean()), rel=1e-5)
+    trained, plain = trainer.weights
+    assert not torch.equal(trained.w_h, plain.w_h) and not torch.equal(trained.w_h, w.w_h)
+    run = highway.trace(trained, x[:2], "tanh", torch.float32, plain=plain)
+    torch.testing.assert_close(
+        run.plain.y[-1], oracle(plain, x[:2].float(), "tanh", False, torch.float32)[0][-1]
+    )
+    assert teacher.baseline == pytest.approx(float(teacher.held_out()[1].var(0, unbiased=False).mean()))
+    with pytest.raises(ValueError, match=r"^width: "):
+        highway.HighwayTrainer(w, highway.Teacher(4, 3))

@@ -27,6 +27,8 @@ import {
   LessonButtons,
   PanelState,
   SidePanel,
+  TrainingForm,
+  drawLosses,
   equationLine,
   fetchLessons,
   fillForm,
@@ -46,12 +48,6 @@ const FIELDS = [
   { key: "seed", label: "seed", step: 1 },
 ];
 const FLOATS = new Set(["focus"]);
-const TRAIN = AT.training;
-const TRAIN_FIELDS = [
-  { key: "steps", label: "steps", step: 50 },
-  { key: "lr", label: "learning rate", step: 0.001 },
-  { key: "batch_size", label: "batch", step: 1 },
-];
 const LAG = 200; // the lesson's "200 steps back", quoted in the words when the run is that long
 
 const num = (v) => fmt(v, 3);
@@ -122,11 +118,10 @@ export class AttentionView extends SidePanel {
     this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
       fillForm(this.form, lesson.config);
       if (lesson.training) {
-        fillForm(this.trainForm, lesson.training);
+        this.training.fill(lesson.training);
         this.train();
       } else this.load();
     });
-    this.trainForm = root.querySelector(".at-train");
     this.trainHost = root.querySelector('[data-name="attention-training"]');
     this.trainFigure = root.querySelector(".at-training-figure");
     this.diagram = root.querySelector(".at-diagram");
@@ -145,7 +140,7 @@ export class AttentionView extends SidePanel {
     this.pick = null; // {t, j, head}: the query step, the key step, the head the map shows
     this.buildForm();
     fillForm(this.form, this.values);
-    this.buildTrainForm();
+    this.training = new TrainingForm(root.querySelector(".at-train"), AT.training, "Train both on the adding problem", () => this.train());
     this.widths = new ResizeObserver(() => {
       if (!this.body) return;
       for (const gd of [this.gradHost, this.mapHost, this.rowHost]) if (gd.data) this.plotly.Plots.resize(gd);
@@ -172,42 +167,22 @@ export class AttentionView extends SidePanel {
     this.form.addEventListener("submit", (ev) => ev.preventDefault());
   }
 
-  buildTrainForm() {
-    const parts = TRAIN_FIELDS.map(({ key, label, step }) => {
-      const lim = TRAIN.limits[key];
-      return `<label>${label} <input type="number" name="${key}" min="${lim.min}" max="${lim.max}" step="${step}" value="${TRAIN.defaults[key]}"
-        title="${lim.min} to ${lim.max}"></label>`;
-    });
-    this.trainForm.innerHTML = `<button type="submit" class="chip at-train-go">Train both on the adding problem</button> ${parts.join(" ")}`;
-    this.trainForm.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      this.train();
-    });
-  }
-
-  /** The training form's values, or the first out of range with a message naming it and its range. */
-  readTraining() {
-    const { values, error, field } = readNumbers(this.trainForm, TRAIN_FIELDS, TRAIN.limits, new Set(["lr"]), "training.");
-    return error ? { error, field } : { training: values };
-  }
-
   /**
    * Train both models on the adding problem with the panel's settings (POST /api/attention/train: a few
    * seconds), then show them trained on a held-out sequence; the last good picture stays on an error.
    */
   async train() {
     const { config, error, field } = this.read();
-    const { training, error: trainError, field: trainField } = this.readTraining();
+    const { training, error: trainError, field: trainField } = this.training.read();
     markInvalid(this.form, field);
-    markInvalid(this.trainForm, trainField);
+    markInvalid(this.training.form, trainField);
     if (error || trainError) return this.setStatus(error || trainError, "error");
     clearTimeout(this.timer);
     const n = ++this.requests;
-    const go = this.trainForm.querySelector(".at-train-go");
-    go.disabled = true;
+    this.training.busy = true;
     this.setStatus(`training both models for ${training.steps} steps on the adding problem (T = ${config.length}): a few seconds…`);
     const body = await this.post("/api/attention/train", { config, training }, n, "training");
-    go.disabled = false;
+    this.training.busy = false;
     if (!body) return;
     this.show(config, revive(body));
     this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both models are shown trained, on a held-out sequence; change a setting to see them untrained again`);
@@ -302,36 +277,13 @@ export class AttentionView extends SidePanel {
     const tr = this.body.training;
     this.trainFigure.hidden = !tr;
     if (!tr) return;
-    const curves = this.curves();
-    const steps = tr.losses.map((_, k) => k + 1);
-    const traces = [
-      { losses: tr.losses, c: curves[0] },
-      { losses: tr.compared_losses, c: curves[1] },
-    ].map(({ losses, c }) => ({
-      type: "scatter",
-      mode: "lines",
-      name: `${c.label}: held-out ${num(c.name === "attention" ? tr.val_loss : tr.compared_val_loss)}`,
-      x: steps,
-      y: losses.map((v) => (Number.isFinite(v) && v > 0 ? v : null)),
-      line: { color: c.color, width: 2 },
-      hovertemplate: `${c.label}, step %{x}: loss %{y:.3g}<extra></extra>`,
-    }));
-    const height = this.type.row + 40;
-    const margin = { l: 68, r: 12, t: 30, b: 70 };
-    const layout = {
-      height,
-      margin,
-      font: { size: this.type.font },
-      title: { text: `training loss on the adding problem (guessing the mean sum: ${num(tr.baseline)})`, x: 0, xanchor: "left", font: { size: this.type.font } },
-      showlegend: true,
-      legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "#ffffff",
-      xaxis: { title: { text: "training step", standoff: 4 } },
-      yaxis: { ...logAxis([...tr.losses, ...tr.compared_losses, tr.baseline], height - margin.t - margin.b, this.type.font), title: { text: "loss" } },
-      shapes: [{ type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: tr.baseline, y1: tr.baseline, line: { color: "#444", width: 1, dash: "dot" } }],
-    };
-    this.plotly.react(this.trainHost, traces, layout, PLOTLY_CONFIG);
+    const [att, other] = this.curves();
+    const curves = [
+      { label: att.label, color: att.color, losses: tr.losses, held_out: tr.val_loss },
+      { label: other.label, color: other.color, losses: tr.compared_losses, held_out: tr.compared_val_loss },
+    ];
+    const title = `training loss on the adding problem (guessing the mean sum: ${num(tr.baseline)})`;
+    drawLosses(this.plotly, this.trainHost, curves, tr.baseline, title, this.type);
   }
 
   drawGradient() {

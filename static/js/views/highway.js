@@ -20,6 +20,8 @@ import {
   LessonButtons,
   PanelState,
   SidePanel,
+  TrainingForm,
+  drawLosses,
   equationLine,
   fetchLessons,
   fillForm,
@@ -87,8 +89,14 @@ export class HighwayView extends SidePanel {
     this.diagram = root.querySelector(".hw-diagram");
     this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
       fillForm(this.form, lesson.config);
-      this.load();
+      if (lesson.training) {
+        this.training.fill(lesson.training);
+        this.train();
+      } else this.load();
     });
+    this.training = new TrainingForm(root.querySelector(".hw-train"), HW.training, "Train both stacks on a task", () => this.train());
+    this.trainHost = root.querySelector('[data-name="highway-training"]');
+    this.trainFigure = root.querySelector(".hw-training-figure");
     this.link = state ? new PanelState(this, state, "highway", HW.defaults) : null;
     this.values = this.link ? this.link.initial() : { ...HW.defaults };
     this.body = null;
@@ -147,13 +155,52 @@ export class HighwayView extends SidePanel {
     this.setStatus("computing…");
     const body = await this.post("/api/highway", config, n);
     if (!body) return;
+    this.show(config, body);
+    this.setStatus("");
+  }
+
+  /**
+   * Train both stacks with the panel's settings (POST /api/highway/train: a few seconds), then show them
+   * trained on the panel's input; the last good picture stays on an error.
+   */
+  async train() {
+    const { config, error, field } = this.read();
+    const { training, error: trainError, field: trainField } = this.training.read();
+    markInvalid(this.form, field);
+    markInvalid(this.training.form, trainField);
+    if (error || trainError) return this.setStatus(error || trainError, "error");
+    clearTimeout(this.timer);
+    const n = ++this.requests;
+    this.training.busy = true;
+    this.setStatus(`training both stacks for ${training.steps} steps to fit y = tanh(A x): a few seconds…`);
+    const body = await this.post("/api/highway/train", { config, training }, n, "training");
+    this.training.busy = false;
+    if (!body) return;
+    this.show(config, body);
+    this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both stacks are shown trained; change a setting to see them untrained again`);
+  }
+
+  /** Show an answer (untrained, or trained: body.training set) for ``config``. */
+  show(config, body) {
     this.values = config;
     if (this.link) this.link.remember(config);
-    this.body = { ...body, stacks: body.stacks.map(revive), carry_mean: revive(body.carry_mean) };
+    this.body = revive(body);
     const L = config.layers;
     if (!this.pick || this.pick.layer > L || this.pick.unit >= config.width) this.pick = { layer: Math.min(L, 10), unit: 0 };
-    this.setStatus("");
     this.render();
+  }
+
+  /** Both stacks' training losses against the step, the no-learning baseline dotted. */
+  drawTraining() {
+    const tr = this.body.training;
+    this.trainFigure.hidden = !tr;
+    if (!tr) return;
+    const curves = [
+      { label: STACK.highway.label, color: STACK.highway.color, losses: tr.losses, held_out: tr.val_loss },
+      { label: STACK.plain.label, color: STACK.plain.color, losses: tr.plain_losses, held_out: tr.plain_val_loss },
+    ];
+    const title = `training loss fitting y = tanh(A x) (guessing each output's mean: ${num(tr.baseline)})`;
+    drawLosses(this.plotly, this.trainHost, curves, tr.baseline, title, this.type);
   }
 
   render() {
@@ -162,9 +209,11 @@ export class HighwayView extends SidePanel {
     this.diagram.innerHTML = highwayDiagram(this.body, this.pick.layer, this.pick.unit, STACK, this.body.config.activation);
     this.drawGradient();
     this.drawCarry();
+    this.drawTraining();
     this.writeDecay();
     this.writeEquations();
     this.root.dataset.loaded = String(this.requests);
+    this.root.dataset.trained = this.body.training ? "1" : "";
   }
 
   drawGradient() {
@@ -275,6 +324,15 @@ export class HighwayView extends SidePanel {
     const hi = Math.max(...mean);
     const carry = document.createElement("li");
     carry.textContent = `The highway's carry gates 1 − T average ${num(lo)} to ${num(hi)} per layer: each layer passes that share of its input through unchanged, and the gradient comes back along the same path.`;
+    const tr = body.training;
+    if (tr) {
+      const li = document.createElement("li");
+      li.dataset.stack = "training";
+      li.textContent =
+        `Trained ${tr.settings.steps} steps to fit a random teacher y = tanh(A x): held-out loss ${STACK.highway.label} ${num(tr.val_loss)}, ` +
+        `${STACK.plain.label} ${num(tr.plain_val_loss)} (guessing each output's mean: ${num(tr.baseline)}). The plots show the trained stacks on the same input.`;
+      items.push(li);
+    }
     this.decay.replaceChildren(...items, carry);
   }
 

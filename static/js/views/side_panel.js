@@ -7,11 +7,13 @@
  *   - their settings in the page's state (state.js "highway", "attention"): a copied link carries them
  *     and a room's students follow the teacher's (room.js);
  *   - their requests (SidePanel): a debounce, a status line, the newest answer only, refusals in words;
- *   - the form's numbers read and checked against spec.json's limits (readNumbers).
+ *   - the form's numbers read and checked against spec.json's limits (readNumbers);
+ *   - "train both": the training form (TrainingForm) and the two models' loss curves (drawLosses).
  */
 
-import { fmt } from "../config.js";
+import { PLOTLY_CONFIG, fmt } from "../config.js";
 import { panelValues } from "../state.js";
+import { logAxis } from "../ticks.js";
 
 /** The lessons the server lists at ``url``; none when it does not answer (the panel works without). */
 export async function fetchLessons(url) {
@@ -214,4 +216,76 @@ export function equationLine(parts, colour, data = {}, lead = "") {
     }
   }
   return p;
+}
+
+const TRAINING_FIELDS = [
+  { key: "steps", label: "steps", step: 50 },
+  { key: "lr", label: "learning rate", step: 0.001 },
+  { key: "batch_size", label: "batch", step: 1 },
+];
+
+/** A side panel's "train both" form: its button and the training's numbers (spec.json's training). */
+export class TrainingForm {
+  constructor(form, spec, label, onSubmit) {
+    this.form = form;
+    this.spec = spec;
+    const parts = TRAINING_FIELDS.map(({ key, label: name, step }) => {
+      const lim = spec.limits[key];
+      return `<label>${name} <input type="number" name="${key}" min="${lim.min}" max="${lim.max}" step="${step}" value="${spec.defaults[key]}"
+        title="${lim.min} to ${lim.max}"></label>`;
+    });
+    form.innerHTML = `<button type="submit" class="chip train-go">${label}</button> ${parts.join(" ")}`;
+    this.button = form.querySelector(".train-go");
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      onSubmit();
+    });
+  }
+
+  /** {training} or, for the first number out of range, {error, field} naming it as the server does. */
+  read() {
+    const { values, error, field } = readNumbers(this.form, TRAINING_FIELDS, this.spec.limits, new Set(["lr"]), "training.");
+    return error ? { error, field } : { training: values };
+  }
+
+  fill(training) {
+    fillForm(this.form, training);
+  }
+
+  set busy(on) {
+    this.button.disabled = on;
+  }
+}
+
+/**
+ * Both models' training losses against the step on a log axis, the no-learning baseline dotted:
+ * curves [{label, color, losses, held_out}]; type: typeSizes' sizes.
+ */
+export function drawLosses(plotly, host, curves, baseline, title, type) {
+  const traces = curves.map((c) => ({
+    type: "scatter",
+    mode: "lines",
+    name: `${c.label}: held-out ${fmt(c.held_out, 3)}`,
+    x: c.losses.map((_, k) => k + 1),
+    y: c.losses.map((v) => (Number.isFinite(v) && v > 0 ? v : null)),
+    line: { color: c.color, width: 2 },
+    hovertemplate: `${c.label}, step %{x}: loss %{y:.3g}<extra></extra>`,
+  }));
+  const height = type.row + 40;
+  const margin = { l: 68, r: 12, t: 30, b: 70 };
+  const all = [...curves.flatMap((c) => c.losses), baseline];
+  const layout = {
+    height,
+    margin,
+    font: { size: type.font },
+    title: { text: title, x: 0, xanchor: "left", font: { size: type.font } },
+    showlegend: true,
+    legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+    xaxis: { title: { text: "training step", standoff: 4 } },
+    yaxis: { ...logAxis(all, height - margin.t - margin.b, type.font), title: { text: "loss" } },
+    shapes: [{ type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: baseline, y1: baseline, line: { color: "#444", width: 1, dash: "dot" } }],
+  };
+  plotly.react(host, traces, layout, PLOTLY_CONFIG);
 }
