@@ -81,7 +81,7 @@ def read_state(data: bytes) -> dict[str, Tensor]:
             "weights: the file holds Python objects, not only tensors (a whole module saved with "
             "torch.save(model)?); it was not loaded. Save model.state_dict() instead"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as err:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, OSError) as err:
         raise ValueError(
             f"weights: cannot read the torch.save file ({str(err).splitlines()[0][:200]})"
         ) from err

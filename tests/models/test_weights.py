@@ -105,6 +105,7 @@ LSTM_L0 = {"weight_ih_l0": z(12, 2), "weight_hh_l0": z(12, 3)}  # an LSTM's firs
         (pickle.dumps({"weight_ih_l0": Boom()}), "Python objects"),
         (saved({"weight_ih_l0": Boom()}), "Python objects"),
         (saved(torch.nn.LSTM(2, 3).state_dict())[:200], "cannot read"),
+        (b"\x80", "cannot read"),  # a pickle's first byte alone: torch's unpickler raised IndexError
         (b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}", "safetensors"),
     ],
 )

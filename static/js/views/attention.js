@@ -143,7 +143,7 @@ export class AttentionView extends SidePanel {
     this.training = new TrainingForm(root.querySelector(".at-train"), AT.training, "Train both on the adding problem", () => this.train());
     this.widths = new ResizeObserver(() => {
       if (!this.body) return;
-      for (const gd of [this.gradHost, this.mapHost, this.rowHost]) if (gd.data) this.plotly.Plots.resize(gd);
+      for (const gd of [this.gradHost, this.mapHost, this.rowHost, this.trainHost]) if (gd.data) this.plotly.Plots.resize(gd);
     });
     this.widths.observe(root.querySelector(".at-plots"));
   }

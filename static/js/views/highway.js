@@ -107,7 +107,7 @@ export class HighwayView extends SidePanel {
     // arrive, the sidebar folds): follow the column's width
     this.widths = new ResizeObserver(() => {
       if (!this.body) return;
-      for (const gd of [this.gradHost, this.carryHost]) if (gd.data) this.plotly.Plots.resize(gd);
+      for (const gd of [this.gradHost, this.carryHost, this.trainHost]) if (gd.data) this.plotly.Plots.resize(gd);
     });
     this.widths.observe(root.querySelector(".hw-plots"));
   }
