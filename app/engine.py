@@ -179,9 +179,8 @@ def highway_train_json(config: HighwayConfig, training: HighwayTraining) -> byte
     try:
         w = highway.init(config.width, config.layers, config.carry_bias, config.gain, config.seed)
         teacher = highway.Teacher(config.width, config.seed)
-        trainer = highway.HighwayTrainer(
-            w, teacher, config.activation, training.lr, training.batch_size, dtype=dtype
-        )
+        # both train in float32, as Train mode does; the trace is in the config's dtype
+        trainer = highway.HighwayTrainer(w, teacher, config.activation, training.lr, training.batch_size)
         trainer.run(training.steps)
         val, plain_val = trainer.evaluate()
         trained, plain = trainer.weights
@@ -265,11 +264,11 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
     what = f"{training.batch_size} sequences of {config.length} steps at width {config.width}"
     _too_long(seconds, training.steps, what)
     attention = models.attention
-    dtype = models.resolve_dtype(config.dtype)
+    dtype = models.resolve_dtype(config.dtype)  # the traces'; both train in float32, as Train mode does
     start = time.perf_counter()
     try:
         batch, seed = training.batch_size, config.seed
-        stream = models.streams.make_stream("adding", config.length, batch, HELD_OUT, seed, dtype)
+        stream = models.streams.make_stream("adding", config.length, batch, HELD_OUT, seed, torch.float32)
         w = attention.init(
             config.width,
             config.length,
@@ -288,7 +287,6 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
             config.layer_norm,
             training.lr,
             seed=config.seed,
-            dtype=dtype,
         )
         at.run(training.steps)
         rnn = models.Trainer(
@@ -302,19 +300,17 @@ def attention_train_json(config: AttentionConfig, training: AttentionTraining) -
             probe_every=training.steps,
             val_every=training.steps,
             val_size=HELD_OUT,
-            dtype=dtype,
         )
         records = rnn.run(training.steps)
         probe = models.streams.first_element(stream.val)
         x = probe.x.to(dtype)
-        run = attention.trace(
-            at.weights, x, at.readout.weight[0].detach(), config.heads, config.residual, config.layer_norm
-        )
-        net, readout = rnn.net, rnn.readout.weight[0].detach()
-        other = net.trace(x, loss=lambda out: (out[-1] @ readout).sum(), jacobian=False)
-        with torch.no_grad():
-            said = float(run.output[-1, 0] @ at.readout.weight[0] + at.readout.bias[0])
-            other_said = float(other.output[-1, 0] @ rnn.readout.weight[0] + rnn.readout.bias[0])
+        r, b = (p.detach()[0].to(dtype) for p in (at.readout.weight, at.readout.bias))
+        run = attention.trace(at.weights, x, r, config.heads, config.residual, config.layer_norm, dtype)
+        net = rnn.net.to(dtype=dtype)
+        other_r, other_b = (p.detach()[0].to(dtype) for p in (rnn.readout.weight, rnn.readout.bias))
+        other = net.trace(x, loss=lambda out: (out[-1] @ other_r).sum(), jacobian=False)
+        said = float(run.output[-1, 0] @ r + b)
+        other_said = float(other.output[-1, 0] @ other_r + other_b)
         val, other_val = at.evaluate(), rnn.evaluate()
     except ValueError as err:
         raise engine_error(err) from err

@@ -251,3 +251,15 @@ def test_the_panels_default_training_fits_and_a_slow_cell_is_bounded(client):
     assert r.status_code == 422
     detail = r.json()["detail"][0]
     assert detail["field"] == "training.steps" and "at most" in detail["msg"] and "12 s" in detail["msg"]
+
+
+@pytest.mark.parametrize("path", ["/api/attention/train", "/api/highway/train"])
+def test_a_float64_training_traces_in_float64(client, path):
+    """Both models train in float32 (as Train mode does); the trained traces are in the run's dtype."""
+    config = {"dtype": "float64", "seed": 1} | (
+        {"length": 20, "width": 8} if "attention" in path else {"layers": 5}
+    )
+    r = client.post(path, json={"config": config, "training": {"steps": 5}})
+    assert r.status_code == 200, r.json()
+    body = r.json()
+    assert body["config"]["dtype"] == "float64" and len(body["training"]["losses"]) == 5
