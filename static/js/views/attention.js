@@ -115,13 +115,7 @@ export class AttentionView extends SidePanel {
     super(root, root.querySelector(".at-status"));
     this.plotly = plotly;
     this.form = root.querySelector(".at-form");
-    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
-      fillForm(this.form, lesson.config);
-      if (lesson.training) {
-        this.training.fill(lesson.training);
-        this.train();
-      } else this.load();
-    });
+    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => this.applyLesson(lesson));
     this.trainHost = root.querySelector('[data-name="attention-training"]');
     this.trainFigure = root.querySelector(".at-training-figure");
     this.diagram = root.querySelector(".at-diagram");
@@ -172,20 +166,10 @@ export class AttentionView extends SidePanel {
    * seconds), then show them trained on a held-out sequence; the last good picture stays on an error.
    */
   async train() {
-    const { config, error, field } = this.read();
-    const { training, error: trainError, field: trainField } = this.training.read();
-    markInvalid(this.form, field);
-    markInvalid(this.training.form, trainField);
-    if (error || trainError) return this.setStatus(error || trainError, "error");
-    clearTimeout(this.timer);
-    const n = ++this.requests;
-    this.training.busy = true;
-    this.setStatus(`training both models for ${training.steps} steps on the adding problem (T = ${config.length}): a few seconds…`);
-    const body = await this.post("/api/attention/train", { config, training }, n, "training");
-    this.training.busy = false;
-    if (!body) return;
-    this.show(config, revive(body));
-    this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both models are shown trained, on a held-out sequence; change a setting to see them untrained again`);
+    return this.trainAt("/api/attention/train", {
+      busy: (config, training) => `training both models for ${training.steps} steps on the adding problem (T = ${config.length}): a few seconds…`,
+      done: (training, seconds) => `trained ${training.steps} steps in ${seconds} s: both models are shown trained, on a held-out sequence; change a setting to see them untrained again`,
+    });
   }
 
   /** The lessons' buttons (GET /api/attention/lessons); the list, for the lessons menu. */
@@ -222,7 +206,7 @@ export class AttentionView extends SidePanel {
     this.setStatus("computing…");
     const body = await this.post("/api/attention", config, n);
     if (!body) return;
-    this.show(config, revive(body));
+    this.show(config, body);
     this.setStatus("");
   }
 
@@ -230,7 +214,7 @@ export class AttentionView extends SidePanel {
   show(config, body) {
     this.values = config;
     if (this.link) this.link.remember(config);
-    this.body = body;
+    this.body = revive(body);
     const T = config.length;
     // a new length starts at the loss's step and the input LAG steps back (or the first marked step)
     const marked = body.training ? body.training.markers[0] : null;

@@ -87,13 +87,7 @@ export class HighwayView extends SidePanel {
     this.decay = root.querySelector(".hw-decay");
     this.eq = root.querySelector(".hw-eq");
     this.diagram = root.querySelector(".hw-diagram");
-    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => {
-      fillForm(this.form, lesson.config);
-      if (lesson.training) {
-        this.training.fill(lesson.training);
-        this.train();
-      } else this.load();
-    });
+    this.lessonButtons = new LessonButtons(root.querySelector(".panel-lessons"), (lesson) => this.applyLesson(lesson));
     this.training = new TrainingForm(root.querySelector(".hw-train"), HW.training, "Train both stacks on a task", () => this.train());
     this.trainHost = root.querySelector('[data-name="highway-training"]');
     this.trainFigure = root.querySelector(".hw-training-figure");
@@ -164,20 +158,10 @@ export class HighwayView extends SidePanel {
    * trained on the panel's input; the last good picture stays on an error.
    */
   async train() {
-    const { config, error, field } = this.read();
-    const { training, error: trainError, field: trainField } = this.training.read();
-    markInvalid(this.form, field);
-    markInvalid(this.training.form, trainField);
-    if (error || trainError) return this.setStatus(error || trainError, "error");
-    clearTimeout(this.timer);
-    const n = ++this.requests;
-    this.training.busy = true;
-    this.setStatus(`training both stacks for ${training.steps} steps to fit y = tanh(A x): a few seconds…`);
-    const body = await this.post("/api/highway/train", { config, training }, n, "training");
-    this.training.busy = false;
-    if (!body) return;
-    this.show(config, body);
-    this.setStatus(`trained ${training.steps} steps in ${body.training.seconds.toFixed(1)} s: both stacks are shown trained; change a setting to see them untrained again`);
+    return this.trainAt("/api/highway/train", {
+      busy: (config, training) => `training both stacks for ${training.steps} steps to fit y = tanh(A x): a few seconds…`,
+      done: (training, seconds) => `trained ${training.steps} steps in ${seconds} s: both stacks are shown trained; change a setting to see them untrained again`,
+    });
   }
 
   /** Show an answer (untrained, or trained: body.training set) for ``config``. */

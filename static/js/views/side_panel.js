@@ -135,6 +135,37 @@ export class SidePanel {
     this.status.dataset.kind = kind;
   }
 
+  /** A lesson's settings into the form (and the training form's), then run, or train when it trains. */
+  applyLesson(lesson) {
+    fillForm(this.form, lesson.config);
+    if (lesson.training) {
+      this.training.fill(lesson.training);
+      this.train();
+    } else this.load();
+  }
+
+  /**
+   * "Train both": the panel's settings and its training form's (either refused by name when out of
+   * range) POSTed to ``url`` (a few seconds), then both models shown trained; ``words``: busy(config,
+   * training) and done(training, seconds), the status while it trains and after.
+   */
+  async trainAt(url, words) {
+    const { config, error, field } = this.read();
+    const { training, error: trainError, field: trainField } = this.training.read();
+    markInvalid(this.form, field);
+    markInvalid(this.training.form, trainField);
+    if (error || trainError) return this.setStatus(error || trainError, "error");
+    clearTimeout(this.timer);
+    const n = ++this.requests;
+    this.training.busy = true;
+    this.setStatus(words.busy(config, training));
+    const body = await this.post(url, { config, training }, n, "training");
+    this.training.busy = false;
+    if (!body) return;
+    this.show(config, body);
+    this.setStatus(words.done(training, body.training.seconds.toFixed(1)));
+  }
+
   /** Run ``load`` after a pause in the typing. */
   schedule() {
     clearTimeout(this.timer);
