@@ -1164,14 +1164,19 @@ class HighwayResponse(BaseModel):
     carry_mean: list[WireFloat]  # (L,): mean of 1 − T_l over units, per layer
 
 
-class HighwayTraining(BaseModel):
-    """How both stacks train before they are traced: Adam, the global gradient norm clipped at 1, the
-    same batches of models.highway.Teacher's task (y* = tanh(A x), A random)."""
+class PanelTraining(BaseModel):
+    """A side panel's "train both": Adam on both models, the global gradient norm clipped at 1, the same
+    seeded batches; each panel's own defaults below."""
 
     model_config = INBOUND
 
     steps: Int = Field(300, ge=1, le=2000, description="training steps, each on a fresh batch")
-    lr: float = Field(3e-3, ge=1e-5, le=1.0, description="Adam's learning rate, both stacks")
+    lr: float = Field(3e-3, ge=1e-5, le=1.0, description="Adam's learning rate, both models")
+
+
+class HighwayTraining(PanelTraining):
+    """How both stacks train before they are traced, on models.highway.Teacher's task (y* = tanh(A x))."""
+
     batch_size: Int = Field(64, ge=1, le=256, description="inputs per step")
 
 
@@ -1232,14 +1237,10 @@ class AttentionResponse(BaseModel):
     compared: AttentionCompared
 
 
-class AttentionTraining(BaseModel):
+class AttentionTraining(PanelTraining):
     """How the attention and the compared cell train side by side on the adding problem (Le et al. 2015)
-    before they are traced: Adam, the global gradient norm clipped at 1, the same seeded batches."""
+    before they are traced."""
 
-    model_config = INBOUND
-
-    steps: Int = Field(300, ge=1, le=2000, description="training steps, each on a fresh batch")
-    lr: float = Field(3e-3, ge=1e-5, le=1.0, description="Adam's learning rate, both models")
     batch_size: Int = Field(32, ge=1, le=256, description="sequences per step")
 
 
