@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import orjson
 import pytest
 
-from app import rooms
+from app import rooms, session
 from app.schemas import BINARY_HEADER
 
 SMALL = {"cells": ["gru"], "seq_len": 12, "hidden_size": 4}
@@ -391,6 +391,18 @@ def test_students_see_the_teachers_training_and_its_checkpoint_weights(client, m
     joins later gets the same training from the room's log (a snapshot and the messages after it); a
     checkpoint the teacher opens shows the very same numbers on the students' pages, weights and all."""
     monkeypatch.setattr(rooms, "TRAIN_SNAPSHOT_EVERY", snapshot_every)
+    # a message for every step, however fast the machine: 30 steps can take under one message's 0.1 s
+    monkeypatch.setattr(session, "PROGRESS_SECONDS", 0.0)
+    state = client.app.state  # a starlette State, which monkeypatch cannot restore
+    settings = state.settings
+    state.settings = settings.model_copy(update={"train_chunk_seconds": 1e-6})
+    try:
+        _teacher_trains_a_room(client, snapshot_every)
+    finally:
+        state.settings = settings
+
+
+def _teacher_trains_a_room(client, snapshot_every):
     room = make_room(client, TRAIN_CONFIG)
     with teacher_and_student(client, room) as (teacher, student):
         teacher.send_json({"type": "train_start", "config": TRAIN_CONFIG, "train": TRAIN})
