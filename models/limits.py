@@ -117,6 +117,20 @@ def check_range(field: str, value: Any, lo: float | None = None, hi: float | Non
     return int(value) if integer else float(value)
 
 
+def check_solver(cell: str, solver: dict[str, float] | None) -> dict[str, float]:
+    """A cell's solver options (the CfC's and LTC's timespan, the LTC's ode_unfolds), each checked, with
+    the cell's defaults for those not given; {} for a cell that has none."""
+    spec = REGISTRY[cell]
+    allowed = {k.name: k for k in spec.knobs if k.solver}
+    out = spec.solver_defaults
+    for name, value in dict(solver or {}).items():
+        if name not in allowed:
+            names = ", ".join(allowed) or "none"
+            raise ValueError(f"solver: {cell} has no solver option {name!r}; its options: {names}")
+        out[name] = check_range(name, value, integer=allowed[name].integer)
+    return out
+
+
 def check_clamp(cell: str, clamp: dict[str, float] | None) -> dict[str, float]:
     clamp = dict(clamp or {})
     allowed = CLAMPABLE[cell]

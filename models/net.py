@@ -51,7 +51,8 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 @dataclass
 class RecurrentNet:
-    """Weights of a torch.nn.RNN / LSTM / GRU, by torch's parameter names, plus gate clamps."""
+    """Weights of a torch.nn.RNN / LSTM / GRU, by torch's parameter names, plus gate clamps and the
+    cell's solver options (a continuous-time cell's timespan; none given: the cell's defaults)."""
 
     cell: str
     input_size: int
@@ -60,6 +61,7 @@ class RecurrentNet:
     bidirectional: bool = False
     weights: dict[str, Tensor] = field(default_factory=dict)  # torch state-dict names
     clamp: dict[str, float] = field(default_factory=dict)
+    solver: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         limits.check_choice("cell", self.cell, limits.CELLS)
@@ -67,6 +69,7 @@ class RecurrentNet:
             limits.check_range(name, getattr(self, name), integer=True)
         self.clamp = limits.check_clamp(self.cell, self.clamp)
         self.spec: CellSpec = REGISTRY[self.cell]
+        self.solver = limits.check_solver(self.cell, self.solver)
         for name, shape in self._param_shapes().items():
             if name not in self.weights:
                 raise ValueError(f"weights: {name} is missing")
@@ -145,6 +148,7 @@ class RecurrentNet:
             self.bidirectional,
             self.weights,
             dict(clamp or {}),
+            self.solver,
         )
 
     def to(
@@ -161,6 +165,7 @@ class RecurrentNet:
             self.bidirectional,
             weights,
             self.clamp,
+            self.solver,
         )
 
     def state_dict(self) -> dict[str, Tensor]:
@@ -173,7 +178,7 @@ class RecurrentNet:
         if self.spec.torch_module is not None:
             module = getattr(torch.nn, self.spec.torch_module)(self.input_size, self.hidden_size, **kwargs)
         elif self.spec.torch_step is not None:
-            module = Unrolled(self.cell, self.input_size, self.hidden_size, **kwargs)
+            module = Unrolled(self.cell, self.input_size, self.hidden_size, solver=self.solver, **kwargs)
         else:
             raise ValueError(f"cell: {self.cell!r} has no torch module that computes it")
         module = module.to(device=self.device, dtype=self.dtype)
@@ -307,7 +312,8 @@ class RecurrentNet:
                 w = self.layer_weights(layer, d)
                 idx = layer * self.num_directions + d
                 xs = layer_input.flip(0) if d else layer_input
-                fws.append(self.spec.forward(xs, h0[idx], None if c0 is None else c0[idx], w))
+                c = None if c0 is None else c0[idx]
+                fws.append(self.spec.forward(xs, h0[idx], c, w, **self.solver))
                 ws.append(w)
             forwards.append(fws)
             weights.append(ws)
@@ -439,7 +445,8 @@ def build(
 ) -> RecurrentNet:
     """A fresh net, deterministic from ``seed`` (the same weights on every device and dtype).
 
-    forget_bias, update_bias and ``options`` are the cell's init knobs (its spec's ``knobs``)."""
+    forget_bias, update_bias and ``options`` are the cell's knobs (its spec's ``knobs``): init options
+    set the drawn weights, solver options (timespan, ode_unfolds) are kept as the net's ``solver``."""
     limits.check_choice("cell", cell, limits.CELLS)
     limits.check_choice("init", init, limits.INIT_SCHEMES)
     for name in ("input_size", "hidden_size", "num_layers", "seed"):
@@ -456,7 +463,8 @@ def build(
         if cell not in limits.KNOB_CELLS[name]:
             takes = ", ".join(REGISTRY[c].label for c in limits.KNOB_CELLS[name])
             raise ValueError(f"{name}: only {takes} takes it, not {cell!r}")
-        limits.check_range(name, value)
+        limits.check_range(name, value, integer=limits.KNOBS[name].integer)
+    solver = {name: value for name, value in knobs.items() if limits.KNOBS[name].solver}
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     gen = torch.Generator().manual_seed(int(seed))
     dirs = 2 if bidirectional else 1
@@ -476,7 +484,8 @@ def build(
             s = param_suffix(layer, d)
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w, strict=True):
                 weights[name + s] = value.to(device=dev, dtype=dt)
-    return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp or {})
+    clamp = clamp or {}
+    return RecurrentNet(cell, input_size, hidden_size, num_layers, bidirectional, weights, clamp, solver)
 
 
 def zero_biases_where_missing(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -516,7 +525,8 @@ def from_torch(
             return spec.read_module(module) if spec.read_module is not None else None
         sizes = ("input_size", "hidden_size", "num_layers", "bidirectional")
         state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        return {k: getattr(module, k) for k in sizes} | {"state": zero_biases_where_missing(state)}
+        found = {k: getattr(module, k) for k in sizes} | {"state": zero_biases_where_missing(state)}
+        return found | {"solver": dict(getattr(module, "solver", {}))}
 
     if cell is not None:
         limits.check_choice("cell", cell, limits.CELLS)
@@ -541,4 +551,5 @@ def from_torch(
         found["bidirectional"],
         found["state"],
         clamp or {},
+        found.get("solver", {}),
     )

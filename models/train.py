@@ -76,8 +76,9 @@ class Trainer:
     Args: cell, task (limits.TRAIN_TASKS), seq_len (None: 100, or the whole text / values), hidden_size,
     num_layers, bidirectional, batch_size, optimizer ("adam", "sgd"), lr (1e-2: Adam's fastest on the
     adding problem, bench/RESULTS.md), momentum (SGD), clip (None: off), seed, init, spectral_radius,
-    forget_bias, update_bias (as models.build), probe_every, val_every, val_size (the held-out batch;
-    text and values use the whole sequence), dtype, device, and the task's options as keywords
+    forget_bias, update_bias and a cell's other knobs (timespan, ode_unfolds) as models.build,
+    probe_every, val_every, val_size (the held-out batch; text and values use the whole sequence), dtype,
+    device, and the task's options as keywords
     (streams.TASK_OPTIONS: form, copy_len, n_symbols, text, values, period, noise).
     """
 
@@ -115,6 +116,7 @@ class Trainer:
         self.probe_every = limits.check_range("probe_every", probe_every, integer=True)
         self.val_every = limits.check_range("val_every", val_every, integer=True)
         dt, dev = resolve_dtype(dtype), resolve_device(device)
+        knobs = {name: task_options.pop(name) for name in list(task_options) if name in limits.KNOBS}
         self.stream = streams.make_stream(task, seq_len, batch_size, val_size, seed, dt, **task_options)
         self.cell, self.task, self.seq_len, self.batch_size = cell, task, self.stream.seq_len, batch_size
         self._check_size(hidden_size, num_layers, 2 if bidirectional else 1)
@@ -131,6 +133,7 @@ class Trainer:
             update_bias,
             device=dev,
             dtype=dt,
+            **knobs,
         )
         self.module = net.to_torch()
         start = tasks.make_readout(net.output_size, self.stream.output_size, seed, dev, dt)
@@ -327,6 +330,7 @@ class Trainer:
             self.module.num_layers,
             self.module.bidirectional,
             {name: w.clone() for name, w in cp.weights.items()},
+            solver=dict(getattr(self.module, "solver", {})),
         )
 
     def readout_at(self, step: int) -> tasks.Readout:

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor
 
+from . import limits
 from .cells import REGISTRY
 from .cells.base import LayerWeights, param_suffix
 
@@ -30,6 +31,7 @@ class Unrolled(torch.nn.Module):
         bidirectional: bool = False,
         device=None,
         dtype=None,
+        solver: dict[str, float] | None = None,
     ):
         super().__init__()
         spec = REGISTRY[cell]
@@ -37,6 +39,7 @@ class Unrolled(torch.nn.Module):
             raise ValueError(f"cell: {cell!r} has no torch step to unroll")
         self.cell, self.step, self.states = cell, spec.torch_step, 2 if spec.has_cell_state else 1
         self.spec = spec
+        self.solver = limits.check_solver(cell, solver)  # the cell's timespan, ode_unfolds: its defaults
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional = num_layers, bidirectional
         G, H, dirs = spec.n_gates, hidden_size, 2 if bidirectional else 1
@@ -83,7 +86,7 @@ class Unrolled(torch.nn.Module):
                 state = tuple(h[layer * dirs + d] for h in hx)
                 seq = [None] * T
                 for t in range(T - 1, -1, -1) if d else range(T):
-                    state = self.step(inputs[t], state, *params)
+                    state = self.step(inputs[t], state, *params, **self.solver)
                     seq[t] = state[0]
                 outs.append(torch.stack(seq))
                 last.append(state)

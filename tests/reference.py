@@ -17,11 +17,12 @@ from models.cells import REGISTRY
 
 
 class NcpsCfC(torch.nn.Module):
-    """ncps' CfCCell (mode "default", no backbone) as a one-step cell(x, h) -> h at timespan 1, its four
-    linear layers over [x, h] set from the net's chunks f1, f2, t_a, t_b."""
+    """ncps' CfCCell (mode "default", no backbone) as a one-step cell(x, h) -> h after ``timespan``, its
+    four linear layers over [x, h] set from the net's chunks f1, f2, t_a, t_b."""
 
-    def __init__(self, D, H, weights, dtype):
+    def __init__(self, D, H, weights, dtype, timespan=1.0):
         super().__init__()
+        self.timespan = timespan
         self.cell = CfCCell(D, H, mode="default", backbone_layers=0).to(dtype=dtype)
         w = torch.cat([weights["weight_ih"], weights["weight_hh"]], 1)
         b = weights["bias_ih"] + weights["bias_hh"]
@@ -31,7 +32,7 @@ class NcpsCfC(torch.nn.Module):
                 lin.bias.copy_(b[k * H : (k + 1) * H])
 
     def forward(self, x, h):
-        return self.cell(x, h, 1.0)[0]
+        return self.cell(x, h, self.timespan)[0]
 
     def layout_grads(self):
         """Its parameters' .grad in torch's layout: weight_ih, weight_hh (the columns on x and on h),
@@ -44,13 +45,16 @@ class NcpsCfC(torch.nn.Module):
 
 
 class NcpsLTC(torch.nn.Module):
-    """ncps' LTCCell (fully connected, no input or output mapping, 6 unfolds, parameters used as they are)
-    as a one-step cell(x, h) -> h at timespan 1, its tables set from the net's chunks (row j of a chunk
-    is column j of ncps' (from, to) table)."""
+    """ncps' LTCCell (fully connected, no input or output mapping, ``ode_unfolds`` unfolds, parameters used
+    as they are) as a one-step cell(x, h) -> h after ``timespan``, its tables set from the net's chunks
+    (row j of a chunk is column j of ncps' (from, to) table)."""
 
-    def __init__(self, D, H, weights, dtype):
+    def __init__(self, D, H, weights, dtype, timespan=1.0, ode_unfolds=6):
         super().__init__()
-        self.cell = LTCCell(FullyConnected(H), in_features=D, input_mapping=None, output_mapping=None)
+        self.timespan = timespan
+        self.cell = LTCCell(
+            FullyConnected(H), in_features=D, input_mapping=None, output_mapping=None, ode_unfolds=ode_unfolds
+        )
         self.cell = self.cell.to(dtype=dtype)
         self.D, self.H = D, H
         b = weights["bias_ih"] + weights["bias_hh"]
@@ -62,7 +66,7 @@ class NcpsLTC(torch.nn.Module):
                 getattr(self.cell, name).copy_(b[k * H : (k + 1) * H])
 
     def forward(self, x, h):
-        return self.cell(x, h, 1.0)[1]
+        return self.cell(x, h, self.timespan)[1]
 
     def layout_grads(self):
         """Its parameters' .grad in the net's layout (the fourth bias chunk is unused: 0)."""
@@ -123,7 +127,8 @@ def make_cell(net, layer, direction):
     spec = REGISTRY[net.cell]
     if net.cell in NCPS_CELLS:
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        return NCPS_CELLS[net.cell](D, net.hidden_size, {n: net.weights[n + s] for n in names}, net.dtype)
+        weights = {n: net.weights[n + s] for n in names}
+        return NCPS_CELLS[net.cell](D, net.hidden_size, weights, net.dtype, **net.solver)
     cell_class = getattr(torch.nn, spec.torch_module + "Cell")
     cell = cell_class(D, net.hidden_size, **spec.torch_kwargs).to(dtype=net.dtype)
     with torch.no_grad():

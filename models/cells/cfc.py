@@ -1,11 +1,11 @@
 """Closed-form continuous-time (CfC) cell, as the ncps package's CfCCell computes it (Hasani et al. 2022,
-mode "default", no backbone: ``CfCCell(D, H, backbone_layers=0)``), at a timespan of 1 between steps (ncps'
-default when no timespans are given):
+mode "default", no backbone: ``CfCCell(D, H, backbone_layers=0)``), at a timespan of Δt between every two
+steps (the run's ``timespan``, ncps' ``timespans`` all equal; 1 by default, as ncps without them):
 
     z   = [x_t, h_{t-1}]
     f1  = tanh(W_1 z + b_1)              f2 = tanh(W_2 z + b_2)          two candidate states
     t_a = W_a z + b_a                     t_b = W_b z + b_b               the time gate's slope and offset
-    ti  = sigmoid(t_a * 1 + t_b)                                          the time gate at timespan 1
+    ti  = sigmoid(t_a * Δt + t_b)                                         the time gate after Δt
     h_t = f1 * (1 - ti) + ti * f2
 
 The closed form interpolates, per unit, from one head to the other as time passes; ti is the fraction
@@ -17,7 +17,7 @@ No term carries h_{t-1} past a tanh, unlike the LSTM's c or the GRU's z h: every
 a weight matrix, so the gradient fades as the tanh RNN's does (untrained, faster: the cfc-time-gate
 lesson). Backward through time:
 
-    dL/dpre_t   = dh * [(1 - ti)(1 - f1^2),  ti (1 - f2^2),  (f2 - f1) ti (1 - ti),  the same]
+    dL/dpre_t   = dh * [(1 - ti)(1 - f1^2),  ti (1 - f2^2),  (f2 - f1) ti (1 - ti) Δt,  (f2 - f1) ti (1 - ti)]
     dL/dh_{t-1} = e_{t-1} + W_hh^T dL/dpre_t
 """
 
@@ -38,12 +38,12 @@ from .base import (
     quiet,
     sigmoid_grad,
 )
-from .spec import CellSpec, Gate
+from .spec import TIMESPAN, CellSpec, Gate
 
 
-def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
+def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights, timespan: float = 1.0) -> Forward:
     """Input projections for all t in one matmul, then the recurrence step by step, keeping the four
-    pre-activations, both heads and the time gate."""
+    pre-activations, both heads and the time gate after ``timespan``."""
     T, B, _ = x.shape
     H = h0.shape[-1]
     ops = Ops(x)
@@ -61,15 +61,16 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
             for t in range(T):
                 ops.add(pres[t], ops.matmul(prev, W), out=pres[t])
                 ops.tanh(pre_heads[t], out=hds[t])
-                ops.sigmoid(ops.add(ta[t], tb[t], out=tis[t]), out=tis[t])  # t_a * 1 + t_b
+                ops.mul(ta[t], timespan, out=tis[t])
+                ops.sigmoid(ops.add(tis[t], tb[t], out=tis[t]), out=tis[t])  # t_a * Δt + t_b
                 ops.sub(f2[t], f1[t], out=hs[t])  # h = f1 + ti (f2 - f1)
                 ops.mul(hs[t], tis[t], out=hs[t])
                 ops.add(hs[t], f1[t], out=hs[t])
                 prev = hs[t]
         h_prev = previous(h, h0)
         head1, head2 = heads[:, :, :H], heads[:, :, H:]
-        time = (head2 - head1) * sigmoid_grad(ti)  # dh/dt_a = dh/dt_b at timespan 1
-        slopes = [(1 - ti) * (1 - head1 * head1), ti * (1 - head2 * head2), time, time]
+        time = (head2 - head1) * sigmoid_grad(ti)  # dh/dt_b; dh/dt_a = Δt dh/dt_b
+        slopes = [(1 - ti) * (1 - head1 * head1), ti * (1 - head2 * head2), time * timespan, time]
         coef = {"pre_from_dh": torch.stack(slopes, 2).unsqueeze(2)}  # dL/dpre_t = dL/dh_t * these
         gates = {"f1": head1, "f2": head2, "ta": pre[:, :, 2 * H : 3 * H], "tb": pre[:, :, 3 * H :], "ti": ti}
     return Forward(h, h_prev, None, None, gates, coef)
@@ -101,12 +102,12 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     return torch.einsum("tbgi,gij->tbij", coef, w.weight_hh.view(4, H, H))
 
 
-def cfc_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """ncps' CfCCell, mode "default", no backbone, timespan 1: two tanh heads over [x, h] and a time gate
-    ti = sigmoid(t_a * 1 + t_b) between them: h_t = f1 (1 - ti) + ti f2."""
+def cfc_step(x, state, w_ih, w_hh, b_ih, b_hh, timespan=1.0):
+    """ncps' CfCCell, mode "default", no backbone, ``timespan`` Δt since the last step: two tanh heads
+    over [x, h] and a time gate ti = sigmoid(t_a * Δt + t_b) between them: h_t = f1 (1 - ti) + ti f2."""
     (h,) = state
     f1, f2, t_a, t_b = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, -1)
-    ti = torch.sigmoid(t_a * 1.0 + t_b)
+    ti = torch.sigmoid(t_a * timespan + t_b)
     return (torch.tanh(f1) * (1.0 - ti) + ti * torch.tanh(f2),)
 
 
@@ -165,13 +166,14 @@ SPECS = (
             Gate("f2", "head f2 = tanh(·)", "#009E73", activation="tanh", clampable=False),
             Gate("ta", "time slope t_a", "#999999", activation="none", clampable=False),
             Gate("tb", "time offset t_b", "#555555", activation="none", clampable=False),
-            Gate("ti", "time gate σ(t_a + t_b)", "#0072B2", chunk=False),
+            Gate("ti", "time gate σ(t_a·Δt + t_b)", "#0072B2", chunk=False),
         ),
         forward=forward,
         reverse=reverse,
         step_jacobian=step_jacobian,
         torch_step=cfc_step,
         read_module=read_ncps,
+        knobs=(TIMESPAN,),
         order=5,
         train_cost=(160.0, 0.5),
         growth_note=_growth_note,

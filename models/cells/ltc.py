@@ -1,19 +1,21 @@
 """Liquid time-constant (LTC) cell, as the ncps package's LTCCell computes it (Hasani et al. 2021): a
-fully connected wiring, no input or output mapping, ``ode_unfolds=6`` steps of ncps' fused semi-implicit
-Euler solver per input step, epsilon 1e-8, at a timespan of 1 between steps (ncps' default when no
-timespans are given). Each unit is a leaky membrane whose conductances are gated by the others:
+fully connected wiring, no input or output mapping, ``ode_unfolds`` steps (6 by default, as ncps) of
+ncps' fused semi-implicit Euler solver per input step, epsilon 1e-8, at a timespan of Δt between every two
+steps (the run's ``timespan``, ncps' ``timespans`` all equal; 1 by default, as ncps without them). Each
+unit is a leaky membrane whose conductances are gated by the others:
 
     s_ji   = w_ji  sigmoid(sigma_ji (v_i - mu_ji))                 synapse from unit i to unit j
     r_jd   = w'_jd sigmoid(sigma'_jd (x_d - mu'_jd))               sensory synapse from input d
     dv_j/dt = [gleak_j (vleak_j - v_j) + sum_i s_ji (E_ji - v_j) + sum_d r_jd (E'_jd - v_j)] / cm_j
 
-    one unfold (of 6, each a sixth of the step, cm_t = cm / (1/6)):
+    one unfold (of U, each Δt/U of time, cm_t = cm / (Δt/U)):
     v_j <- (cm_t v_j + gleak vleak + sum_i s_ji E_ji + sum_d r_jd E'_jd)
            / (cm_t + gleak + sum_i s_ji + sum_d r_jd + eps)
 
 Its "gates" are what the views show of that ODE, both derived (no weights of their own):
     tau_j  = cm_j / (gleak_j + sum_i s_ji + sum_d r_jd)            the effective time constant, in steps,
-                                                                   at the step's start (the liquid one)
+                                                                   at the step's start (the liquid one),
+                                                                   in units of time (Δt a step)
     keep_j = prod over the unfolds of cm_t / (cm_t + gleak + ...)  the share of v_(t-1) the solver carries
                                                                    straight through the step
 
@@ -28,7 +30,7 @@ Backward through time, per unfold (v' = num / den', den' = den + eps, q = dL/dv'
     dL/dv_i = cm_t q_i + sum_j q_j w_ji sigma_ji sigmoid'(...) (E_ji - v'_j)
     dL/dnum_sensory = sum over unfolds of q,    dL/dden_sensory = - sum over unfolds of q v'
 
-so the step Jacobian is a product of six dense H x H matrices: unlike the chunked cells' diag(slope) W_hh,
+so the step Jacobian is a product of U dense H x H matrices: unlike the chunked cells' diag(slope) W_hh,
 every synapse's slope depends on both ends' voltages.
 """
 
@@ -52,10 +54,20 @@ from .base import (
     quiet,
     seed_last_step,
 )
-from .spec import CellSpec, Gate
+from .spec import TIMESPAN, CellSpec, Gate, Knob
 
-UNFOLDS = 6  # ncps' ode_unfolds
+UNFOLDS = 6  # ncps' ode_unfolds by default
 EPSILON = 1e-8  # ncps' epsilon
+ODE_UNFOLDS = Knob(
+    "ode_unfolds",
+    "LTC solver unfolds per step",
+    "number of solver unfolds per step",
+    1,
+    64,
+    solver=True,
+    integer=True,
+    default=UNFOLDS,
+)
 
 
 class Params(NamedTuple):
@@ -90,9 +102,18 @@ class _Arrays:
             self.sum = lambda a, out: torch.sum(a, dim=-1, out=out)
 
 
-def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forward:
+def forward(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w: LayerWeights,
+    timespan: float = 1.0,
+    ode_unfolds: int = UNFOLDS,
+) -> Forward:
     """The sensory synapses for all t at once (they do not depend on v), then the unfolds step by step,
-    keeping v at every unfold and each unfold's denominator, which the sweeps recompute the rest from."""
+    keeping v at every unfold and each unfold's denominator, which the sweeps recompute the rest from.
+    ``ode_unfolds`` solver steps of ``timespan / ode_unfolds`` each make one input step."""
+    U = int(ode_unfolds)
     T, B, _ = x.shape
     H = h0.shape[-1]
     ops = Ops(x)
@@ -102,10 +123,10 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
         s_act = torch.sigmoid(p.s_sigma * (x.unsqueeze(2) - p.s_mu))  # (T, B, H, D)
         syn = p.s_w * s_act
         num_s, den_s = (syn * p.s_erev).sum(-1), syn.sum(-1)  # (T, B, H)
-        cm_t = p.cm / (1.0 / UNFOLDS)  # ncps: cm / (elapsed_time / ode_unfolds)
+        cm_t = p.cm / (timespan / U)  # ncps: cm / (elapsed_time / ode_unfolds)
         leak, base = p.gleak * p.vleak, cm_t + p.gleak
-        V = torch.empty(T, B, UNFOLDS + 1, H, dtype=x.dtype, device=x.device)  # v at each unfold's start, v_t
-        den = torch.empty(T, B, UNFOLDS, H, dtype=x.dtype, device=x.device)
+        V = torch.empty(T, B, U + 1, H, dtype=x.dtype, device=x.device)  # v at each unfold's start, v_t
+        den = torch.empty(T, B, U, H, dtype=x.dtype, device=x.device)
         first = torch.empty(T, B, H, dtype=x.dtype, device=x.device)  # sum_i s_ji at the step's start
         Vs, dens, firsts, nums_s, dens_s = (ops.steps(a) for a in (V, den, first, num_s, den_s))
         sigma, mu, wt, erev = (ops.view(a) for a in (p.sigma, p.mu, p.w, p.erev))
@@ -118,7 +139,7 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
             for t in range(T):
                 Vt, dt = Vs[t], dens[t]
                 ops.copy(Vt[:, 0], prev)
-                for u in range(UNFOLDS):
+                for u in range(U):
                     v = Vt[:, u]
                     ops.sub(v[:, None, :], mu, out=act)  # v_i - mu_ji
                     ops.mul(act, sigma, out=act)
@@ -133,11 +154,11 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> Forwar
                     ops.add(firsts[t] if u == 0 else s_sum, dens_s[t], out=dt[:, u])
                     ops.add(ops.add(base_, dt[:, u], out=dt[:, u]), EPSILON, out=dt[:, u])
                     arr.div(num, dt[:, u], out=Vt[:, u + 1])
-                prev = Vt[:, UNFOLDS]
-        h = V[:, :, UNFOLDS].contiguous()
+                prev = Vt[:, U]
+        h = V[:, :, U].contiguous()
         tau = p.cm / (p.gleak + (first + den_s))
         keep = (cm_t / den).prod(2)
-        coef = {"v": V, "den": den, "sensory": s_act}
+        coef = {"v": V, "den": den, "sensory": s_act, "cm_t": cm_t}
     return Forward(h, previous(h, h0), None, None, {"tau": tau, "keep": keep}, coef)
 
 
@@ -151,10 +172,11 @@ def reverse(
     e_scale: Tensor | None = None,
 ) -> Reverse:
     """e: (T, B, K, H) explicit dL/dh_t (times 2**-e_scale (T, B)) or None; seed_h: (B, K, H) added at
-    the last step. Each step back runs the six unfolds backwards, recomputing their synapses' slopes
+    the last step. Each step back runs the solver's unfolds backwards, recomputing their synapses' slopes
     from the stored voltages; with ``store`` the sensory cotangents are summed for dL/dx_t."""
     V, den = fw.coef["v"], fw.coef["den"]
     T, B, H = fw.h.shape
+    U = den.shape[2]
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
     arr = _Arrays(ops)
@@ -166,11 +188,11 @@ def reverse(
     gh, Vs, dens = ops.steps(grad_h), ops.steps(V), ops.steps(den)
     qs, qvs = (ops.steps(a) if store else None for a in (q_sum, qv_sum))
     sigma, mu, erev = (ops.view(a) for a in (p.sigma, p.mu, p.erev))
-    wsig, cm_t = ops.view(p.w * p.sigma), ops.view(p.cm / (1.0 / UNFOLDS))
+    wsig, cm_t = ops.view(p.w * p.sigma), ops.view(fw.coef["cm_t"])
     act, slope = (ops.view(torch.empty(B, H, H, **like)) for _ in range(2))
     cur, q, qv = (ops.view(torch.empty(B, K, H, **like)) for _ in range(3))
     es = explicit_steps(ops, e, T)
-    # one step is six divisions by den' (up to cm_t + H + D): at H = 128 a step can shrink 1e-10, so the
+    # one step is U divisions by den' (up to cm_t + H + D): at H = 128 a step can shrink 1e-10, so the
     # carried cotangents are brought back into range at every step, not every 8
     scale = Rescale(ops, T, B, e_scale, like=fw.h, every=1)
     with quiet():
@@ -180,7 +202,7 @@ def reverse(
                 scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
             ops.copy(cur, gh[t])
             Vt, dt = Vs[t], dens[t]
-            for u in range(UNFOLDS - 1, -1, -1):
+            for u in range(U - 1, -1, -1):
                 v, v_next = Vt[:, u], Vt[:, u + 1]
                 arr.div(cur, dt[:, u][:, None, :], out=q)  # dL/dnum
                 if store:
@@ -207,13 +229,12 @@ def reverse(
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
-    """dh_t/dh_{t-1}: the product of the six unfolds' Jacobians, each
+    """dh_t/dh_{t-1}: the product of the unfolds' Jacobians, each
     diag(cm_t / den') + diag(1 / den') [w sigma sigmoid' (E - v')], (T, B, H, H)."""
-    V, den = fw.coef["v"], fw.coef["den"]
+    V, den, cm_t = fw.coef["v"], fw.coef["den"], fw.coef["cm_t"]
     p = params(w)
-    cm_t = p.cm / (1.0 / UNFOLDS)
     jac = None
-    for u in range(UNFOLDS):
+    for u in range(den.shape[2]):
         v, v_next, d = V[:, :, u], V[:, :, u + 1], den[:, :, u]
         s = torch.sigmoid(p.sigma * (v.unsqueeze(-2) - p.mu))
         unfold = p.w * p.sigma * s * (1 - s) * (p.erev - v_next.unsqueeze(-1)) / d.unsqueeze(-1)
@@ -222,9 +243,10 @@ def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
     return jac
 
 
-def ltc_step(x, state, w_ih, w_hh, b_ih, b_hh):
-    """ncps' LTCCell, fully connected, no input or output mapping, timespan 1: six unfolds of its fused
-    semi-implicit Euler solver. The weights hold ncps' tables as H-row chunks, row j the receiving unit:
+def ltc_step(x, state, w_ih, w_hh, b_ih, b_hh, timespan=1.0, ode_unfolds=6):
+    """ncps' LTCCell, fully connected, no input or output mapping, ``timespan`` Δt since the last step:
+    ``ode_unfolds`` steps of its fused semi-implicit Euler solver, each Δt / ode_unfolds long. The
+    weights hold ncps' tables as H-row chunks, row j the receiving unit:
     w_hh = [sigma, mu, w, erev], w_ih = the sensory ones, b_ih + b_hh = [gleak, vleak, cm, unused]."""
     (v,) = state
     H = w_hh.shape[1]
@@ -233,8 +255,8 @@ def ltc_step(x, state, w_ih, w_hh, b_ih, b_hh):
     gleak, vleak, cm, _ = (b_ih + b_hh).reshape(4, H)
     r = s_w * torch.sigmoid(s_sigma * (x.unsqueeze(-2) - s_mu))  # (B, H, D): input d to unit j
     num_s, den_s = (r * s_erev).sum(-1), r.sum(-1)
-    cm_t = cm / (1.0 / 6)
-    for _ in range(6):
+    cm_t = cm / (timespan / ode_unfolds)
+    for _ in range(int(ode_unfolds)):
         s = w * torch.sigmoid(sigma * (v.unsqueeze(-2) - mu))  # (B, H, H): unit i to unit j
         num = cm_t * v + gleak * vleak + ((s * erev).sum(-1) + num_s)
         v = num / (cm_t + gleak + (s.sum(-1) + den_s) + 1e-8)
@@ -289,8 +311,9 @@ def read_ncps(module: torch.nn.Module) -> dict | None:
         refused.append("mixed_memory=True")
     if cell.motor_size != cell.state_size:
         refused.append(f"a wiring with {cell.motor_size} motor neurons of {cell.state_size}")
-    if cell._ode_unfolds != UNFOLDS:
-        refused.append(f"ode_unfolds={cell._ode_unfolds} (allowed: {UNFOLDS})")
+    unfolds = cell._ode_unfolds
+    if not (isinstance(unfolds, int) and ODE_UNFOLDS.low <= unfolds <= ODE_UNFOLDS.high):
+        refused.append(f"ode_unfolds={unfolds!r} (allowed: {ODE_UNFOLDS.low:g} to {ODE_UNFOLDS.high:g})")
     if cell._epsilon != EPSILON:
         refused.append(f"epsilon={cell._epsilon} (allowed: {EPSILON})")
     ow, ob = prm.get("output_w"), prm.get("output_b")
@@ -327,7 +350,8 @@ def read_ncps(module: torch.nn.Module) -> dict | None:
         "bias_hh_l0": torch.zeros_like(bias),
     }
     D, H = cell.sensory_size, cell.state_size
-    return {"input_size": D, "hidden_size": H, "num_layers": 1, "bidirectional": False, "state": state}
+    sizes = {"input_size": D, "hidden_size": H, "num_layers": 1, "bidirectional": False}
+    return sizes | {"state": state, "solver": {"ode_unfolds": unfolds}}
 
 
 # -- the page's notes in words (app/notes.py) --------------------------------------------------------
@@ -343,7 +367,7 @@ def _untrained_note(keep: float, over: str) -> str:
 
 def _growth_note(quantity: str, mean: float, clamped: float | None, rate: str) -> str:
     return (
-        "∂h_t/∂h_(t−1) is the product of the solver's six unfolds, each diag(cm_t/den) plus the synapses' "
+        "∂h_t/∂h_(t−1) is the product of the solver's unfolds, each diag(cm_t/den) plus the synapses' "
         "slopes w·σ·sigmoid′·(E − v)/den, which are steep (σ between 3 and 8 untrained). When they "
         f"outweigh the leak, the product grows above 1 a step and the curve grows going back, here {rate}."
     )
@@ -364,6 +388,7 @@ SPECS = (
         step_jacobian=step_jacobian,
         torch_step=ltc_step,
         read_module=read_ncps,
+        knobs=(TIMESPAN, ODE_UNFOLDS),
         order=6,
         train_cost=(1000.0, 41.0),
         memory_gate="keep",

@@ -58,7 +58,10 @@ class Gate:
 
 @dataclass(frozen=True)
 class Knob:
-    """An init option of a cell: a number a run config and ``models.build`` take, bounded."""
+    """An option of a cell: a number a run config and ``models.build`` take, bounded. An init option
+    (the LSTM's forget-gate bias) sets weights when the net is drawn; a solver option (``solver=True``,
+    a continuous-time cell's timespan) is how the cell computes, kept with the net (RecurrentNet.solver)
+    and passed to its forward and torch step as a keyword."""
 
     name: str  # the RunConfig field and build() keyword, e.g. "forget_bias"
     label: str  # the settings form's label, "LSTM forget-gate bias"
@@ -66,6 +69,22 @@ class Knob:
     low: float
     high: float
     gate: str | None = None  # set every unit's bias of this gate (b_ih; b_hh zeroed) to the value
+    solver: bool = False  # how the cell computes, not how it is drawn
+    integer: bool = False
+    default: float | None = None  # a solver option's value when none is given (ncps' own default)
+
+
+# The continuous-time cells' time between two inputs (ncps' ``timespans``, here one for every step):
+# one shared option, so a run with both cells sets both.
+TIMESPAN = Knob(
+    "timespan",
+    "Timespan Δt between steps (CfC, LTC)",
+    "timespan Δt between steps",
+    0.01,
+    100.0,
+    solver=True,
+    default=1.0,
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +111,9 @@ class CellSpec:
     # RecurrentNet.to_torch)
     torch_step: Callable[..., Any] | None = None
     # read_module(module) -> {"input_size", "hidden_size", "num_layers", "bidirectional", "state"} with the
-    # state in torch's names, for another package's module that computes this cell (ncps' CfC); None:
-    # not such a module. models.from_torch asks it.
+    # state in torch's names (and "solver", the solver options the module holds: an LTC's ode_unfolds),
+    # for another package's module that computes this cell (ncps' CfC); None: not such a module.
+    # models.from_torch asks it.
     read_module: Callable[..., Any] | None = None
     knobs: tuple[Knob, ...] = ()
     order: int = 100  # where it stands in lists (the checkboxes, the legend)
@@ -144,6 +164,8 @@ class CellSpec:
         if self.torch_module is not None and self.torch_step is not None:
             raise ValueError(f"cell {self.name}: a torch_step is for cells with no torch.nn module")
         for knob in self.knobs:
+            if knob.solver and (knob.gate is not None or knob.default is None):
+                raise ValueError(f"cell {self.name}: solver option {knob.name} needs a default and no gate")
             if knob.gate is not None and not self.gate(knob.gate).chunk:
                 raise ValueError(
                     f"cell {self.name}: knob {knob.name} sets the bias of derived gate {knob.gate}"
@@ -153,6 +175,11 @@ class CellSpec:
     def gate_names(self) -> tuple[str, ...]:
         """Every gate the views show: the chunks in weight order, then the derived ones."""
         return tuple(g.name for g in self.gates)
+
+    @property
+    def solver_defaults(self) -> dict[str, float]:
+        """Its solver options' values when a run gives none (ncps' defaults: timespan 1, 6 unfolds)."""
+        return {k.name: k.default for k in self.knobs if k.solver}
 
     @property
     def n_gates(self) -> int:

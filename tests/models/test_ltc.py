@@ -128,7 +128,7 @@ def test_training_s_constraint_clips_what_must_stay_positive():
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda: LTC(2, 3, ode_unfolds=3), r"ode_unfolds=3 \(allowed: 6\)"),
+        (lambda: LTC(2, 3, ode_unfolds=65), r"ode_unfolds=65 \(allowed: 1 to 64\)"),
         (lambda: LTC(2, 3, epsilon=1e-6), r"epsilon=1e-06 \(allowed: 1e-08\)"),
         (lambda: LTC(2, 3, mixed_memory=True), "mixed_memory=True"),
         (lambda: LTC(2, NCP(3, 2, 1, 2, 2, 1, 1)), "a wiring with 1 motor neurons of 6"),
