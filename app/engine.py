@@ -12,6 +12,7 @@ import asyncio
 import csv
 import ctypes
 import ctypes.util
+import dataclasses
 import hashlib
 import io
 import math
@@ -471,6 +472,7 @@ class Trained:
                 "bidirectional": net.bidirectional,
                 "weights": {name: w.detach().cpu() for name, w in net.weights.items()},
                 "clamp": dict(net.clamp),
+                "solver": dict(net.solver),
                 "readout": [readout.weight.detach().cpu(), readout.bias.detach().cpu()],
             }
         out = io.BytesIO()
@@ -484,7 +486,7 @@ class Trained:
         for cell, c in saved["cells"].items():
             net = models.RecurrentNet(
                 c["cell"], c["input_size"], c["hidden_size"], c["num_layers"], c["bidirectional"],
-                c["weights"], c["clamp"],
+                c["weights"], c["clamp"], c.get("solver", {}),
             )  # fmt: skip
             cells[cell] = (int(c["at"]), net, models.tasks.Readout(*c["readout"]))
         return cls(int(saved["train_id"]), int(saved["step"]), cells)
@@ -682,6 +684,7 @@ def trace_cell(
     and its trained readout, or the user's uploaded net and its readout)."""
     if upload is not None:  # the user's net, with the config's clamps (a trained forget gate held at 1, say)
         net = upload.found.net.with_clamp(config.clamp_for(cell))
+        net = dataclasses.replace(net, solver=config.solver_for(cell))  # how it computes: the run's
         readout = _uploaded_readout(upload, config, task.output_size)
     elif trained is None:
         net = build_net(config, cell, task.input_size)

@@ -37,7 +37,7 @@ CELLS: tuple[str, ...] = models.limits.CELLS
 CellName = Literal[CELLS]  # type: ignore[valid-type]
 GATES: dict[str, tuple[str, ...]] = models.limits.GATES
 CLAMPABLE: dict[str, dict[str, tuple[float, float]]] = models.limits.CLAMPABLE
-KNOBS = models.limits.KNOBS  # a cell's init options (the LSTM's forget_bias): RunConfig fields
+KNOBS = models.limits.KNOBS  # a cell's options (the LSTM's forget_bias, the LTC's timespan): RunConfig fields
 CELL_TITLE = {name: spec.title for name, spec in CELL_SPECS.items()}  # a cell's name in sentences
 TORCH_CLASS = {name: spec.torch_module for name, spec in CELL_SPECS.items()}  # torch.nn's module
 
@@ -101,13 +101,18 @@ def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
     return ValueError(f"{field}: {value!r} is outside the allowed range {_num(lo)} .. {_num(hi)}")
 
 
-# The cells' init options (spec knobs such as the LSTM's forget_bias), each a RunConfig field.
+# The cells' options (spec knobs such as the LSTM's forget_bias, the LTC's ode_unfolds), each a RunConfig
+# field: an init option's null leaves the drawn weights, a solver option's null is the cell's default.
+def _knob_description(k) -> str:
+    return f"{k.label}; null: " + (f"{k.default:g}, ncps' default" if k.solver else "as initialised")
+
+
 CellKnobs = create_model(
     "CellKnobs",
     **{
         k.name: (
-            float | None,
-            Field(None, ge=k.low, le=k.high, description=f"{k.label}; null: as initialised"),
+            (int if k.integer else float) | None,
+            Field(None, ge=k.low, le=k.high, description=_knob_description(k)),
         )
         for k in KNOBS.values()
     },
@@ -192,6 +197,13 @@ class RunConfig(CellKnobs):
     def clamp_for(self, cell: str) -> dict[str, float]:
         """The clamps that apply to ``cell``: those of its own gates."""
         return {g: v for g, v in self.clamp.items() if g in CLAMPABLE[cell]}
+
+    def solver_for(self, cell: str) -> dict[str, float]:
+        """How ``cell`` computes (a continuous-time cell's timespan, ode_unfolds): the values this run
+        sets, the cell's defaults for the rest; {} for a cell with no solver options."""
+        spec = CELL_SPECS[cell]
+        given = {k.name: getattr(self, k.name) for k in spec.knobs if k.solver}
+        return spec.solver_defaults | {name: value for name, value in given.items() if value is not None}
 
     @property
     def steps(self) -> int:
@@ -1314,7 +1326,10 @@ def _view_spec() -> dict:
         }
         if spec["gates"].setdefault(g.name, entry) != entry:
             raise RuntimeError(f"gate {g.name}: two cells describe it differently")
-    spec["knobs"] = {k.name: {"label": k.label, "min": k.low, "max": k.high} for k in KNOBS.values()}
+    spec["knobs"] = {
+        k.name: {"label": k.label, "min": k.low, "max": k.high, "integer": k.integer, "default": k.default}
+        for k in KNOBS.values()
+    }
     spec["highway"]["limits"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in HIGHWAY_LIMITS.items()}
     spec["highway"]["activations"] = list(models.limits.HIGHWAY_ACTIVATIONS)
     spec["highway"]["defaults"] = HighwayConfig().model_dump()

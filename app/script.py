@@ -296,6 +296,9 @@ CELL_STEPS = {name: spec.script_step for name, spec in CELL_SPECS.items() if spe
 
 RUN = '''
 STEP = {$steps}
+# how each cell computes beyond its weights: a continuous-time cell's timespan Δt between steps and the
+# LTC's solver unfolds per step ({} for the others)
+SOLVER = {$solver}
 TORCH_MODULE = {$modules}
 # what else torch.nn's module needs to compute the same cell, and the states per step: (h_t,) or (h_t, c_t)
 TORCH_KWARGS = {$kwargs}
@@ -317,7 +320,7 @@ $clamp_call            # a zero start that requires grad: every state after it d
             state = (zeros,) * STATES[cell]
             per_step = [None] * T
             for t in reversed(range(T)) if d else range(T):
-                state = STEP[cell](inputs[t], state, *params)
+                state = STEP[cell](inputs[t], state, *params, **SOLVER[cell])
                 if torch.is_grad_enabled():
                     for s in state:
                         s.retain_grad()
@@ -544,6 +547,7 @@ def render(config: RunConfig) -> str:
     parts.append(
         Template(RUN).substitute(
             steps=", ".join(f'"{c}": {c}_step' for c in cells),
+            solver=", ".join(f'"{c}": {json.dumps(config.solver_for(c))}' for c in cells),
             modules=", ".join(
                 f'"{c}": ' + (f'"{TORCH_CLASS[c]}"' if TORCH_CLASS[c] else "None") for c in cells
             ),

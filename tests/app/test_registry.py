@@ -47,7 +47,12 @@ def test_the_engine_s_tables_are_the_registry_s():
     assert limits.GATES["gru"] == ("r", "z", "n")
     assert limits.CLAMPABLE["lstm"] == {"i": (0, 1), "f": (0, 1), "g": (-1, 1), "o": (0, 1)}
     assert limits.CLAMPABLE["rnn_tanh"] == {}
-    assert limits.KNOB_CELLS == {"forget_bias": ("lstm",), "update_bias": ("gru",)}
+    assert limits.KNOB_CELLS == {
+        "forget_bias": ("lstm",),
+        "update_bias": ("gru",),
+        "timespan": ("cfc", "ltc"),  # one shared option: a run with both sets both
+        "ode_unfolds": ("ltc",),
+    }
     assert limits.LIMITS["forget_bias"] == (-10.0, 10.0)
 
 
@@ -112,7 +117,22 @@ def test_the_wire_schema_the_api_and_the_page_s_spec_are_the_registry_s(client):
         "sigmoid": True,
         "activation": "sigmoid",
     }
-    assert page["knobs"]["update_bias"] == {"label": "GRU update-gate bias", "min": -10.0, "max": 10.0}
+    assert page["knobs"]["update_bias"] == {
+        "label": "GRU update-gate bias",
+        "min": -10.0,
+        "max": 10.0,
+        "integer": False,
+        "default": None,
+    }
+    assert page["knobs"]["ode_unfolds"] | page["knobs"]["timespan"] == {
+        "label": "Timespan Δt between steps (CfC, LTC)",
+        "min": 0.01,
+        "max": 100.0,
+        "integer": False,
+        "default": 1.0,
+    }
+    assert page["knobs"]["ode_unfolds"]["integer"] and page["knobs"]["ode_unfolds"]["default"] == 6
+    assert page["cells"]["ltc"]["knobs"] == ["timespan", "ode_unfolds"]
     assert "scales" in page and "heatmaps" in page  # the rest of the views' description, as it was
 
 

@@ -69,6 +69,27 @@ def test_trace_json_matches_the_engine(client):
     assert lstm["notes"] and "mean f = " in lstm["notes"][0]
 
 
+def test_the_continuous_time_cells_solver_options_reach_the_engine(client):
+    """timespan and ode_unfolds are how the CfC and the LTC compute: the trace is the engine's with them
+    (and not the default's), and the notes say which cells a solver option changes."""
+    config = {
+        "cells": ["cfc", "ltc", "gru"],
+        "seq_len": 10,
+        "hidden_size": 4,
+        "timespan": 0.3,
+        "ode_unfolds": 2,
+    }
+    body = client.post("/api/trace", json=config).json()
+    default = client.post("/api/trace", json={**config, "timespan": None, "ode_unfolds": None}).json()
+    for k, cell in enumerate(("cfc", "ltc")):
+        _, tr = reference_trace(RunConfig(**config), cell)
+        np.testing.assert_allclose(body["cells"][k]["h"][0], tr.h[0, :, 0].numpy(), rtol=1e-6, atol=1e-7)
+        assert not np.allclose(body["cells"][k]["h"], default["cells"][k]["h"])
+    assert body["cells"][2]["h"] == default["cells"][2]["h"]  # the GRU has no solver
+    only = client.post("/api/trace", json={"cells": ["gru"], "seq_len": 5, "timespan": 2.0}).json()
+    assert any(n["field"] == "timespan" and "changes nothing" in n["text"] for n in only["notes"])
+
+
 def test_trace_csv(client):
     response = client.post("/api/trace?format=csv", json={"cells": ["gru"], "seq_len": 4, "hidden_size": 2})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
@@ -120,6 +141,8 @@ def test_tiny_norms_are_exact_in_json_and_csv(client):
         ({"clamp": {"f": 2}}, "clamp.f", "0 .. 1"),
         ({"seq_len": 500, "hidden_size": 128, "num_layers": 3}, "seq_len", "131072"),
         ({"cells": ["lstm", "lstm"]}, "cells", "each cell at most once"),
+        ({"cells": ["ltc"], "ode_unfolds": 65}, "ode_unfolds", "1 .. 64"),
+        ({"cells": ["cfc"], "timespan": 0}, "timespan", "0.01 .. 100"),
         ({"task": "chess"}, "task", "adding"),
         (
             {"task": "sequence", "values": [0, 1e40]},

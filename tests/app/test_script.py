@@ -73,6 +73,13 @@ CONFIGS = {
         "hidden_size": 6,
         "spectral_radius": 0.9,
     },
+    "the CfC and the LTC at timespan 0.5, the LTC's solver at 3 unfolds": {
+        "cells": ["cfc", "ltc"],
+        "seq_len": 12,
+        "hidden_size": 5,
+        "timespan": 0.5,
+        "ode_unfolds": 3,
+    },
     "your sequence": {"cells": ["gru"], "task": "sequence", "values": [0.5, -1.25, 3.0, 1e-3, 2.0, -0.75]},
     "your CSV, 3 columns": {
         "cells": ["lstm", "rnn_tanh"],

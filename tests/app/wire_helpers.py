@@ -78,6 +78,8 @@ def reference_trace(config: RunConfig, cell: str):
         spectral_radius=config.spectral_radius,
         forget_bias=config.forget_bias if cell == "lstm" else None,
         update_bias=config.update_bias if cell == "gru" else None,
+        timespan=config.timespan if cell in ("cfc", "ltc") else None,
+        ode_unfolds=config.ode_unfolds if cell == "ltc" else None,
         clamp={g: v for g, v in config.clamp.items() if g in models.limits.CLAMPABLE[cell]},
     )
     readout = models.tasks.make_readout(net.output_size, task.output_size, seed=config.seed)
