@@ -57,6 +57,8 @@ export const CELL_HAS_C = byCell("has_cell_state");
 export const KNOB_FIELDS = Object.entries(SPEC.knobs).map(([key, knob]) => ({
   key,
   label: knob.label,
+  integer: knob.integer,
+  default: knob.default, // a solver option's value when the run sets none (null: an init option)
   cells: CELL_NAMES.filter((c) => SPEC.cells[c].knobs.includes(key)),
 }));
 

@@ -14,7 +14,16 @@ import { Emitter } from "./events.js";
 import { MODEL_FILES } from "./upload.js";
 
 // the fields your own uploaded model fixes (its weights are trained, not drawn from these)
-const FIXED_BY_MODEL = ["cells", "hidden_size", "num_layers", "bidirectional", "init", "spectral_radius", ...KNOB_FIELDS.map((k) => k.key)];
+// an uploaded model's own: its cells, sizes and drawn weights (a solver option is how it runs, so it stays)
+const FIXED_BY_MODEL = [
+  "cells",
+  "hidden_size",
+  "num_layers",
+  "bidirectional",
+  "init",
+  "spectral_radius",
+  ...KNOB_FIELDS.filter((k) => k.default === null).map((k) => k.key),
+];
 
 const FIELDS = [
   { key: "weights", type: "model", label: "Your trained model" },
@@ -36,7 +45,13 @@ const FIELDS = [
   { key: "init", type: "select", label: "Weight initialisation" },
   { key: "spectral_radius", type: "optfloat", label: "Spectral radius of W_hh", placeholder: "as initialised", step: "0.1" },
   // each cell's init options, from the cell registry (the LSTM's forget-gate bias, ...)
-  ...KNOB_FIELDS.map((k) => ({ ...k, type: "optfloat", placeholder: "as initialised", step: "0.5" })),
+  // and the continuous-time cells' solver options (a blank one is ncps' default)
+  ...KNOB_FIELDS.map((k) => ({
+    ...k,
+    type: "optfloat",
+    placeholder: k.default === null ? "as initialised" : `${k.default} (ncps' default)`,
+    step: k.integer ? "1" : k.default === null ? "0.5" : "0.1",
+  })),
   { key: "clamp", type: "clamp", label: "Clamp a gate to a constant" },
   { key: "jacobian", type: "select", label: "Jacobian norms ‖∂h_T/∂h_t‖" },
   { key: "device", type: "select", label: "Device" },

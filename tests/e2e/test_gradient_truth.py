@@ -890,3 +890,52 @@ def test_the_highway_panel_trains_both_stacks_and_shows_them_trained(page, recor
     assert page.locator("#highway").get_attribute("data-trained") == ""
     assert page.locator("#highway .hw-training-figure").is_hidden()
     recorder.check()
+
+
+def test_the_continuous_time_cells_timespan_and_unfolds_reach_the_equations(page, recorder, server_url):
+    """A teacher sets the time between inputs and the LTC's solver unfolds in the settings: the run is
+    recomputed with them, the link carries them, and the equations say Δt and the unfolds with the
+    step's numbers from the server's trace (ti = σ(t_a·Δt + t_b) adds up)."""
+    page.goto(server_url + "/#cells=cfc,ltc&seq_len=30&hidden_size=6&t=20&unit=2")
+    first = wait_run(page, cells=["cfc", "ltc"])
+    for field, value in (("timespan", "0.5"), ("ode_unfolds", "3")):
+        page.fill(f"#cfg-{field}", value)
+        page.press(f"#cfg-{field}", "Enter")
+    page.wait_for_function("() => window.gateflow.state.ode_unfolds === 3")
+    page.wait_for_function(
+        "() => location.hash.includes('timespan=0.5') && location.hash.includes('ode_unfolds=3')"
+    )
+    assert state(page)["timespan"] == 0.5
+    wait_run(page, cells=["cfc", "ltc"], other_than=first["id"])
+    # the equations read the shown run's own config: they say 3 unfolds once the run computed with them is in
+    page.locator('#equations .eq-cells [data-index="1"]').click()
+    page.wait_for_function(
+        "() => document.querySelector('#equations .eq-body').textContent.includes('Π over 3 unfolds')"
+    )
+    t = state(page)["t"]
+    config = page_config(page, server_url)
+    assert (config["timespan"], config["ode_unfolds"]) == (0.5, 3)
+    trace = post_trace(server_url, config)
+    cfc, ltc = trace["cells"]
+    ta, tb, ti = (num(cfc["gates"][g][0][t][2]) for g in ("ta", "tb", "ti"))
+    assert abs(ti - 1 / (1 + math.exp(-(0.5 * ta + tb)))) < 1e-6
+
+    body = page.locator("#equations .eq-body")
+    page.locator('#equations .eq-cells [data-index="0"]').click()
+    page.wait_for_function("() => document.querySelector('#equations .eq-title').textContent.includes('CfC')")
+    gate = body.locator(".eq").filter(has_text="Δt = 0.5").first
+    assert "× 0.5" in gate.inner_text()
+    shown = [parse_number(s) for s in gate.locator(".num").all_inner_texts()]
+    assert close(shown[0], ta) and close(shown[1], tb) and close(shown[2], ti)
+
+    page.locator('#equations .eq-cells [data-index="1"]').click()
+    page.wait_for_function("() => document.querySelector('#equations .eq-title').textContent.includes('LTC')")
+    keep_line = body.locator(".eq").filter(has_text="Π over 3 unfolds").first
+    assert "3cm/0.5" in keep_line.inner_text().replace(" ", "")
+    (keep,) = [parse_number(s) for s in keep_line.locator(".num").all_inner_texts()]
+    assert close(keep, num(ltc["gates"]["keep"][0][t][2]))
+    tau_line = body.locator(".eq").filter(has_text="a step is Δt = 0.5").first
+    (tau,) = [parse_number(s) for s in tau_line.locator(".num").all_inner_texts()]
+    assert close(tau, num(ltc["gates"]["tau"][0][t][2]))
+    shot(page, "ltc-timespan-unfolds")
+    recorder.check()

@@ -8,7 +8,7 @@
  *   fused-input RNN   z = [x_t, 1, h_{t-1}] stacked, pre = W z (one matmul), h_t = tanh(pre).
  *   CfC   four linear maps of [x_t, h_{t-1}]: heads f1, f2 (tanh), time slope t_a and offset t_b; the time
  *         gate ti = σ(t_a + t_b) mixes the heads, h_t = f1 (1 − ti) + ti f2 (no path keeps h_{t-1}).
- *   LTC   the membrane voltage h_{t-1} carried along the top through × keep (the share the ODE solver's six
+ *   LTC   the membrane voltage h_{t-1} carried along the top through × keep (the share the ODE solver's
  *         unfolds pass straight on), plus the drive toward the synapses' reversal potentials; tau, the
  *         time constant, from the conductances x_t and h_{t-1} open through their sigmoid synapses.
  *

@@ -7,7 +7,7 @@
  * Emits: "select" {cell}, "unit" {unit} from its own controls.
  */
 
-import { CELL_COLOR, CELL_LABEL, fmt } from "../config.js";
+import { CELL_COLOR, CELL_LABEL, SPEC, fmt } from "../config.js";
 import { Emitter } from "../events.js";
 
 const sub = (base, index) => `<var>${base}</var><sub>${index}</sub>`;
@@ -28,7 +28,8 @@ const mapPair = (a, b, f) => Array.from(a, (v, j) => f(v, b[j]));
 // -- each cell's equations: its entry here, by its name in the cell registry -----------------------
 // ctx: get(field) and prev(field) (this step's and the step before's values over units), pick (one
 // unit's value or the mean), clamped(gate) (a note), pre(w, gate, hidden) (a gate's pre-activation),
-// P_ (the previous step's symbol), unit (-1: the mean), avg ("mean " or ""), out (the lines).
+// P_ (the previous step's symbol), unit (-1: the mean), avg ("mean " or ""), out (the lines),
+// option(name) (a solver option of the run, its default when the run sets none: the CfC's timespan).
 
 function lstmEquations(ctx) {
   const { get, prev, pick, clamped, pre, P_, unit, avg, out } = ctx;
@@ -89,9 +90,11 @@ function fusedEquations(ctx) {
   rnnEquations("tanh", ctx, "W z<sub>t</sub>");
 }
 
-// The CfC at timespan Δt = 1: two tanh heads and a time gate between them, all from [x_t, h_{t−1}]
+// The CfC at the run's timespan Δt: two tanh heads and a time gate between them, all from [x_t, h_{t−1}]
 function cfcEquations(ctx) {
-  const { get, pick, P_, unit, avg, out } = ctx;
+  const { get, pick, P_, unit, avg, out, option } = ctx;
+  const dt = Number(option("timespan"));
+  const timesDt = (v) => (dt === 1 ? num(v) : `${num(v)} × ${fmt(dt)}`); // Δt: a setting, not a result
   const [f1, f2, ta, tb, ti, h] = ["f1", "f2", "ta", "tb", "ti", "h"].map(get);
   const z = `[${T_("x")}, ${P_("h")}]`;
   const head = (k) => sub("f", `${k},t`);
@@ -100,12 +103,12 @@ function cfcEquations(ctx) {
   out.push(`${head(2)} = tanh(W<sub>2</sub>${z} + b<sub>2</sub>) = ${num(pick(f2))}`);
   out.push(`${tA} = W<sub>a</sub>${z} + b<sub>a</sub> = ${num(pick(ta))}, ${tB} = W<sub>b</sub>${z} + b<sub>b</sub> = ${num(pick(tb))}`);
   if (unit >= 0) {
-    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = 1: σ(${num(ta[unit])} + ${num(tb[unit])}) = ${num(ti[unit])}`);
+    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = ${fmt(dt)}: σ(${timesDt(ta[unit])} + ${num(tb[unit])}) = ${num(ti[unit])}`);
     out.push(
       `${T_("h")} = ${head(1)} ⊙ (1 − ${tI}) + ${tI} ⊙ ${head(2)} = ${num(f1[unit])} × (1 − ${num(ti[unit])}) + ${num(ti[unit])} × ${num(f2[unit])} = ${num(h[unit])}`,
     );
   } else {
-    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = 1: ${avg}${num(mean(ti))}`);
+    out.push(`${tI} = σ(${tA} · Δt + ${tB}), Δt = ${fmt(dt)}: ${avg}${num(mean(ti))}`);
     const from1 = mean(mapPair(f1, ti, (a, b) => a * (1 - b)));
     const from2 = mean(mapPair(f2, ti, (a, b) => a * b));
     out.push(
@@ -114,16 +117,20 @@ function cfcEquations(ctx) {
   }
 }
 
-// The LTC at timespan 1: ncps' solver, six unfolds of a sixth of a step, cm_t = 6 cm. Unrolled,
+// The LTC at the run's timespan Δt: ncps' solver, U unfolds of Δt/U each, cm_t = U cm / Δt. Unrolled,
 // h_t = keep ⊙ h_{t−1} + the drive toward the reversal potentials, exactly (keep: the product of the
 // unfolds' cm_t / den), so the drive shown is h_t − keep ⊙ h_{t−1}.
 function ltcEquations(ctx) {
-  const { get, prev, pick, P_, unit, avg, out } = ctx;
+  const { get, prev, pick, P_, unit, avg, out, option } = ctx;
+  const [dt, U] = [Number(option("timespan")), Number(option("ode_unfolds"))];
   const [tau, keep, h, hp] = ["tau", "keep", "h"].map(get).concat([prev("h")]);
   const cm = "c<sub>m</sub>";
   const g = `g<sub>leak</sub> + Σ<sub>i</sub> w σ(σ(${P_("h")}<sub>,i</sub> − μ)) + Σ<sub>d</sub> w′ σ(σ′(${T_("x")}<sub>,d</sub> − μ′))`;
-  out.push(`${T_("τ")} = ${cm} / (${g}) = ${num(pick(tau))} of a step`);
-  out.push(`${T_("keep")} = Π over 6 unfolds of 6${cm} / (6${cm} + g + ε) = ${num(pick(keep))}`);
+  const step = dt === 1 ? "of a step" : `time units, a step is Δt = ${fmt(dt)}`;
+  out.push(`${T_("τ")} = ${cm} / (${g}) = ${num(pick(tau))} ${step}`);
+  const cmT = dt === 1 ? `${U}${cm}` : `${U}${cm}/${fmt(dt)}`;
+  const unfolds = U === 1 ? "the solver's one unfold" : `${U} unfolds`;
+  out.push(`${T_("keep")} = Π over ${unfolds} of ${cmT} / (${cmT} + g + ε) = ${num(pick(keep))}`);
   if (unit >= 0) {
     const drive = h[unit] - keep[unit] * hp[unit];
     out.push(
@@ -235,7 +242,8 @@ export class EquationsView extends Emitter {
       `W<sub>i${gate}</sub>${T_("x")} + b<sub>i${gate}</sub> + ${hidden}`;
     const out = [];
     const avg = unit >= 0 ? "" : "mean ";
-    const ctx = { get, prev, pick, clamped, pre, P_, unit, avg, out };
+    const option = (name) => run.config?.[name] ?? SPEC.knobs[name]?.default;
+    const ctx = { get, prev, pick, clamped, pre, P_, unit, avg, out, option };
     (EQUATIONS[cell.name] || ((c) => anyEquations(c, cell)))(ctx);
     out.push(this.gradientLine(run, k, cell, ld, t, unit));
     if (reverse) {
