@@ -103,6 +103,13 @@ def _range_error(field: str, value: Any, lo: float, hi: float) -> ValueError:
 
 # The cells' options (spec knobs such as the LSTM's forget_bias, the LTC's ode_unfolds), each a RunConfig
 # field: an init option's null leaves the drawn weights, a solver option's null is the cell's default.
+def _bounded(kind: type, low: float, high: float) -> Any:
+    """A number in [low, high] inside a union with null (an integer: an integral JSON number, as Int)."""
+    if kind is int:
+        return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
+    return Annotated[float, Field(ge=low, le=high)]
+
+
 def _knob_description(k) -> str:
     return f"{k.label}; null: " + (f"{k.default:g}, ncps' default" if k.solver else "as initialised")
 
@@ -111,8 +118,8 @@ CellKnobs = create_model(
     "CellKnobs",
     **{
         k.name: (
-            (int if k.integer else float) | None,
-            Field(None, ge=k.low, le=k.high, description=_knob_description(k)),
+            _bounded(int if k.integer else float, k.low, k.high) | None,
+            Field(None, description=_knob_description(k)),
         )
         for k in KNOBS.values()
     },
