@@ -177,6 +177,22 @@ def test_the_cfc_s_time_gate_does_not_keep_the_past(seed):
 
 
 @pytest.mark.parametrize("seed", range(10))
+def test_inputs_close_in_time_make_the_ltc_remember_and_leave_the_cfc_as_it_was(seed):
+    cells = run_of("ltc-timespan", seed)
+    keep = float(np.mean(np.asarray(cells["ltc"].gates["keep"], np.float64)))
+    assert 0.7 <= keep < 0.8  # "keeps 0.7 to 0.8 of its voltage on average"
+    rate = {name: cr.decay["grad_h"]["steps_per_decade"] for name, cr in cells.items()}
+    assert all(cr.decay["grad_h"]["direction"] == "decays" for cr in cells.values())
+    assert 10.5 <= rate["ltc"] < 23.5 and 2.25 <= rate["cfc"] < 3.15 and 3.5 <= rate["rnn_tanh"] < 5.5
+    config = by_name("ltc-timespan").config.model_copy(update={"seed": seed, "timespan": None})  # Δt = 1
+    at_one = {cr.cell: cr for cr in engine.get_run(config).cells}
+    assert float(np.mean(np.asarray(at_one["ltc"].gates["keep"], np.float64))) < 0.01  # "under a hundredth"
+    assert at_one["ltc"].decay["grad_h"]["steps_per_decade"] < 1.3  # "about every step"
+    cfc_at_one = at_one["cfc"].decay["grad_h"]["steps_per_decade"]
+    assert 2.25 <= cfc_at_one < 3.15 and abs(cfc_at_one - rate["cfc"]) < 0.15 * rate["cfc"]  # "as at Δt = 1"
+
+
+@pytest.mark.parametrize("seed", range(10))
 def test_the_ltc_s_time_constant_is_liquid_and_short(seed):
     cells = run_of("ltc-liquid-time", seed)
     tau = np.asarray(cells["ltc"].gates["tau"], np.float64)[0]  # (T, H), the one layer
