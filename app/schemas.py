@@ -208,9 +208,8 @@ class RunConfig(CellKnobs):
     def solver_for(self, cell: str) -> dict[str, float]:
         """How ``cell`` computes (a continuous-time cell's timespan, ode_unfolds): the values this run
         sets, the cell's defaults for the rest; {} for a cell with no solver options."""
-        spec = CELL_SPECS[cell]
-        given = {k.name: getattr(self, k.name) for k in spec.knobs if k.solver}
-        return spec.solver_defaults | {name: value for name, value in given.items() if value is not None}
+        given = {k.name: getattr(self, k.name) for k in CELL_SPECS[cell].knobs if k.solver}
+        return models.limits.check_solver(cell, {k: v for k, v in given.items() if v is not None})
 
     @property
     def steps(self) -> int:

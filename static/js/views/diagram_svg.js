@@ -7,7 +7,7 @@
  *   RNN   h_t = tanh(pre) (or relu), pre = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh.
  *   fused-input RNN   z = [x_t, 1, h_{t-1}] stacked, pre = W z (one matmul), h_t = tanh(pre).
  *   CfC   four linear maps of [x_t, h_{t-1}]: heads f1, f2 (tanh), time slope t_a and offset t_b; the time
- *         gate ti = σ(t_a + t_b) mixes the heads, h_t = f1 (1 − ti) + ti f2 (no path keeps h_{t-1}).
+ *         gate ti = σ(t_a·Δt + t_b) mixes the heads, h_t = f1 (1 − ti) + ti f2 (no path keeps h_{t-1}).
  *   LTC   the membrane voltage h_{t-1} carried along the top through × keep (the share the ODE solver's
  *         unfolds pass straight on), plus the drive toward the synapses' reversal potentials; tau, the
  *         time constant, from the conductances x_t and h_{t-1} open through their sigmoid synapses.
@@ -118,7 +118,7 @@ function fusedRnn(prev) {
     ${stateLabel("x", sub("x", "t"), 118, 226)}`;
 }
 
-// The CfC: x_t and h_{t-1} on one bus into four boxes; t_a + t_b -> σ -> the time gate ti, which mixes
+// The CfC: x_t and h_{t-1} on one bus into four boxes; t_a·Δt + t_b -> σ -> the time gate ti, which mixes
 // the heads f1 and f2 into h_t. Nothing carries h_{t-1} around the boxes.
 function cfc(prev) {
   return `
