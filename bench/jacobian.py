@@ -46,7 +46,7 @@ def _seeded_sweep(net, x):
         seed_h, seed_c = eye, None
 
     def sweep():
-        return net._module.reverse(fw, w, None, seed_h, seed_c, store=False)
+        return net.spec.reverse(fw, w, None, seed_h, seed_c, store=False)
 
     return fw, w, sweep
 
@@ -57,7 +57,7 @@ def _measure(cell: str, T: int, H: int, budget: float) -> str:
     x = torch.randn(T, 1, H)
     fw, w, sweep = _seeded_sweep(net, x)
     products = sweep().grad_h[:, :, :H]
-    steps = net._module.step_jacobian(fw, w)
+    steps = net.spec.step_jacobian(fw, w)
     trace_ms, jac_ms, sweep_ms, warm_ms, eig_ms, step_ms = paired_median_ms(
         [
             lambda: net.trace(x, jacobian=False),

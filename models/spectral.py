@@ -1,20 +1,21 @@
 """Largest singular values: of one batch of matrices (an eigen-solve each), and of a sequence of
-matrices that share their leading directions from one step to the next (a warm-started block
-iteration, certified).
+matrices that share their leading directions (a block iteration on all of them at once, certified).
 
 The Jacobian norms ||dh_T/dh_t||_2 are the largest singular values of T matrices, H x H, from one
-sweep: a full symmetric eigen-solve of each Gram matrix costs about 10 times the sweep itself at
-H = 128 (bench/RESULTS.md). Consecutive products dh_T/dh_t share their leading directions (they
-differ by one factor) and, a few dozen steps back, most of their size is in a few directions. So a
-block of BLOCK vectors, started from the step before, is iterated on A = G G^T, and the answer is
-accepted only with a proof: the block's Ritz values theta_1 >= ... >= theta_P are lower bounds of
-the top eigenvalues (Cauchy interlacing) and trace(A) = ||G||_F^2 is their sum, so
+sweep: a full symmetric eigen-solve of each Gram matrix costs several times the sweep itself
+(bench/RESULTS.md). The products dh_T/dh_t = J_T ... J_(t+1) gain a factor on the right as t goes
+back, so their leading left directions (in h_T's space) settle, and a few dozen steps back most of
+their size is in a few of them. So one block of BLOCK vectors, the leading directions of the longest
+product, starts the iteration on A = G G^T of every product at once (ITERATIONS batched steps, no loop
+over t), and each answer is accepted only with a proof: the block's Ritz values
+theta_1 >= ... >= theta_P are lower bounds of the top eigenvalues (Cauchy interlacing) and
+trace(A) = ||G||_F^2 is the sum of all of them, none negative, so
 
     theta_1 <= lambda_1 = trace(A) - (lambda_2 + ... + lambda_M) <= ||G||_F^2 - (theta_2 + ... + theta_P)
 
 and where the two ends are within TOLERANCE the largest singular value is known to TOLERANCE / 2.
 A matrix whose size is spread over many directions (the first steps back, an orthogonal W_hh) is
-not certified in MAX_ITERATIONS and gets the exact eigen-solve: the answer is never an estimate.
+not certified and gets the exact eigen-solve: the answer is never an estimate.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-BLOCK = 4  # vectors in the block
+BLOCK = 8  # vectors in the block
 TOLERANCE = 1e-4  # accepted when the upper bound of lambda_1 is within this of the lower (sigma: 5e-5)
-MAX_ITERATIONS = 3
+ITERATIONS = 2
 WARM_FROM = 48  # the smaller side from which the block iteration beats one eigen-solve per matrix
 
 
@@ -49,8 +50,9 @@ def spectral_norm(matrices: Tensor) -> Tensor:
 
 
 def sequence_spectral_norms(matrices: Tensor, backward: bool = False) -> Tensor:
-    """Largest singular value of each (T, B, M, N) matrix, float64 (T, B), each step's iteration started
-    from the step before (from T-1 down when ``backward``: a reverse sweep's products).
+    """Largest singular value of each (T, B, M, N) matrix, float64 (T, B). ``backward``: the matrices
+    are a reverse sweep's products dh_T/dh_t, so the longest product, the block's start, is at t = 0
+    (else at T - 1).
 
     Small matrices, and matrices on a GPU, get the batched eigen-solve (spectral_norm)."""
     T, B, M, N = matrices.shape
@@ -58,32 +60,38 @@ def sequence_spectral_norms(matrices: Tensor, backward: bool = False) -> Tensor:
         return spectral_norm(matrices).to(torch.float64)
     values = matrices.detach().numpy()
     out = np.empty((T, B))
-    order = range(T - 1, -1, -1) if backward else range(T)
     for b in range(B):
-        _track(values[:, b], order, out[:, b])
+        out[:, b] = _block_iteration(values[:, b], backward)
     return torch.from_numpy(out)
 
 
-def _track(values: np.ndarray, order, out: np.ndarray) -> None:
-    """Fill out[t] with the largest singular value of values[t] (M, N), in ``order``."""
-    M = values.shape[1]
-    block = np.linalg.qr(np.random.default_rng(0).standard_normal((M, BLOCK)))[0].astype(values.dtype)
-    for t in order:
-        G = values[t]
-        largest = max(float(G.max()), -float(G.min()))  # NaN if any NaN, inf if any inf
-        if not np.isfinite(largest) or largest == 0:
-            out[t] = largest
-            continue
-        G = G * (1 / largest)  # max |entry| 1: the products below cannot overflow or underflow
-        flat = G.reshape(-1).astype(np.float64)
-        trace = float(flat @ flat)  # trace(G G^T), in float64: the bound below subtracts from it
-        for _ in range(MAX_ITERATIONS):
-            Z = G @ (G.T @ block)  # A block
-            ritz = np.linalg.eigvalsh((block.T @ Z).astype(np.float64))  # ascending; block orthonormal
+def _block_iteration(values: np.ndarray, backward: bool) -> np.ndarray:
+    """The largest singular value of each of the (T, M, N) matrices, float64 (T,): every matrix's block
+    iterated at once, each answer certified or computed by the exact eigen-solve."""
+    # max |entry|: NaN where a NaN is, inf where an inf is; those, and zero matrices, are their own answer
+    largest = np.maximum(values.max(axis=(1, 2)), -values.min(axis=(1, 2))).astype(np.float64)
+    out = largest.copy()
+    live = np.flatnonzero(np.isfinite(largest) & (largest > 0))
+    if live.size == 0:
+        return out
+    # max |entry| 1: the products below cannot overflow or underflow
+    G = values[live] * (1 / largest[live]).astype(values.dtype)[:, None, None]
+    trace = np.einsum("tij,tij->t", G, G, dtype=np.float64)  # trace(G G^T); the bound subtracts from it
+    deep = G[0 if backward else -1].astype(np.float64)  # the longest product: the others' directions
+    block = np.linalg.eigh(deep @ deep.T)[1][:, -BLOCK:].astype(G.dtype)
+    block = np.broadcast_to(block, (live.size, *block.shape))
+    top = np.full(live.size, np.nan)
+    for i in range(ITERATIONS):
+        Z = G @ (G.transpose(0, 2, 1) @ block)  # A block
+        ritz = np.linalg.eigvalsh((block.transpose(0, 2, 1) @ Z).astype(np.float64))  # ascending
+        theta = ritz[:, -1]
+        proven = np.isnan(top) & (trace - ritz[:, :-1].sum(axis=1) <= theta * (1 + TOLERANCE))
+        top[proven] = theta[proven]
+        if i + 1 < ITERATIONS:
             block = np.linalg.qr(Z)[0]
-            theta = float(ritz[-1])
-            if trace - float(ritz[:-1].sum()) <= theta * (1 + TOLERANCE):
-                break
-        else:  # not certified: the exact answer for this one
-            theta = float(np.linalg.eigvalsh((G @ G.T).astype(np.float64))[-1])
-        out[t] = np.sqrt(max(theta, 0.0)) * largest
+    exact = np.flatnonzero(np.isnan(top))  # not certified: the exact answer for these
+    if exact.size:
+        rest = G[exact]
+        top[exact] = np.linalg.eigvalsh((rest @ rest.transpose(0, 2, 1)).astype(np.float64))[:, -1]
+    out[live] = np.sqrt(np.maximum(top, 0.0)) * largest[live]
+    return out
