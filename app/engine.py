@@ -43,7 +43,7 @@ from .schemas import (
 )
 from .settings import Settings
 
-NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c", "step_jacobian_norm")
+NORMS = ("grad_h_norm", "grad_c_norm", "jacobian_norm", "jacobian_norm_c")
 # Engine field names that differ from RunConfig's.
 _FIELD_ALIASES = {"form": "adding_form", "input_size": "task", "batch": "seq_len"}
 
@@ -693,8 +693,12 @@ def trace_cell(
         )
     else:
         _, net, readout = trained.cells[cell]
+    # the step Jacobians' norms are shown nowhere: _decays asks for them where a note quotes them
     return net, net.trace(
-        task.x, loss=task.loss_fn(readout, config.loss), jacobian=_JACOBIAN[config.jacobian]
+        task.x,
+        loss=task.loss_fn(readout, config.loss),
+        jacobian=_JACOBIAN[config.jacobian],
+        step_jacobian=False,
     )
 
 
@@ -715,10 +719,21 @@ _DECAY_CURVES = {
 }
 
 
-def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_steps) -> list[dict]:
+def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, task) -> list[dict]:
     """The fits of every layer-direction's curves, each in its own processing order (a reverse
     direction's curve flipped, so "back" is toward higher t), with a sentence of why where needed."""
     dirs, T = config.num_directions, norms["grad_h_norm"].shape[1]
+    target_steps = np.flatnonzero(task.mask[:, 0].numpy())
+    step_norms = None  # ||dh_t/dh_(t-1)||, (L*dirs, T): only a growing curve's note quotes them
+
+    def step_norm(ld: int, fit) -> np.ndarray | None:
+        nonlocal step_norms
+        if fit.direction != "grows" or norms["jacobian_norm"] is None:  # Jacobians off: W_hh's bound
+            return None
+        if step_norms is None:
+            step_norms = _numpy(net.step_jacobian_norms(task.x), 2, torch.float64)
+        return step_norms[ld]
+
     out = []
     for ld in range(config.num_layers * dirs):
         layer, direction = divmod(ld, dirs)
@@ -734,7 +749,6 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_
             T=T,
             target_steps=target_steps,
             gates={g: v[ld] for g, v in gates.items()},
-            step_norm=None if norms["step_jacobian_norm"] is None else norms["step_jacobian_norm"][ld],
             weight_hh_norm=w_hh_norm,
         )
         entry = {}
@@ -744,7 +758,8 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, target_
                 entry[name] = None
                 continue
             fit = models.decay.fit_decay_by_t(values[ld], reverse=bool(direction))
-            entry[name] = decay_wire(fit, notes.explain_decay(fit, quantity=name, **context))
+            why = notes.explain_decay(fit, quantity=name, step_norm=step_norm(ld, fit), **context)
+            entry[name] = decay_wire(fit, why)
         out.append(entry)
     return out
 
@@ -763,7 +778,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
             # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
             norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
             gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
-            decays = _decays(config, net, cell, norms, gates, target_steps)
+            decays = _decays(config, net, cell, norms, gates, task)
             top = tr.index(-1, 0)
             h = _numpy(tr.h, 2)
             grad_h_norm = norms["grad_h_norm"]
@@ -1004,7 +1019,7 @@ def estimate_bytes(config: RunConfig) -> int:
     a float32 frame column and about 22 characters of JSON."""
     has_c = {cell: models.cells.REGISTRY[cell].has_cell_state for cell in config.cells}
     fields = sum(2 + len(GATES[cell]) + (2 if has_c[cell] else 0) for cell in config.cells)
-    curves = sum(5 if has_c[cell] else 3 for cell in config.cells)
+    curves = sum(4 if has_c[cell] else 2 for cell in config.cells)
     per_curve = config.steps * config.num_layers * config.num_directions
     per_field = per_curve * config.hidden_size
     return int(1.1 * (3 * 4 * fields * per_field + 34 * curves * per_curve))  # measured: within 10%

@@ -811,7 +811,6 @@ class Curves(BaseModel):
     grad_c_norm: list[list[WireFloat]] | None = None
     jacobian_norm: list[list[WireFloat]] | None = None
     jacobian_norm_c: list[list[WireFloat]] | None = None
-    step_jacobian_norm: list[list[WireFloat]] | None = None
 
 
 class CellDecay(BaseModel):
@@ -1389,7 +1388,6 @@ class TraceCell(BaseModel):
     grad_c_norm: list[list[WireFloat]] | None
     jacobian_norm: list[list[WireFloat]] | None
     jacobian_norm_c: list[list[WireFloat]] | None
-    step_jacobian_norm: list[list[WireFloat]] | None
     grad_x: list[list[WireFloat]]  # (T, D): dL/dx_t
     input_grad: InputGradient
     decay: CellDecay

@@ -2,12 +2,14 @@
 
 At B = 1, T = 1000, H = 128, one layer, for each cell, in one run (interleaved repeats, medians):
   trace      RecurrentNet.trace(x, jacobian=False)
-  jacobian   RecurrentNet.trace(x, jacobian=True)
+  jacobian   RecurrentNet.trace(x, jacobian=True, step_jacobian=False): ||dh_T/dh_t|| for every t (and
+             ||dc_T/dc_t||), what a run computes
   sweep      the reverse sweep seeded with I alone (the products dh_T/dh_t; the floor of any exact method)
   products   the largest singular value of every product: models.spectral.sequence_spectral_norms
-             (warm-started, certified) against the full eigen-solve of every Gram matrix (spectral_norm,
-             the method before issue 10)
-  steps      the step Jacobians' norms (batched eigen-solve)
+             (block iteration, certified) against the full eigen-solve of every Gram matrix
+             (spectral_norm, the method before issue 10)
+  steps      the step Jacobians' norms ||dh_t/dh_{t-1}|| (batched eigen-solve; trace(step_jacobian=True)
+             adds them, a run does not)
 and configure -> ready for the largest run the page allows with Jacobians on (3 cells, T = 500,
 H = 64, 2 layers, bidirectional): app.engine.compute_run, cold cache. Then the smallest norms a float32
 run shows: issue 10's tanh RNN (H = 64, orthogonal W_hh at radius 0.8, T = 400) against float64 on the
@@ -61,7 +63,7 @@ def _measure(cell: str, T: int, H: int, budget: float) -> str:
     trace_ms, jac_ms, sweep_ms, warm_ms, eig_ms, step_ms = paired_median_ms(
         [
             lambda: net.trace(x, jacobian=False),
-            lambda: net.trace(x, jacobian=True),
+            lambda: net.trace(x, jacobian=True, step_jacobian=False),
             sweep,
             lambda: sequence_spectral_norms(products, backward=True),
             lambda: spectral_norm(products),
@@ -122,8 +124,8 @@ def main() -> None:
         "",
         f"B = 1, T = {T}, H = {H}, one layer; ms, medians of interleaved repeats:",
         "",
-        "| cell | trace | with Jacobians | extra | extra / trace | sweep (floor) | products: certified "
-        "| products: eigen-solve | steps: eigen-solve | certified max rel. error |",
+        "| cell | trace | with Jacobian norms | extra | extra / trace | sweep (floor) | products: certified "
+        "| products: eigen-solve | step norms: eigen-solve | certified max rel. error |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     print(machine_line(1))

@@ -223,13 +223,22 @@ class RecurrentNet:
             out.append(s)
         return out[0], out[1]
 
-    def trace(self, x, loss: str | LossFn | None = None, hx=None, jacobian: bool | None = None) -> Trace:
+    def trace(
+        self,
+        x,
+        loss: str | LossFn | None = None,
+        hx=None,
+        jacobian: bool | None = None,
+        step_jacobian: bool | None = None,
+    ) -> Trace:
         """Run over ``x`` (T, D) or (T, B, D) and record states, gates, gradients and Jacobian norms.
 
         loss: "last" (default: each direction's final output, summed), "sum" (every step), or a callable
         on the top layer's output sequence (T, B, dirs*H) returning a scalar.
-        jacobian: compute ||dh_T/dh_t|| and ||dh_t/dh_{t-1}||; None computes them when
+        jacobian: compute ||dh_T/dh_t|| (and ||dc_T/dc_t||); None computes them when
         T*B*H*H <= limits.JACOBIAN_AUTO_ELEMENTS.
+        step_jacobian: compute ||dh_t/dh_{t-1}|| too (one eigen-solve per step, as long as the rest
+        together); None: when ``jacobian``. ``step_jacobian_norms`` gives them alone.
         """
         x = self._check_input(x)
         T, B, _ = x.shape
@@ -237,6 +246,8 @@ class RecurrentNet:
         h0, c0 = self._initial_state(hx, B)
         if jacobian is None:
             jacobian = limits.jacobian_auto(T, B, H)
+        if step_jacobian is None:
+            step_jacobian = jacobian
 
         forwards, weights, output = self._forward_all(x, h0, c0)  # [layer][direction], (T, B, dirs*H)
         loss_value, grad_output = _explicit_gradient(output, loss, H, dirs)
@@ -269,9 +280,10 @@ class RecurrentNet:
             for fw, w in zip(flat, flat_w, strict=True):
                 cancel.check()
                 norms.append(self._jacobian_norms(fw, w))
-            jac = stack([jh for jh, _, _ in norms])
-            jac_c = stack([jc for _, jc, _ in norms]) if c is not None else None
-            step_jac = stack([js for _, _, js in norms])
+            jac = stack([jh for jh, _ in norms])
+            jac_c = stack([jc for _, jc in norms]) if c is not None else None
+        if step_jacobian:
+            step_jac = stack([self._step_norms(fw, w) for fw, w in zip(flat, flat_w, strict=True)])
 
         tr = Trace(
             cell=self.cell,
@@ -349,22 +361,36 @@ class RecurrentNet:
             explicit, explicit_scale = below, below_scale
         return grads_h, grads_c, scales, (explicit, explicit_scale)
 
-    def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None, Tensor]:
+    def step_jacobian_norms(self, x, hx=None) -> Tensor:
+        """||dh_t/dh_{t-1}||_2 of every layer-direction, (L*dirs, T, B) float64 in input order, as
+        ``trace(x, hx=hx, step_jacobian=True).step_jacobian_norm`` gives them, without the rest."""
+        x = self._check_input(x)
+        forwards, weights, _ = self._forward_all(x, *self._initial_state(hx, x.shape[1]))
+        pairs = zip((fw for fws in forwards for fw in fws), (w for ws in weights for w in ws), strict=True)
+        return torch.stack(
+            [_in_order(self._step_norms(fw, w), i % self.num_directions) for i, (fw, w) in enumerate(pairs)]
+        )
+
+    def _step_norms(self, fw: Forward, w: LayerWeights) -> Tensor:
+        """||dh_t/dh_{t-1}||_2 for every t in processing order, float64 (one eigen-solve each)."""
+        cancel.check()
+        return spectral_norm(self.spec.step_jacobian(fw, w)).double()
+
+    def _jacobian_norms(self, fw: Forward, w: LayerWeights) -> tuple[Tensor, Tensor | None]:
         """||dh_T/dh_t||_2 (and ||dc_T/dc_t||_2) for every t from one reverse sweep seeded with I,
-        and ||dh_t/dh_{t-1}||_2, all in processing order, float64."""
+        in processing order, float64."""
         _, B, H = fw.h.shape
-        step = spectral_norm(self.spec.step_jacobian(fw, w)).double()
         eye = torch.eye(H, dtype=fw.h.dtype, device=fw.h.device).expand(B, H, H)
         if not self.spec.has_cell_state:
             rev = self.spec.reverse(fw, w, None, eye, None, store=False)
-            return _scaled(sequence_spectral_norms(rev.grad_h, backward=True), rev.log2_scale), None, step
+            return _scaled(sequence_spectral_norms(rev.grad_h, backward=True), rev.log2_scale), None
         zero = torch.zeros_like(eye)  # one sweep, 2H cotangents: rows of dh_T and of dc_T
         rev = self.spec.reverse(
             fw, w, None, torch.cat([eye, zero], 1), torch.cat([zero, eye], 1), store=False
         )
         jac_h = _scaled(sequence_spectral_norms(rev.grad_h[:, :, :H], backward=True), rev.log2_scale)
         jac_c = _scaled(sequence_spectral_norms(rev.grad_c[:, :, H:], backward=True), rev.log2_scale)
-        return jac_h, jac_c, step
+        return jac_h, jac_c
 
 
 def _scaled(values: Tensor, log2: Tensor | None) -> Tensor:

@@ -134,7 +134,7 @@ def test_csv_rows_match_the_trace():
         float(tr.grad_x_norm[2, 0]), rel=1e-12
     )
     per_unit = 2 * 5 * 3 * (2 + 4 + 2)  # dirs * T * H * (h, c, 4 gates, grad_h, grad_c)
-    norms = 2 * 5 * 5
+    norms = 2 * 5 * 4  # dirs * T * (grad_h_norm, grad_c_norm, jacobian_norm, jacobian_norm_c)
     inputs = 5 * 2 + 5  # T * D of grad_x, T of grad_x_norm
     assert len(rows) == per_unit + norms + inputs
 

@@ -7,6 +7,7 @@ import numpy as np
 import orjson
 import pytest
 import torch
+from wire_helpers import step_jacobian_norms
 
 import models
 from app import engine
@@ -175,7 +176,7 @@ def _polyfit_rate(curve: np.ndarray) -> tuple[float, float]:
 def test_rnn_growth_explanation_quotes_the_runs_own_numbers():
     config = RunConfig(cells=["rnn_tanh"], init="orthogonal", spectral_radius=2.5, seq_len=100)
     cr = engine.compute_run(config).cells[0]
-    step = cr.norms["step_jacobian_norm"][0, 1:].astype(np.float64)
+    step = step_jacobian_norms(config, "rnn_tanh")[0, 1:]
     per_step, total = _polyfit_rate(cr.norms["grad_h_norm"][0])
     why = cr.decays[0]["grad_h"]["explanation"]
     assert f"is {np.exp(np.log(step).mean()):.2g} here (geometric mean over the steps)" in why
@@ -226,13 +227,14 @@ def test_a_lower_layers_rising_gradient_is_explained_by_where_it_enters():
     passes down at every step. The sentence must say so, and the bound it quotes must hold."""
     config = RunConfig(cells=["rnn_tanh"], num_layers=3, bidirectional=True)
     cr = engine.compute_run(config).cells[0]
+    steps = step_jacobian_norms(config, "rnn_tanh")
     for ld in (1, 3):  # layers 1 and 2, reverse
         fit = cr.decays[ld]["grad_h"]
         assert fit["direction"] == "grows"
         why = fit["explanation"]
         assert "from the layer above at every step" in why and "toward higher t" in why
         assert "Above 1 the product can grow" not in why  # the recurrence claim is false here
-        step = cr.norms["step_jacobian_norm"][ld].astype(np.float64)
+        step = steps[ld]
         mean = float(np.exp(np.log(step[step > 0]).mean()))
         per_step, _ = _polyfit_rate(cr.norms["grad_h_norm"][ld][::-1])
         assert per_step > mean  # the growth outruns what the recurrence alone allows
@@ -253,7 +255,7 @@ def test_a_loss_on_every_step_sums_gradients_that_enter_at_every_step(task, radi
     assert fit["direction"] == "grows"
     why = fit["explanation"]
     assert why.startswith(f"The loss reads the output at {cr.norms['grad_h_norm'].shape[1]} steps")
-    step = cr.norms["step_jacobian_norm"][0].astype(np.float64)
+    step = step_jacobian_norms(config, "rnn_tanh")[0]
     mean = float(np.exp(np.log(step[step > 0]).mean()))
     per_step, _ = _polyfit_rate(cr.norms["grad_h_norm"][0])
     if per_step > mean:

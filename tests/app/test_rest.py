@@ -104,7 +104,6 @@ def test_trace_csv(client):
         "grad_h",
         "grad_h_norm",
         "jacobian_norm",
-        "step_jacobian_norm",
         "grad_x",
         "grad_x_norm",
     }

@@ -34,7 +34,7 @@ def test_configure_sends_progress_ready_bulk_and_frame_zero(client):
     lstm = [e["field"] for e in ready["frame_layout"] if e["cell"] == 1]
     assert lstm == ["h", "c", "i", "f", "g", "o", "grad_h", "grad_c", *engine.NORMS]
     rnn = [e["field"] for e in ready["frame_layout"] if e["cell"] == 0]
-    assert rnn == ["h", "pre", "grad_h", "grad_h_norm", "jacobian_norm", "step_jacobian_norm"]
+    assert rnn == ["h", "pre", "grad_h", "grad_h_norm", "jacobian_norm"]
     assert ready["cells"][1]["has_cell_state"] and ready["cells"][1]["gates"] == ["i", "f", "g", "o"]
     _, tr = reference_trace(RunConfig(**SMALL), "lstm")
     np.testing.assert_array_equal(

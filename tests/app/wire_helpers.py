@@ -86,6 +86,16 @@ def reference_trace(config: RunConfig, cell: str):
     return task, net.trace(task.x, loss=task.loss_fn(readout, config.loss))
 
 
+def step_jacobian_norms(config: RunConfig, cell: str) -> np.ndarray:
+    """||dh_t/dh_(t-1)|| of the run's net on the run's input, (L*dirs, T) float64, from a full
+    RecurrentNet.trace (a run leaves them out; its notes compute them apart where they quote them)."""
+    from app import engine
+
+    task = engine._make_task(config)
+    net = engine.build_net(config, cell, task.input_size)
+    return net.trace(task.x, jacobian=True).step_jacobian_norm[:, :, 0].double().numpy()
+
+
 def send(ws, message: dict) -> None:
     ws.send_text(orjson.dumps(message).decode())
 

@@ -129,3 +129,16 @@ def test_clamped_gates_match_hand_written_reference(cell):
         torch.testing.assert_close(tr.gates[gate], torch.full_like(tr.gates[gate], value), atol=1e-15, rtol=0)
     if cell == "lstm":
         torch.testing.assert_close(tr.grad_c, grad_c, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+def test_step_jacobian_norms_alone_are_the_traces(cell):
+    """The step Jacobians' norms asked for alone (what a run's notes do) are the full trace's, in input
+    order for a reverse direction too; a trace can leave them out and keep the rest."""
+    net = models.build(cell, 3, 5, num_layers=2, bidirectional=True, seed=4, dtype="float64")
+    x = torch.randn(7, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    full = net.trace(x, jacobian=True)
+    assert torch.equal(net.step_jacobian_norms(x), full.step_jacobian_norm)
+    without = net.trace(x, jacobian=True, step_jacobian=False)
+    assert without.step_jacobian_norm is None and torch.equal(without.jacobian_norm, full.jacobian_norm)
+    assert net.trace(x, jacobian=False, step_jacobian=True).step_jacobian_norm.shape == (4, 7, 2)
