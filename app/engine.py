@@ -837,15 +837,15 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
 
 
 def _pack(run: Run) -> None:
-    """Frames (T, F), the bulk block and the ready message, computed once per run."""
-    T, LD = run.T, run.config.num_layers * run.config.num_directions
+    """Frames (T, F), the bulk block and the ready message, computed once per run. A frame holds step
+    t's input and per-step norms; every unit's values of every step are in the bulk block, sent once
+    (the page draws from it), so a frame is a few dozen bytes however large the net."""
+    LD = run.config.num_layers * run.config.num_directions
     columns = [run.x]
     layout = [{"cell": None, "field": "x", "count": int(run.x.shape[1])}]
     bulk, bulk_layout = [], []
     for i, cr in enumerate(run.cells):
-        for name, values in cr.per_unit():  # (LD, T, H) -> (T, LD*H), layer-direction major
-            columns.append(values.transpose(1, 0, 2).reshape(T, -1))
-            layout.append({"cell": i, "field": name, "count": int(values.shape[0] * values.shape[2])})
+        for name, values in cr.per_unit():  # (LD, T, H), whole-run
             bulk.append(values.reshape(-1))
             bulk_layout.append({"cell": i, "field": name, "shape": list(values.shape)})
         for name in NORMS:
@@ -1015,14 +1015,14 @@ def memory_in_use() -> int:
 
 def estimate_bytes(config: RunConfig) -> int:
     """About what a run of ``config`` will hold: each per-unit field (h, c, gates, grad_h, grad_c) as a
-    float32 array, again in the frames and again in the bulk block; each norm curve as a float64 array,
-    a float32 frame column and about 22 characters of JSON."""
+    float32 array and again in the bulk block; each norm curve as a float64 array, a float32 frame
+    column and about 22 characters of JSON."""
     has_c = {cell: models.cells.REGISTRY[cell].has_cell_state for cell in config.cells}
     fields = sum(2 + len(GATES[cell]) + (2 if has_c[cell] else 0) for cell in config.cells)
     curves = sum(4 if has_c[cell] else 2 for cell in config.cells)
     per_curve = config.steps * config.num_layers * config.num_directions
     per_field = per_curve * config.hidden_size
-    return int(1.1 * (3 * 4 * fields * per_field + 34 * curves * per_curve))  # measured: within 10%
+    return int(1.1 * (2 * 4 * fields * per_field + 34 * curves * per_curve))  # measured: within 10%
 
 
 def working_bytes(config: RunConfig) -> int:

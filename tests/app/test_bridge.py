@@ -69,13 +69,8 @@ def test_frames_and_bulk_equal_the_engine_trace():
         task = None
         for i, cell in enumerate(config.cells):
             task, tr = references[cell]
-            fields = {"h": tr.h, "c": tr.c, **tr.gates, "grad_h": tr.grad_h, "grad_c": tr.grad_c}
-            for name, tensor in fields.items():
-                if tensor is None:
-                    assert (i, name) not in frame
-                    continue
-                expected = tensor[:, t, 0, :].reshape(-1).numpy()  # (L*dirs*H,), layer-direction major
-                np.testing.assert_array_equal(frame[(i, name)], expected)
+            # every unit's values are in the bulk block (checked below), not repeated in each frame
+            assert not {(i, name) for name in ("h", "c", *tr.gates, "grad_h", "grad_c")} & set(frame)
             for name in engine.NORMS:
                 tensor = getattr(tr, name)
                 if tensor is None:

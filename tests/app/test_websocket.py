@@ -32,22 +32,28 @@ def test_configure_sends_progress_ready_bulk_and_frame_zero(client):
     assert t == 0 and ready["T"] == 10 and ready["config"] == RunConfig(**SMALL).model_dump(mode="json")
     assert ready["frame_layout"][0] == {"cell": None, "field": "x", "count": 2}
     lstm = [e["field"] for e in ready["frame_layout"] if e["cell"] == 1]
-    assert lstm == ["h", "c", "i", "f", "g", "o", "grad_h", "grad_c", *engine.NORMS]
+    assert lstm == [*engine.NORMS]  # per step: the norms; every unit's values are in the bulk
     rnn = [e["field"] for e in ready["frame_layout"] if e["cell"] == 0]
-    assert rnn == ["h", "pre", "grad_h", "grad_h_norm", "jacobian_norm"]
+    assert rnn == ["grad_h_norm", "jacobian_norm"]
+    assert [(e["cell"], e["field"]) for e in ready["bulk_layout"]] == [
+        (0, "h"),
+        (0, "pre"),
+        (0, "grad_h"),
+        *((1, f) for f in ("h", "c", "i", "f", "g", "o", "grad_h", "grad_c")),
+    ]
     assert ready["cells"][1]["has_cell_state"] and ready["cells"][1]["gates"] == ["i", "f", "g", "o"]
     _, tr = reference_trace(RunConfig(**SMALL), "lstm")
     np.testing.assert_array_equal(
         split_bulk(bulk, ready["bulk_layout"])[(1, "grad_c")], tr.grad_c[:, :, 0].numpy()
     )
     np.testing.assert_array_equal(
-        split_frame(frame, ready["frame_layout"])[(1, "o")], tr.gates["o"][0, 0, 0].numpy()
+        split_frame(frame, ready["frame_layout"])[(1, "grad_c_norm")], tr.grad_c_norm[:, 0, 0].float().numpy()
     )
 
 
 def test_step_seek_reset_frames_equal_the_engine(client):
     config = {"cells": ["gru"], "seq_len": 12, "hidden_size": 3, "num_layers": 2}
-    _, tr = reference_trace(RunConfig(**config), "gru")
+    task, tr = reference_trace(RunConfig(**config), "gru")
     with client.websocket_connect("/ws") as ws:
         ready, _, _, _ = configure(ws, config)
         for message, expected_t in [
@@ -64,7 +70,7 @@ def test_step_seek_reset_frames_equal_the_engine(client):
             t, values = receive_frame(ws)
             assert t == expected_t, message
             frame = split_frame(values, ready["frame_layout"])
-            np.testing.assert_array_equal(frame[(0, "z")], tr.gates["z"][:, t, 0].reshape(-1).numpy())
+            np.testing.assert_array_equal(frame[(None, "x")], task.x[t, 0].numpy())
             np.testing.assert_array_equal(frame[(0, "grad_h_norm")], tr.grad_h_norm[:, t, 0].float().numpy())
 
 
@@ -237,7 +243,7 @@ def test_nonfinite_values_are_strings_in_json_and_native_in_binary(client):
         assert receive_json(ws)["type"] == "progress"
         text = ws.receive_text()
         ready = orjson.loads(text)
-        ws.receive_bytes()
+        bulk = decode_binary(ws.receive_bytes())[3]
         receive_frame(ws)
         Ready.model_validate(ready)
         relu = ready["cells"][0]
@@ -252,8 +258,9 @@ def test_nonfinite_values_are_strings_in_json_and_native_in_binary(client):
         frame = split_frame(values, ready["frame_layout"])
         assert np.isinf(frame[(0, "grad_h_norm")]).all()  # the float32 frame: inf, natively
         _, tr = reference_trace(RunConfig(**config), "rnn_relu")
-        assert np.isinf(frame[(0, "grad_h")]).any()  # the float32 gradient itself overflows
-        np.testing.assert_array_equal(frame[(0, "grad_h")], tr.grad_h[0, 0, 0].numpy())
+        grad_h = split_bulk(bulk, ready["bulk_layout"])[(0, "grad_h")]
+        assert np.isinf(grad_h[0, 0]).any()  # the float32 gradient itself overflows
+        np.testing.assert_array_equal(grad_h, tr.grad_h[:, :, 0].numpy())
         send(ws, {"type": "play", "rate": 60})
         assert receive_json(ws)["playing"] is True
         send(ws, {"type": "pause"})
