@@ -724,14 +724,16 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, task) -
     direction's curve flipped, so "back" is toward higher t), with a sentence of why where needed."""
     dirs, T = config.num_directions, norms["grad_h_norm"].shape[1]
     target_steps = np.flatnonzero(task.mask[:, 0].numpy())
-    step_norms = None  # ||dh_t/dh_(t-1)||, (L*dirs, T): only a growing curve's note quotes them
+    step_norms: dict[int, np.ndarray] = {}  # ||dh_t/dh_(t-1)|| (T,) of a layer-direction, on demand
 
     def step_norm(ld: int, fit) -> np.ndarray | None:
-        nonlocal step_norms
-        if fit.direction != "grows" or norms["jacobian_norm"] is None:  # Jacobians off: W_hh's bound
+        """For a growing curve's note (the RNN's and the GRU's: a cell state's h-to-h step bounds
+        nothing), when Jacobians are on (else the note quotes W_hh's bound)."""
+        if fit.direction != "grows" or norms["jacobian_norm"] is None or net.spec.has_cell_state:
             return None
-        if step_norms is None:
-            step_norms = _numpy(net.step_jacobian_norms(task.x), 2, torch.float64)
+        if ld not in step_norms:
+            layer, direction = divmod(ld, dirs)
+            step_norms[ld] = _numpy(net.step_jacobian_norm(task.x, layer, direction), 1, torch.float64)
         return step_norms[ld]
 
     out = []

@@ -311,13 +311,14 @@ class RecurrentNet:
         tr.flag_nonfinite()
         return tr
 
-    def _forward_all(self, x: Tensor, h0: Tensor, c0: Tensor | None):
-        """Every layer and direction forward; a layer's input is the one below's [forward, reverse] h.
-        Returns the Forward records, the layers' weights and the top layer's output."""
+    def _forward_all(self, x: Tensor, h0: Tensor, c0: Tensor | None, layers: int | None = None):
+        """Every layer and direction forward (the lowest ``layers`` of them if given); a layer's input is
+        the one below's [forward, reverse] h. Returns the Forward records, the layers' weights and the
+        last layer's output."""
         forwards: list[list[Forward]] = []
         weights: list[list[LayerWeights]] = []
         layer_input = x
-        for layer in range(self.num_layers):
+        for layer in range(self.num_layers if layers is None else layers):
             fws, ws = [], []
             for d in range(self.num_directions):
                 cancel.check()
@@ -364,12 +365,29 @@ class RecurrentNet:
     def step_jacobian_norms(self, x, hx=None) -> Tensor:
         """||dh_t/dh_{t-1}||_2 of every layer-direction, (L*dirs, T, B) float64 in input order, as
         ``trace(x, hx=hx, step_jacobian=True).step_jacobian_norm`` gives them, without the rest."""
-        x = self._check_input(x)
-        forwards, weights, _ = self._forward_all(x, *self._initial_state(hx, x.shape[1]))
-        pairs = zip((fw for fws in forwards for fw in fws), (w for ws in weights for w in ws), strict=True)
+        forwards, weights = self._forwards(x, hx)
+        dirs = self.num_directions
         return torch.stack(
-            [_in_order(self._step_norms(fw, w), i % self.num_directions) for i, (fw, w) in enumerate(pairs)]
+            [
+                _in_order(
+                    self._step_norms(forwards[i // dirs][i % dirs], weights[i // dirs][i % dirs]), i % dirs
+                )
+                for i in range(self.num_layers * dirs)
+            ]
         )
+
+    def step_jacobian_norm(self, x, layer: int, direction: int = 0, hx=None) -> Tensor:
+        """||dh_t/dh_{t-1}||_2 of one layer-direction, (T, B) float64 in input order: one row of
+        ``step_jacobian_norms`` at a fraction of its cost (an eigen-solve per step of that one)."""
+        layer = limits.check_range("layer", layer, 0, self.num_layers - 1, integer=True)
+        direction = limits.check_range("direction", direction, 0, self.num_directions - 1, integer=True)
+        forwards, weights = self._forwards(x, hx, layers=layer + 1)
+        return _in_order(self._step_norms(forwards[layer][direction], weights[layer][direction]), direction)
+
+    def _forwards(self, x, hx, layers: int | None = None):
+        x = self._check_input(x)
+        forwards, weights, _ = self._forward_all(x, *self._initial_state(hx, x.shape[1]), layers=layers)
+        return forwards, weights
 
     def _step_norms(self, fw: Forward, w: LayerWeights) -> Tensor:
         """||dh_t/dh_{t-1}||_2 for every t in processing order, float64 (one eigen-solve each)."""

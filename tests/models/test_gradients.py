@@ -139,6 +139,11 @@ def test_step_jacobian_norms_alone_are_the_traces(cell):
     x = torch.randn(7, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     full = net.trace(x, jacobian=True)
     assert torch.equal(net.step_jacobian_norms(x), full.step_jacobian_norm)
+    for layer, direction in ((0, 1), (1, 0), (1, 1)):
+        one = net.step_jacobian_norm(x, layer, direction)
+        assert torch.equal(one, full.step_jacobian_norm[2 * layer + direction])
+    with pytest.raises(ValueError, match=r"^layer: 2 is outside the allowed range \[0, 1\]"):
+        net.step_jacobian_norm(x, 2)
     without = net.trace(x, jacobian=True, step_jacobian=False)
     assert without.step_jacobian_norm is None and torch.equal(without.jacobian_norm, full.jacobian_norm)
     assert net.trace(x, jacobian=False, step_jacobian=True).step_jacobian_norm.shape == (4, 7, 2)
