@@ -327,6 +327,7 @@ def frame_encoding(repeats: int) -> dict:
     frame_deflate_us = (time.perf_counter() - start) / T * 1e6
     return {
         "values": int(run.frames.shape[1]),
+        "fields": ", ".join(f"{e['field']} ({e['count']})" for e in layout),
         "binary_bytes": sizes_bin,
         "json_bytes": sizes_json,
         "binary_us": binary_us,
@@ -473,8 +474,19 @@ def report(results: dict, command: str) -> str:
         "CPU percentages are of one core over the whole step (connect, configure, play, close); load avg is "
         "the machine's 1-minute load average at the end of the step (other people's tests run on it too).",
         "",
-        f"**Frame size**, one LSTM, H=128, 1 layer ({f['values']} float32 values per frame: "
-        "x, h, c, 4 gates, grad_h, grad_c, 5 norms):",
+        *frame_lines(f),
+        "",
+        *page_lines(p),
+    ]
+    return "\n".join(lines)
+
+
+def frame_lines(f: dict) -> list[str]:
+    # results saved before the frames were slimmed (issue 10) name no fields
+    fields = f.get("fields", "x, h, c, 4 gates, grad_h, grad_c, 5 norms")
+    return [
+        f"**Frame size**, one LSTM, H=128, 1 layer ({f['values']} float32 values per frame: {fields}; "
+        "every unit's values are in the bulk block):",
         "",
         "| form | bytes per frame | encode time per frame |",
         "|---|---|---|",
@@ -491,10 +503,7 @@ def report(results: dict, command: str) -> str:
         f"{f['frame_deflate_us']:.0f} µs, to {100 * f['frame_deflate_ratio']:.0f}%. float32 noise "
         "barely compresses, so `python -m app` serves with it off (GATEFLOW_WS_DEFLATE); the plain uvicorn "
         "CLI has it on unless given `--ws-per-message-deflate false`.",
-        "",
-        *page_lines(p),
     ]
-    return "\n".join(lines)
 
 
 def page_lines(p: dict) -> list[str]:
@@ -921,6 +930,9 @@ def main() -> None:
         return
     if args.frames_only:
         saved = ROOT / "bench" / "out" / "server.json"
+        if not saved.exists():  # no load run saved here: print the paragraph for RESULTS.md
+            print("\n".join(frame_lines(frame_encoding(5000))))
+            return
         results = json.loads(saved.read_text())
         results["frames"] = frame_encoding(5000)
         saved.write_text(json.dumps(results, indent=1, default=str))
