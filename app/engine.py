@@ -766,9 +766,10 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, task) -
     return out
 
 
-def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
+def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -> Run:
     """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
-    weights. Raises EngineError naming the field."""
+    weights. ``reuse(config, cell)``: a CellRun of the same numbers already computed, or None (the
+    cache's cell_run). Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         task, upload = _task_and_upload(config, trained)
@@ -776,6 +777,12 @@ def compute_run(config: RunConfig, trained: Trained | None = None) -> Run:
         cells = []
         for cell in config.cells:
             models.cancel.check()
+            # a cached run's trace of this cell, where only other cells' options differ (a slider of
+            # the LSTM's forget-gate bias recomputes the LSTM alone)
+            same = reuse(config, cell) if reuse and trained is None and upload is None else None
+            if same is not None:
+                cells.append(same)
+                continue
             net, tr = trace_cell(config, cell, task, trained, upload)
             # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
             norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
@@ -1119,6 +1126,15 @@ async def admitted_run(
 
 
 # -- the cache ------------------------------------------------------------------------------------
+def cell_key(config: RunConfig, cell: str) -> str:
+    """What one cell's trace in a run of ``config`` depends on: the config less the other cells (which
+    cells run beside it, their own options and their gates' clamps). Two configs with the same key for
+    a cell show the same numbers for it."""
+    others = {name: None for name, owners in models.limits.KNOB_CELLS.items() if cell not in owners}
+    update = {"cells": [cell], "clamp": config.clamp_for(cell), **others}
+    return config.model_copy(update=update).model_dump_json()
+
+
 class RunCache:
     """LRU of runs by config, bounded in count and in bytes (a quarter of the memory budget: the rest
     is for the runs sessions show); concurrent requests for one config wait for a single compute."""
@@ -1129,6 +1145,7 @@ class RunCache:
         self._pending: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.computed = 0  # how many runs were actually computed (for tests and benchmarks)
+        self.cells_reused = 0  # cells whose trace a computed run took from a cached one (cell_run)
 
     def resize(self, size: int, max_bytes: int | None = None) -> None:
         with self._lock:
@@ -1156,6 +1173,21 @@ class RunCache:
                     return
                 self._runs.popitem(last=False)
 
+    def cell_run(self, config: RunConfig, cell: str) -> CellRun | None:
+        """``cell``'s trace from the most recently used cached run whose config gives it the same
+        cell_key, or None. Runs of uploaded weights are left out (their readout is the upload's)."""
+        key = cell_key(config, cell)
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in reversed(runs):
+            if run.trained is not None or run.config.weights is not None or cell not in run.config.cells:
+                continue
+            if cell_key(run.config, cell) == key:
+                with self._lock:
+                    self.cells_reused += 1
+                return next(c for c in run.cells if c.cell == cell)
+        return None
+
     def get(self, config: RunConfig) -> Run:
         key = config.model_dump_json()
         with self._lock:
@@ -1168,7 +1200,7 @@ class RunCache:
                 if key in self._runs:
                     return self._runs[key]
             try:
-                run = _compute(config)
+                run = _compute(config, reuse=self.cell_run)
             except BaseException:
                 with self._lock:
                     self._pending.pop(key, None)
@@ -1198,11 +1230,11 @@ def trained_run(config: RunConfig, trained: Trained, cancel: threading.Event | N
         return _compute(config, trained)
 
 
-def _compute(config: RunConfig, trained: Trained | None = None) -> Run:
+def _compute(config: RunConfig, trained: Trained | None = None, reuse=None) -> Run:
     """compute_run, then its working memory (autograd, Jacobians) given back to the system; a cache hit
     computes nothing and trims nothing."""
     try:
-        return compute_run(config, trained)
+        return compute_run(config, trained, reuse)
     finally:
         release_memory()
 

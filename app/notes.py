@@ -146,7 +146,7 @@ def cell_notes(
         notes.append(text)
     spec = SPECS[cell]
     gate = spec.memory_gate
-    if spec.untrained_note is not None and not trained and gate not in config.clamp:
+    if spec.untrained_note is not None and not trained and gate not in config.clamp_for(cell):
         mean = float(np.mean(gates[gate], dtype=np.float64))
         applies = spec.untrained_when or (lambda m: abs(m - 0.5) <= HALF_OPEN)
         if applies(mean):
@@ -206,7 +206,7 @@ def explain_decay(
         return None
     gate = spec.memory_gate  # None: a cell with no gate that keeps the past (the CfC)
     mean = float(np.mean(gates[gate], dtype=np.float64)) if gate is not None else math.nan
-    return spec.growth_note(quantity, mean, config.clamp.get(gate), _rate(fit))
+    return spec.growth_note(quantity, mean, config.clamp_for(cell).get(gate), _rate(fit))
 
 
 def _explain_injected(fit, cell, layer, direction, top, reads, target_steps, step_norm) -> str:
@@ -264,7 +264,7 @@ def _explain_zero(quantity, cell, config, layer, direction, T, target_steps, fit
             "gradient is exactly 0 there."
         )
     zero = SPECS[cell].zero_note
-    text = zero(config.clamp) if zero is not None else None
+    text = zero(config.clamp_for(cell)) if zero is not None else None
     if text:
         return text
     what = "the loss" if quantity.startswith("grad") else ("c_T" if quantity == "jacobian_c" else "h_T")

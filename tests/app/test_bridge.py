@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import threading
@@ -160,3 +161,72 @@ def test_cache_computes_a_config_once_for_many_threads():
     disabled.get(config)
     disabled.get(config)
     assert disabled.computed == 2
+
+
+def _same(x, y, where: str) -> None:
+    """x and y equal to the last bit, NaN equal to NaN, float32 not float64."""
+    if isinstance(x, dict):
+        assert x.keys() == y.keys(), where
+        for k in x:
+            _same(x[k], y[k], f"{where}.{k}")
+    elif isinstance(x, list | tuple):
+        assert len(x) == len(y), where
+        for i, (u, v) in enumerate(zip(x, y, strict=True)):
+            _same(u, v, f"{where}[{i}]")
+    elif isinstance(x, np.ndarray):
+        assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), where
+    elif isinstance(x, float):
+        assert x == y or (math.isnan(x) and math.isnan(y)), where
+    else:
+        assert x == y, where
+
+
+BASE = dict(  # growing curves too (radius 1.3), whose notes quote the step Jacobians' norms
+    cells=["rnn_tanh", "lstm", "gru"],
+    seq_len=30,
+    hidden_size=6,
+    num_layers=2,
+    bidirectional=True,
+    seed=7,
+    init="orthogonal",
+    spectral_radius=1.3,
+    jacobian="on",
+)
+
+
+@pytest.mark.parametrize(
+    "change, reused",
+    [
+        ({"forget_bias": 2.0}, ["rnn_tanh", "gru"]),
+        ({"update_bias": -1.0}, ["rnn_tanh", "lstm"]),
+        ({"clamp": {"f": 1.0}}, ["rnn_tanh", "gru"]),
+        ({"clamp": {"z": 0.0, "n": 0.5}}, ["rnn_tanh", "lstm"]),
+        ({"cells": ["gru", "lstm"]}, ["gru", "lstm"]),
+        ({"cells": ["lstm", "ltc"], "timespan": 0.5, "ode_unfolds": 3}, ["lstm"]),
+        ({"seed": 8}, []),
+        ({"hidden_size": 7}, []),
+        ({"spectral_radius": 1.2}, []),
+        ({"loss": "sum"}, []),
+        ({"jacobian": "off"}, []),
+        ({"adding_form": "hochreiter"}, []),
+    ],
+)
+def test_a_run_takes_from_the_cache_only_the_cells_it_would_compute_the_same(change, reused):
+    """A slider of one cell's option recomputes that cell alone; every cell of the run, reused or
+    not, is what a run computed from nothing shows, to the last bit."""
+    cache = engine.RunCache(4)
+    first = cache.get(RunConfig(**BASE))
+    config = RunConfig.model_validate(BASE | change)
+    run = cache.get(config)
+    assert cache.computed == 2 and cache.cells_reused == len(reused)
+    before = {c.cell: c for c in first.cells}
+    assert [c.cell for c in run.cells if c is before.get(c.cell)] == [c for c in config.cells if c in reused]
+    fresh = engine.compute_run(config)  # no cache: every cell computed
+    for ours, theirs in zip(run.cells, fresh.cells, strict=True):
+        for f in dataclasses.fields(ours):
+            _same(getattr(ours, f.name), getattr(theirs, f.name), f"{ours.cell}.{f.name}")
+    assert run.bulk_payload == fresh.bulk_payload
+    ready, ready_fresh = orjson.loads(run.ready_json), orjson.loads(fresh.ready_json)
+    for r in (ready, ready_fresh):
+        r.pop("compute_ms", None)
+    assert ready == ready_fresh
