@@ -384,6 +384,9 @@ class Run:
     jacobian: dict = field(default_factory=dict)  # {"mode", "computed", "reason"}
     notes: list[dict] = field(default_factory=list)  # [{"field", "text"}]
     trained: dict | None = None  # the wire's Trained: checkpoint weights, not the config's untrained ones
+    # cell -> cell_key of the config's untrained cells (none for trained or uploaded weights): what
+    # RunCache.cell_run matches
+    cell_keys: dict[str, str] = field(default_factory=dict)
     frame_layout: list[dict] = field(default_factory=list)
     bulk_layout: list[dict] = field(default_factory=list)
     frames: np.ndarray = field(default=None)  # (T, F) little-endian float32, frame_layout order
@@ -768,18 +771,20 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, task) -
 
 def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -> Run:
     """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
-    weights. ``reuse(config, cell)``: a CellRun of the same numbers already computed, or None (the
+    weights. ``reuse(cell, key)``: a CellRun already computed with that cell_key, or None (the
     cache's cell_run). Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         task, upload = _task_and_upload(config, trained)
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
+        untrained = trained is None and upload is None
+        cell_keys = {cell: cell_key(config, cell) for cell in config.cells} if untrained else {}
         cells = []
         for cell in config.cells:
             models.cancel.check()
             # a cached run's trace of this cell, where only other cells' options differ (a slider of
             # the LSTM's forget-gate bias recomputes the LSTM alone)
-            same = reuse(config, cell) if reuse and trained is None and upload is None else None
+            same = reuse(cell, cell_keys[cell]) if reuse and untrained else None
             if same is not None:
                 cells.append(same)
                 continue
@@ -840,6 +845,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
         notes=notes.run_notes(config, target_steps)
         + ([] if upload is None else [_uploaded_note(upload, config, task.output_size)]),
         trained=None if trained is None else trained.wire(),
+        cell_keys=cell_keys,
     )
     _pack(run)
     return run
@@ -1173,19 +1179,14 @@ class RunCache:
                     return
                 self._runs.popitem(last=False)
 
-    def cell_run(self, config: RunConfig, cell: str) -> CellRun | None:
-        """``cell``'s trace from the most recently used cached run whose config gives it the same
-        cell_key, or None. Runs of uploaded weights are left out (their readout is the upload's)."""
-        key = cell_key(config, cell)
+    def cell_run(self, cell: str, key: str) -> CellRun | None:
+        """``cell``'s trace from the most recently used cached run that computed it with cell_key
+        ``key``, or None (runs of trained or uploaded weights have no keys: their readout is theirs)."""
         with self._lock:
-            runs = list(self._runs.values())
-        for run in reversed(runs):
-            if run.trained is not None or run.config.weights is not None or cell not in run.config.cells:
-                continue
-            if cell_key(run.config, cell) == key:
-                with self._lock:
+            for run in reversed(self._runs.values()):
+                if run.cell_keys.get(cell) == key:
                     self.cells_reused += 1
-                return next(c for c in run.cells if c.cell == cell)
+                    return next(c for c in run.cells if c.cell == cell)
         return None
 
     def get(self, config: RunConfig) -> Run:
