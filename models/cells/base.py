@@ -90,6 +90,14 @@ class Ops:
         np.multiply(out, 0.5, out=out)
         return np.add(out, 0.5, out=out)
 
+    def bmm(self, a, b, out):
+        """(B, K, M) @ (B, M, N) into out (B, K, N); on CPU with B = 1, np.dot on the 2-D views."""
+        if not self.numpy:
+            return torch.matmul(a, b, out=out)
+        if a.shape[0] == 1:
+            return np.dot(a[0], b[0], out=out[0])
+        return np.matmul(a, b, out=out)
+
     def copy(self, dst, src):
         return np.copyto(dst, src) if self.numpy else dst.copy_(src)
 
@@ -254,22 +262,48 @@ def chunk_sweep(
     G = coef.shape[3]
     K = e.shape[2] if e is not None else seed_h.shape[1]
     ops = Ops(fw.h)
-    W, coefs = ops.view(W), ops.steps(coef)
+    coefs = ops.steps(coef)
     grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
     gh, ghG, gh2 = ops.steps(grad_h), ops.steps(grad_h.unsqueeze(3)), ops.steps(grad_h.view(T, B * K, H))
     es = explicit_steps(ops, e, T)
     scratch = step_buffer((B, K, G, H), fw.h)
     dchunks, dchunks2 = one_step(ops, scratch), one_step(ops, scratch.view(-1, B * K, G * H))
+    # many cotangents (a Jacobian): through each step's H x H matrix instead of the G chunks
+    blocks = step_blocks(ops, coef[:, :, 0], W.reshape(G, H, H)) if K >= H else None
+    W = ops.view(W)
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
-        for t in range(T - 1, -1, -1):
+        for t in range(T - 1, 0, -1):
             if t < T - 1:
                 scale.enter(t, (gh[t],), es[t])  # + e_t, and back into range
-            ops.mul(ghG[t], coefs[t], out=dchunks)
-            if t > 0:
+            if blocks is not None:
+                ops.bmm(gh[t], next(blocks), out=gh[t - 1])
+            else:
+                ops.mul(ghG[t], coefs[t], out=dchunks)
                 ops.matmul(dchunks2, W, out=gh2[t - 1])
+        if T > 1:
+            scale.enter(0, (gh[0],), es[0])
     return grad_h, scale.log2(grad_h)
+
+
+BLOCK_STEPS = 32  # steps whose step-back matrices step_blocks makes at once
+
+
+def step_blocks(ops: Ops, coef: Tensor, W: Tensor):
+    """The step back as one H x H matrix per step, sum over chunks g of diag(coef[t, :, g]) W[g], for
+    t = T-1 down to 1 (the order a reverse sweep needs them): coef (T, B, G, H), W (G, H, H); yields
+    (B, H, H) arrays, made BLOCK_STEPS steps at a time.
+
+    A sweep of K cotangents then costs K H^2 multiply-adds a step instead of K G H^2 through the
+    chunks, for G H^2 to make the matrix: the cheaper way when K >= H (a Jacobian's sweep)."""
+    T = coef.shape[0]
+    for end in range(T, 1, -BLOCK_STEPS):
+        part = coef[max(1, end - BLOCK_STEPS) : end, :, :, :, None]  # (C, B, G, H, 1)
+        m = part[:, :, 0] * W[0]
+        for g in range(1, W.shape[0]):
+            m.addcmul_(part[:, :, g], W[g])
+        yield from reversed(ops.steps(m))
 
 
 def seed_last_step(ops: Ops, gh_last, e, seed: Tensor | None) -> None:

@@ -32,6 +32,7 @@ from .base import (
     scan_linear,
     seed_last_step,
     sigmoid_grad,
+    step_blocks,
     step_buffer,
 )
 from .spec import CellSpec, Gate, Knob
@@ -81,6 +82,8 @@ def reverse(
     """
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
+    if e is None and not store and K >= H >= PRODUCTS_FROM:
+        return _reverse_products(fw, w, seed_h, seed_c)
     ops = Ops(fw.h)
     W = ops.view(w.weight_hh)  # (4H, H)
     dc_from_dh, forget = ops.steps(fw.coef["dc_from_dh"]), ops.steps(fw.coef["forget"])
@@ -120,6 +123,50 @@ def reverse(
         [grad_c.unsqueeze(3) * fw.coef["pre_from_dc"], (grad_h * fw.coef["pre_o_from_dh"]).unsqueeze(3)], 3
     )
     return Reverse(grad_h, grad_c, dpre.view(T, B, K, 4 * H) @ w.weight_ih, log2)
+
+
+PRODUCTS_FROM = 48  # below this H, the two products' dispatch costs more than the saved multiply-adds
+
+
+def _reverse_products(fw: Forward, w: LayerWeights, seed_h: Tensor, seed_c: Tensor | None) -> Reverse:
+    """The sweep of K >= H cotangents with no explicit gradient (the Jacobians dh_T/dh_t, dc_T/dc_t):
+    the same recurrence, with the step back through W_hh taken as two H x H matrices instead of the
+    four gates' 4H x H (base.step_blocks),
+
+        dh_{t-1} = dc_t M_t + dh_t N_t,   M_t = sum over i, f, g of diag(dpre/dc) W_hh[gate],
+                                          N_t = diag(dpre_o/dh) W_hh[o],
+
+    half the multiply-adds of dpre_t W_hh. The sums run in another order than ``reverse``'s: equal to
+    its rounding."""
+    T, B, H = fw.h.shape
+    K = seed_h.shape[1]
+    ops = Ops(fw.h)
+    W = w.weight_hh.reshape(4, H, H)
+    dc_from_dh, forget = ops.steps(fw.coef["dc_from_dh"]), ops.steps(fw.coef["forget"])
+    through_c = step_blocks(ops, fw.coef["pre_from_dc"][:, :, 0], W[:3])  # M_t
+    through_o = step_blocks(ops, fw.coef["pre_o_from_dh"], W[3:])  # N_t: (T, B, 1, H), one chunk
+    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
+    grad_c = torch.empty_like(grad_h)
+    gh, gc = ops.steps(grad_h), ops.steps(grad_c)
+    carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
+    scale = Rescale(ops, T, B, None, like=fw.h)
+    with quiet():
+        seed_last_step(ops, gh[T - 1], None, seed_h)
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                ops.mul(gc[t + 1], forget[t + 1], out=carry)
+                scale.enter(t, (gh[t], carry), None)  # back into range
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                ops.add(gc[t], carry, out=gc[t])
+            else:
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                if seed_c is not None:
+                    ops.add(gc[t], ops.view(seed_c), out=gc[t])
+            if t > 0:
+                ops.bmm(gc[t], next(through_c), out=gh[t - 1])
+                ops.bmm(gh[t], next(through_o), out=carry)
+                ops.add(gh[t - 1], carry, out=gh[t - 1])
+    return Reverse(grad_h, grad_c, None, scale.log2(grad_h))
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:

@@ -1,11 +1,13 @@
 """The warm-started block iteration (models.spectral) against the full eigen-solve it replaces and
 against torch's float64 SVD: 1e-4 relative on real sweeps and on hard cases."""
 
+import numpy as np
 import pytest
 import torch
 
 import models
-from models.spectral import WARM_FROM, sequence_spectral_norms, spectral_norm
+from models import spectral
+from models.spectral import WARM_FROM, bounded_above, sequence_spectral_norms, spectral_norm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -67,3 +69,38 @@ def test_hard_sequences():
 def test_small_and_gpu_path_matrices_use_the_eigen_solve():
     small = torch.randn(5, 1, 8, 8)
     torch.testing.assert_close(sequence_spectral_norms(small), spectral_norm(small).double())
+
+
+def test_the_cholesky_test_bounds_the_largest_eigenvalue():
+    gen = torch.Generator().manual_seed(2)
+    q, _ = torch.linalg.qr(torch.randn(64, 64, generator=gen, dtype=torch.float64))
+    lam = torch.linspace(1.0, 0.01, 64, dtype=torch.float64)
+    lam[0] = 2.0
+    gram = (q @ torch.diag(lam) @ q.T).numpy()[None]
+    assert bounded_above(gram, np.array([2.0 * (1 + 1e-9)]))[0]
+    assert not bounded_above(gram, np.array([2.0 * (1 - 1e-9)]))[0]
+    assert not bounded_above(np.full((1, 64, 64), np.nan), np.array([1.0]))[0]
+
+
+def test_a_clear_top_over_a_long_tail_is_proven_by_cholesky(monkeypatch):
+    """Singular values 1, then 63 at about 0.3: the block holds the top direction at once, but the tail
+    sums to far more than TOLERANCE, so only the Cholesky test can prove the answer without the
+    eigen-solve."""
+    gen = torch.Generator().manual_seed(3)
+    H, T = 64, 40
+    u, _ = torch.linalg.qr(torch.randn(H, H, generator=gen))
+    s = torch.cat([torch.ones(1), 0.3 + 0.01 * torch.rand(H - 1, generator=gen)])
+    size = torch.exp(torch.randn(T, generator=gen))
+    v = torch.linalg.qr(torch.randn(T, H, H, generator=gen))[0]
+    seq = size[:, None, None] * (u * s) @ v.transpose(1, 2)  # U diag(s) V_t^T, one left basis
+    proven = []
+
+    def spy(gram, mu):
+        ok = bounded_above(gram, mu)
+        proven.append(int(ok.sum()))
+        return ok
+
+    monkeypatch.setattr(spectral, "bounded_above", spy)
+    got = sequence_spectral_norms(seq[:, None], backward=True)[:, 0]
+    torch.testing.assert_close(got, _svd_norm(seq), rtol=1e-4, atol=0)
+    assert sum(proven) == T  # none left to the eigen-solve
