@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,7 @@ def configure(settings: Settings) -> None:
             + ", ".join(devices())
         )
     torch.set_num_threads(settings.torch_threads)
+    set_cell_threads(settings.cell_threads)
     _cache.resize(settings.cache_size, settings.memory_budget_mb * 2**20 // 4)
 
 
@@ -772,52 +774,24 @@ def _decays(config: RunConfig, net, cell: str, norms: dict, gates: dict, task) -
 def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -> Run:
     """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
     weights. ``reuse(cell, key)``: a CellRun already computed with that cell_key, or None (the
-    cache's cell_run). Raises EngineError naming the field."""
+    cache's cell_run). The cells are independent: up to ``cell_threads`` of them are computed side
+    by side (see _cells). Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         task, upload = _task_and_upload(config, trained)
         target_steps = np.flatnonzero(task.mask[:, 0].numpy())
         untrained = trained is None and upload is None
         cell_keys = {cell: cell_key(config, cell) for cell in config.cells} if untrained else {}
-        cells = []
-        for cell in config.cells:
-            models.cancel.check()
-            # a cached run's trace of this cell, where only other cells' options differ (a slider of
-            # the LSTM's forget-gate bias recomputes the LSTM alone)
-            same = reuse(cell, cell_keys[cell]) if reuse and untrained else None
-            if same is not None:
-                cells.append(same)
-                continue
-            net, tr = trace_cell(config, cell, task, trained, upload)
-            # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
-            norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
-            gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
-            decays = _decays(config, net, cell, norms, gates, task)
-            top = tr.index(-1, 0)
-            h = _numpy(tr.h, 2)
-            grad_h_norm = norms["grad_h_norm"]
-            cell_notes = notes.cell_notes(
-                cell, config, gates, float(tr.loss), h, grad_h_norm, target_steps, trained is not None
-            )
-            cells.append(
-                CellRun(
-                    cell=cell,
-                    loss=float(tr.loss),
-                    output=_numpy(tr.output, 1),
-                    h=h,
-                    c=_numpy(tr.c, 2),
-                    gates=gates,
-                    grad_h=_numpy(tr.grad_h, 2),
-                    grad_c=_numpy(tr.grad_c, 2),
-                    norms=norms,
-                    grad_x=_numpy(tr.grad_x, 1),
-                    input_grad=input_gradient(_numpy(tr.grad_x_norm, 1, torch.float64)),
-                    decay={"grad_h": decays[top]["grad_h"], "jacobian": decays[top]["jacobian"]},
-                    decays=decays,
-                    notes=cell_notes,
-                    nonfinite=dict(tr.nonfinite),
-                )
-            )
+        # a cached run's trace of a cell, where only other cells' options differ (a slider of the
+        # LSTM's forget-gate bias recomputes the LSTM alone)
+        reused = {
+            cell: reuse(cell, cell_keys[cell]) if reuse and untrained else None for cell in config.cells
+        }
+        computed = _cells(
+            [cell for cell in config.cells if reused[cell] is None],
+            lambda cell: _cell_run(config, cell, task, trained, upload, target_steps),
+        )
+        cells = [computed[cell] if reused[cell] is None else reused[cell] for cell in config.cells]
     except EngineError:
         raise
     except ValueError as err:
@@ -849,6 +823,90 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
     )
     _pack(run)
     return run
+
+
+def _cell_run(config: RunConfig, cell: str, task, trained: Trained | None, upload, target_steps) -> CellRun:
+    """One cell's trace, decay fits and notes."""
+    models.cancel.check()
+    net, tr = trace_cell(config, cell, task, trained, upload)
+    # float64 whatever the run's dtype: a norm of 1e-63 is data (issue 10)
+    norms = {name: _numpy(getattr(tr, name), 2, torch.float64) for name in NORMS}
+    gates = {g: _numpy(v, 2) for g, v in tr.gates.items()}
+    decays = _decays(config, net, cell, norms, gates, task)
+    top = tr.index(-1, 0)
+    h = _numpy(tr.h, 2)
+    cell_notes = notes.cell_notes(
+        cell, config, gates, float(tr.loss), h, norms["grad_h_norm"], target_steps, trained is not None
+    )
+    return CellRun(
+        cell=cell,
+        loss=float(tr.loss),
+        output=_numpy(tr.output, 1),
+        h=h,
+        c=_numpy(tr.c, 2),
+        gates=gates,
+        grad_h=_numpy(tr.grad_h, 2),
+        grad_c=_numpy(tr.grad_c, 2),
+        norms=norms,
+        grad_x=_numpy(tr.grad_x, 1),
+        input_grad=input_gradient(_numpy(tr.grad_x_norm, 1, torch.float64)),
+        decay={"grad_h": decays[top]["grad_h"], "jacobian": decays[top]["jacobian"]},
+        decays=decays,
+        notes=cell_notes,
+        nonfinite=dict(tr.nonfinite),
+    )
+
+
+# One run's cells side by side: the thread that computes the run takes the first cell and hands the
+# others to this pool (cell_threads - 1 threads, shared by every run); a cell no pool thread has
+# started when the run's thread is free is taken back and computed there, so a run never waits on a
+# pool busy with other runs. NumPy, LAPACK and torch let go of the GIL in their work, so on an idle
+# machine the largest run's three cells take about the time of the slowest (bench/jacobian.py).
+_cell_threads = 1
+_cell_pool: ThreadPoolExecutor | None = None
+_cell_pool_lock = threading.Lock()
+
+
+def set_cell_threads(n: int) -> None:
+    """How many cells of one run may be computed at once (1: one after another)."""
+    global _cell_threads, _cell_pool
+    with _cell_pool_lock:
+        old, _cell_pool, _cell_threads = _cell_pool, None, max(1, int(n))
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def cells_at_once(config: RunConfig) -> int:
+    """How many of ``config``'s cells may be computed at the same time."""
+    return max(1, min(_cell_threads, len(config.cells)))
+
+
+def _cells(names: list[str], compute) -> dict:
+    """compute(name) for every name, up to _cell_threads at once; each in the cancel scope of the
+    calling thread. A cell that raises stops the rest: the others not yet started are dropped."""
+    if _cell_threads == 1 or len(names) < 2:
+        return {name: compute(name) for name in names}
+    global _cell_pool
+    with _cell_pool_lock:
+        if _cell_pool is None:
+            _cell_pool = ThreadPoolExecutor(_cell_threads - 1, thread_name_prefix="gateflow-cell")
+        pool = _cell_pool
+    event = models.cancel.current()
+
+    def scoped(name):
+        with models.cancel.scope(event):
+            return compute(name)
+
+    futures = {name: pool.submit(scoped, name) for name in names[1:]}
+    try:
+        out = {names[0]: compute(names[0])}
+        for name, future in futures.items():
+            if future.cancel():  # not started: computed here, before waiting on any other
+                out[name] = compute(name)
+        return {name: out[name] if name in out else futures[name].result() for name in names}
+    finally:
+        for future in futures.values():
+            future.cancel()
 
 
 def _pack(run: Run) -> None:
@@ -1041,15 +1099,16 @@ def estimate_bytes(config: RunConfig) -> int:
 
 
 def working_bytes(config: RunConfig) -> int:
-    """About the most a compute of ``config`` needs besides the run it makes: with Jacobian norms, one
-    layer-direction's (T, K, H) sweep seeded with the identity (K = 2H for the LSTM's h and c, else H)
-    and its copies for the spectral norms (measured: 130-150 MB for T = 256, H = 128, the LSTM)."""
+    """About the most a compute of ``config`` needs besides the run it makes: with Jacobian norms, for
+    each cell computed at once (cells_at_once), one layer-direction's (T, K, H) sweep seeded with the
+    identity (K = 2H for the LSTM's h and c, else H) and its copies for the spectral norms (measured:
+    130-150 MB for T = 256, H = 128, the LSTM)."""
     T, H = config.steps, config.hidden_size
     jacobian = _JACOBIAN[config.jacobian]
     if not (models.limits.jacobian_auto(T, 1, H) if jacobian is None else jacobian):
         return 0
     K = 2 * H if any(models.cells.REGISTRY[c].has_cell_state for c in config.cells) else H
-    return 4 * T * K * H * 4
+    return 4 * T * K * H * 4 * cells_at_once(config)  # one per cell computed at the same time
 
 
 class MemoryFull(Exception):

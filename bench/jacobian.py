@@ -12,7 +12,8 @@ At B = 1, T = 1000, H = 128, one layer, for each cell, in one run (interleaved r
              adds them, a run does not)
 and configure -> ready for the largest run the page allows with Jacobians on (3 cells, T = 500,
 H = 64, 2 layers, bidirectional): app.engine.compute_run, cold cache, and after a slider of the LSTM's
-forget-gate bias (the other cells' traces from the cache). Then the smallest norms a float32
+forget-gate bias (the other cells' traces from the cache), with the cells one after another and side
+by side on two threads (GATEFLOW_CELL_THREADS=2, the server's default). Then the smallest norms a float32
 run shows: issue 10's tanh RNN (H = 64, orthogonal W_hh at radius 0.8, T = 400) against float64 on the
 same weights, and ||dh_T/dh_t|| = 0.5^(T-1-t) at T = 1000.
 
@@ -146,32 +147,36 @@ def main() -> None:
         bidirectional=True,
         jacobian="on",
     )
-    times = []
-    for seed in range(3):  # a new seed each time: nothing cached
-        start = time.perf_counter()
-        engine.compute_run(config.model_copy(update={"seed": 100 + seed}))
-        times.append((time.perf_counter() - start) * 1e3)
-    ready = sorted(times)[1]
-    line = (
-        f"configure -> ready, 3 cells, T = 500, H = 64, 2 layers, bidirectional, Jacobians on: {ready:.0f} ms"
-    )
-    print(line)
-    md += ["", line + " (median of 3 seeds, engine.compute_run)"]
-    # a slider of one cell's option: the other cells' traces come from the cache (RunCache.cell_run)
-    times = []
-    for seed in range(3):
-        cache = engine.RunCache(4)
-        base = config.model_copy(update={"seed": 200 + seed})
-        cache.get(base)
-        start = time.perf_counter()
-        cache.get(base.model_copy(update={"forget_bias": 1.0}))
-        times.append((time.perf_counter() - start) * 1e3)
-    line = (
-        "the same after the LSTM's forget-gate bias changes (RNN and GRU from the cache): "
-        f"{sorted(times)[1]:.0f} ms"
-    )
-    print(line)
-    md += ["", line + " (median of 3 seeds, engine.RunCache.get)"]
+    for threads in (1, 2):  # GATEFLOW_CELL_THREADS: the cells one after another, or side by side
+        engine.set_cell_threads(threads)
+        where = "one after another" if threads == 1 else f"{threads} cells side by side"
+        times = []
+        for seed in range(5):  # a new seed each time: nothing cached
+            start = time.perf_counter()
+            engine.compute_run(config.model_copy(update={"seed": 100 + 10 * threads + seed}))
+            times.append((time.perf_counter() - start) * 1e3)
+        line = (
+            "configure -> ready, 3 cells, T = 500, H = 64, 2 layers, bidirectional, Jacobians on, "
+            f"{where}: {sorted(times)[2]:.0f} ms"
+        )
+        print(line)
+        md += ["", line + " (median of 5 seeds, engine.compute_run)"]
+        # a slider of one cell's option: the other cells' traces come from the cache (RunCache.cell_run)
+        times = []
+        for seed in range(3):
+            cache = engine.RunCache(4)
+            base = config.model_copy(update={"seed": 200 + 10 * threads + seed})
+            cache.get(base)
+            start = time.perf_counter()
+            cache.get(base.model_copy(update={"forget_bias": 1.0}))
+            times.append((time.perf_counter() - start) * 1e3)
+        line = (
+            "the same after the LSTM's forget-gate bias changes (RNN and GRU from the cache), "
+            f"{where}: {sorted(times)[1]:.0f} ms"
+        )
+        print(line)
+        md += ["", line + " (median of 3 seeds, engine.RunCache.get)"]
+    engine.set_cell_threads(1)
     md += ["", *_tiny_norms()]
     print("\n".join(md[-3:]))
     if args.markdown:

@@ -33,6 +33,11 @@ def scope(event: threading.Event | None) -> Iterator[None]:
         _local.event = previous
 
 
+def current() -> threading.Event | None:
+    """This thread's cancel event (None: never cancelled), to hand to a scope in a helper thread."""
+    return getattr(_local, "event", None)
+
+
 def check() -> None:
     """Raise Cancelled if this thread's computation has been cancelled."""
     event = getattr(_local, "event", None)

@@ -230,3 +230,83 @@ def test_a_run_takes_from_the_cache_only_the_cells_it_would_compute_the_same(cha
     for r in (ready, ready_fresh):
         r.pop("compute_ms", None)
     assert ready == ready_fresh
+
+
+# -- one run's cells side by side (engine._cells) ----------------------------------------------------
+@pytest.fixture
+def cell_threads():
+    """engine.set_cell_threads for one test, then back to what it was."""
+    before = engine._cell_threads
+    yield engine.set_cell_threads
+    engine.set_cell_threads(before)
+
+
+def test_cells_computed_side_by_side_are_the_cells_computed_one_after_another(cell_threads):
+    config = RunConfig(**BASE | {"hidden_size": 48, "seq_len": 60})  # H = 48: the block sweeps
+    cell_threads(1)
+    alone = engine.compute_run(config)
+    cell_threads(3)
+    together = engine.compute_run(config)
+    assert [c.cell for c in together.cells] == config.cells
+    for ours, theirs in zip(together.cells, alone.cells, strict=True):
+        for f in dataclasses.fields(ours):
+            _same(getattr(ours, f.name), getattr(theirs, f.name), f"{ours.cell}.{f.name}")
+    assert together.bulk_payload == alone.bulk_payload
+
+
+def test_every_cell_thread_is_in_the_run_s_cancel_scope_and_a_cancel_stops_them(cell_threads):
+    cell_threads(2)
+    event, seen, started = threading.Event(), {}, threading.Barrier(2, timeout=10)
+
+    def compute(name):
+        seen[name] = (models.cancel.current(), threading.current_thread().name)
+        if name in ("a", "b"):
+            started.wait()  # both threads at work at once: "b" is not taken back by the caller
+        return name
+
+    with models.cancel.scope(event):
+        assert engine._cells(["a", "b"], compute) == {"a": "a", "b": "b"}
+    assert seen["a"][0] is event and seen["b"][0] is event
+    assert seen["b"][1].startswith("gateflow-cell")  # computed in the pool
+    event.set()
+    with models.cancel.scope(event), pytest.raises(models.cancel.Cancelled):
+        engine.compute_run(RunConfig(**BASE))
+
+
+def test_cells_no_pool_thread_has_started_are_computed_by_the_run_s_own_thread(cell_threads):
+    """A pool busy with another run's cell: this run does not wait for it."""
+    cell_threads(2)
+    engine._cells(["warm", "up"], lambda name: name)  # the pool exists
+    hold = threading.Event()
+    busy = engine._cell_pool.submit(hold.wait, 10)
+    try:
+        where = {}
+        out = engine._cells(["a", "b", "c"], lambda n: where.setdefault(n, threading.current_thread()))
+        assert set(out) == {"a", "b", "c"}
+        assert set(where.values()) == {threading.current_thread()}
+    finally:
+        hold.set()
+        busy.result()
+
+
+def test_an_error_in_a_cell_thread_reaches_the_run(cell_threads):
+    cell_threads(2)
+
+    def compute(name):
+        if name == "b":
+            raise ValueError("hidden_size: boom")
+        return name
+
+    with pytest.raises(ValueError, match="boom"):
+        engine._cells(["a", "b"], compute)
+    assert engine._cells(["a", "c"], lambda n: n) == {"a": "a", "c": "c"}  # the pool still works
+
+
+def test_the_working_memory_counts_the_cells_computed_at_once(cell_threads):
+    config = RunConfig(**BASE)
+    cell_threads(1)
+    one = engine.working_bytes(config)
+    cell_threads(2)
+    assert engine.working_bytes(config) == 2 * one > 0
+    cell_threads(8)
+    assert engine.working_bytes(config) == 3 * one  # three cells
