@@ -37,11 +37,13 @@ WARM_FROM = 48  # the smaller side from which the block iteration beats one eige
 
 def spectral_norm(matrices: Tensor) -> Tensor:
     """Largest singular value of each (..., M, N) matrix; inf or NaN where the matrix holds them."""
-    finite = torch.isfinite(matrices).flatten(-2).all(-1)
-    safe = torch.where(finite[..., None, None], matrices, torch.zeros((), dtype=matrices.dtype))
+    # max |entry| of each matrix: NaN where it holds a NaN, inf where an inf (and no NaN)
+    scale = torch.maximum(matrices.amax(dim=(-2, -1)), -matrices.amin(dim=(-2, -1)))
+    finite = torch.isfinite(scale)
     # scaled to max |entry| = 1 so the Gram matrix cannot overflow in an exploding run
-    scale = safe.abs().amax(dim=(-2, -1), keepdim=True)
-    unit = safe / torch.where(scale > 0, scale, torch.ones((), dtype=scale.dtype))
+    unit = matrices / torch.where(finite & (scale > 0), scale, 1.0)[..., None, None]
+    if not bool(finite.all()):
+        unit = torch.where(finite[..., None, None], unit, torch.zeros((), dtype=unit.dtype))
     # the largest singular value as sqrt(largest eigenvalue of the Gram matrix): a third of an SVD's cost
     wide = unit.shape[-2] <= unit.shape[-1]
     gram = unit @ unit.transpose(-1, -2) if wide else unit.transpose(-1, -2) @ unit
@@ -49,9 +51,7 @@ def spectral_norm(matrices: Tensor) -> Tensor:
         largest = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0).sqrt()
     except torch.linalg.LinAlgError:  # eigh did not converge on some matrix: fall back to the SVD
         largest = torch.linalg.matrix_norm(unit, ord=2)
-    norms = largest * scale[..., 0, 0]
-    has_nan = torch.isnan(matrices).flatten(-2).any(-1)
-    return torch.where(finite, norms, torch.where(has_nan, torch.nan, torch.inf).to(norms.dtype))
+    return torch.where(finite, largest * scale, scale)  # NaN or inf: the scale says which
 
 
 def sequence_spectral_norms(matrices: Tensor, backward: bool = False) -> Tensor:

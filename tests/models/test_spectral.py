@@ -104,3 +104,18 @@ def test_a_clear_top_over_a_long_tail_is_proven_by_cholesky(monkeypatch):
     got = sequence_spectral_norms(seq[:, None], backward=True)[:, 0]
     torch.testing.assert_close(got, _svd_norm(seq), rtol=1e-4, atol=0)
     assert sum(proven) == T  # none left to the eigen-solve
+
+
+def test_the_eigen_solve_gives_nan_inf_and_zero_for_what_the_matrix_holds():
+    m = torch.randn(7, 5, 7, generator=torch.Generator().manual_seed(4))
+    m[1, 2, 3] = float("nan")
+    m[2, 0, 0] = float("inf")
+    m[3, 1, 1] = -float("inf")
+    m[4] = 0
+    m[5, 0, 0], m[5, 1, 1] = float("nan"), float("inf")
+    m[6] *= 1e30  # its Gram matrix would overflow float32 unscaled
+    got = spectral_norm(m)
+    assert torch.isnan(got[1]) and got[2] == torch.inf and got[3] == torch.inf and got[4] == 0
+    assert torch.isnan(got[5])
+    held = [0, 6]
+    torch.testing.assert_close(got[held].double(), _svd_norm(m[held]), rtol=1e-5, atol=0)
