@@ -9,6 +9,7 @@ config being computed is computed once however many sessions ask for it at the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import ctypes
 import ctypes.util
@@ -775,7 +776,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
     """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
     weights. ``reuse(cell, key)``: a CellRun already computed with that cell_key, or None (the
     cache's cell_run). The cells are independent: up to ``cell_threads`` of them are computed side
-    by side (see _cells). Raises EngineError naming the field."""
+    by side when no other run is being computed (see _cells). Raises EngineError naming the field."""
     start = time.perf_counter()
     try:
         task, upload = _task_and_upload(config, trained)
@@ -787,10 +788,11 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
         reused = {
             cell: reuse(cell, cell_keys[cell]) if reuse and untrained else None for cell in config.cells
         }
-        computed = _cells(
-            [cell for cell in config.cells if reused[cell] is None],
-            lambda cell: _cell_run(config, cell, task, trained, upload, target_steps),
-        )
+        with _computing():
+            computed = _cells(
+                [cell for cell in config.cells if reused[cell] is None],
+                lambda cell: _cell_run(config, cell, task, trained, upload, target_steps),
+            )
         cells = [computed[cell] if reused[cell] is None else reused[cell] for cell in config.cells]
     except EngineError:
         raise
@@ -861,10 +863,25 @@ def _cell_run(config: RunConfig, cell: str, task, trained: Trained | None, uploa
 # others to this pool (cell_threads - 1 threads, shared by every run); a cell no pool thread has
 # started when the run's thread is free is taken back and computed there, so a run never waits on a
 # pool busy with other runs. NumPy, LAPACK and torch let go of the GIL in their work, so on an idle
-# machine the largest run's three cells take about the time of the slowest (bench/jacobian.py).
+# machine the largest run's cells take about 0.75x the time of one after another (bench/jacobian.py),
+# for about 1.3x the CPU time (two cores share one cache): so only a run computed alone on the server
+# does it, and under load every run keeps to one thread as before.
 _cell_threads = 1
 _cell_pool: ThreadPoolExecutor | None = None
 _cell_pool_lock = threading.Lock()
+_runs_computing = 0  # compute_run calls in their cells now, on every thread
+
+
+@contextlib.contextmanager
+def _computing():
+    global _runs_computing
+    with _cell_pool_lock:
+        _runs_computing += 1
+    try:
+        yield
+    finally:
+        with _cell_pool_lock:
+            _runs_computing -= 1
 
 
 def set_cell_threads(n: int) -> None:
@@ -882,9 +899,10 @@ def cells_at_once(config: RunConfig) -> int:
 
 
 def _cells(names: list[str], compute) -> dict:
-    """compute(name) for every name, up to _cell_threads at once; each in the cancel scope of the
-    calling thread. A cell that raises stops the rest: the others not yet started are dropped."""
-    if _cell_threads == 1 or len(names) < 2:
+    """compute(name) for every name, up to _cell_threads at once while at most one run is being
+    computed (this one), else one after another; each in the cancel scope of the calling thread. A
+    cell that raises stops the rest: the others not yet started are dropped."""
+    if _cell_threads == 1 or len(names) < 2 or _runs_computing > 1:
         return {name: compute(name) for name in names}
     global _cell_pool
     with _cell_pool_lock:

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     max_play_rate: float = Field(60.0, gt=0.5, le=1000.0)
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int = Field(2, ge=1, le=64)  # threads that compute runs, off the event loop
-    # cells of one run computed side by side (engine.set_cell_threads); 1: one after another
+    # cells of one run computed side by side while no other run is (engine.set_cell_threads); 1: never
     cell_threads: int = Field(2, ge=1, le=64)
     # configures queued or computing on the whole server (one per session at most): past it, "busy"
     max_queued_computes: int = Field(32, ge=1, le=10_000)

@@ -310,3 +310,20 @@ def test_the_working_memory_counts_the_cells_computed_at_once(cell_threads):
     assert engine.working_bytes(config) == 2 * one > 0
     cell_threads(8)
     assert engine.working_bytes(config) == 3 * one  # three cells
+
+
+def test_a_run_computed_while_another_is_keeps_its_cells_on_its_own_thread(cell_threads):
+    """Under load every run keeps to one thread: side by side costs more CPU time in all."""
+    cell_threads(2)
+    where = {}
+    with engine._computing(), engine._computing():  # this run and another
+        engine._cells(["a", "b", "c"], lambda n: where.setdefault(n, threading.current_thread()))
+    assert set(where.values()) == {threading.current_thread()}
+    together = threading.Barrier(2, timeout=10)  # passed only by two threads at work at once
+
+    def meet(name):
+        together.wait()
+        return name
+
+    with engine._computing():  # this run alone
+        assert engine._cells(["a", "b"], meet) == {"a": "a", "b": "b"}
