@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import math
+import os
 import re
 import threading
 import time
@@ -74,7 +75,7 @@ def configure(settings: Settings) -> None:
             + ", ".join(devices())
         )
     torch.set_num_threads(settings.torch_threads)
-    set_cell_threads(settings.cell_threads)
+    set_cell_threads(min(settings.cell_threads, usable_cores()))  # a second thread on one core: no gain
     _cache.resize(settings.cache_size, settings.memory_budget_mb * 2**20 // 4)
 
 
@@ -891,6 +892,14 @@ def set_cell_threads(n: int) -> None:
         old, _cell_pool, _cell_threads = _cell_pool, None, max(1, int(n))
     if old is not None:
         old.shutdown(wait=False)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. taskset; else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def cells_at_once(config: RunConfig) -> int:

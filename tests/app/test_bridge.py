@@ -327,3 +327,16 @@ def test_a_run_computed_while_another_is_keeps_its_cells_on_its_own_thread(cell_
 
     with engine._computing():  # this run alone
         assert engine._cells(["a", "b"], meet) == {"a": "a", "b": "b"}
+
+
+def test_the_cell_threads_are_no_more_than_the_cores_the_server_may_use(monkeypatch, cell_threads):
+    from app.settings import Settings
+
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0})  # e.g. taskset -c 0
+    engine.configure(Settings(cell_threads=4))
+    assert engine._cell_threads == 1
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    engine.configure(Settings(cell_threads=4))
+    assert engine._cell_threads == 3
+    engine.configure(Settings(cell_threads=2))
+    assert engine._cell_threads == 2
