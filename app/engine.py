@@ -9,6 +9,7 @@ config being computed is computed once however many sessions ask for it at the s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import csv
 import ctypes
@@ -25,6 +26,7 @@ import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import orjson
@@ -777,7 +779,8 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
     """Compute every cell's trace and its wire forms, of the config's untrained nets or of ``trained``
     weights. ``reuse(cell, key)``: a CellRun already computed with that cell_key, or None (the
     cache's cell_run). The cells are independent: up to ``cell_threads`` of them are computed side
-    by side when no other run is being computed (see _cells). Raises EngineError naming the field."""
+    by side when no other run is being computed and the memory budget has room (see _cells). Raises
+    EngineError naming the field."""
     start = time.perf_counter()
     try:
         task, upload = _task_and_upload(config, trained)
@@ -793,6 +796,7 @@ def compute_run(config: RunConfig, trained: Trained | None = None, reuse=None) -
             computed = _cells(
                 [cell for cell in config.cells if reused[cell] is None],
                 lambda cell: _cell_run(config, cell, task, trained, upload, target_steps),
+                working_bytes(config),
             )
         cells = [computed[cell] if reused[cell] is None else reused[cell] for cell in config.cells]
     except EngineError:
@@ -866,11 +870,13 @@ def _cell_run(config: RunConfig, cell: str, task, trained: Trained | None, uploa
 # pool busy with other runs. NumPy, LAPACK and torch let go of the GIL in their work, so on an idle
 # machine the largest run's cells take about 0.75x the time of one after another (bench/jacobian.py),
 # for about 1.3x the CPU time (two cores share one cache): so only a run computed alone on the server
-# does it, and under load every run keeps to one thread as before.
+# does it, under load every run keeps to one thread as before, and each cell beside the first holds
+# its own working memory under the budget (none left: one after another).
 _cell_threads = 1
 _cell_pool: ThreadPoolExecutor | None = None
 _cell_pool_lock = threading.Lock()
 _runs_computing = 0  # compute_run calls in their cells now, on every thread
+_budget = threading.local()  # .bytes: the memory budget of the run this thread computes (within_budget)
 
 
 @contextlib.contextmanager
@@ -885,11 +891,38 @@ def _computing():
             _runs_computing -= 1
 
 
+def within_budget(budget_bytes: int, job):
+    """``job`` to run in a compute thread for a run admitted under ``budget_bytes``: what the run
+    computes on top of its reservation (cells side by side) is held to the same budget."""
+
+    def scoped():
+        before, _budget.bytes = getattr(_budget, "bytes", None), budget_bytes
+        try:
+            return job()
+        finally:
+            _budget.bytes = before
+
+    return scoped
+
+
+def _reserve_extra(nbytes: int) -> Reservation | None:
+    """Room for ``nbytes`` more under this thread's budget, or None where there is none (cached runs are
+    not dropped for it). With no budget (compute_run called directly) the room is counted, never refused."""
+    global _reserved
+    budget = getattr(_budget, "bytes", None)
+    with _reserved_lock:
+        if budget is not None and memory_in_use() + nbytes > budget:
+            return None
+        _reserved += nbytes
+    return Reservation(nbytes)
+
+
 def set_cell_threads(n: int) -> None:
-    """How many cells of one run may be computed at once (1: one after another)."""
+    """How many cells of one run may be computed at once (1: one after another), at most the cores this
+    process may use (a second thread on one core gains nothing)."""
     global _cell_threads, _cell_pool
     with _cell_pool_lock:
-        old, _cell_pool, _cell_threads = _cell_pool, None, max(1, int(n))
+        old, _cell_pool, _cell_threads = _cell_pool, None, max(1, min(int(n), usable_cores()))
     if old is not None:
         old.shutdown(wait=False)
 
@@ -902,38 +935,46 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def cells_at_once(config: RunConfig) -> int:
-    """How many of ``config``'s cells may be computed at the same time."""
-    return max(1, min(_cell_threads, len(config.cells)))
-
-
-def _cells(names: list[str], compute) -> dict:
-    """compute(name) for every name, up to _cell_threads at once while at most one run is being
-    computed (this one), else one after another; each in the cancel scope of the calling thread. A
-    cell that raises stops the rest: the others not yet started are dropped."""
-    if _cell_threads == 1 or len(names) < 2 or _runs_computing > 1:
-        return {name: compute(name) for name in names}
+def _cells(names: list[str], compute, cell_bytes: int = 0) -> dict:
+    """compute(name) for every name: up to _cell_threads at once while this is the one run being
+    computed and the budget has room for ``cell_bytes`` of working memory per extra cell, else one
+    after another; each in the cancel scope of the calling thread. A cell that raises stops the rest
+    (those not started are dropped, those started stop at their next check) before it is raised."""
     global _cell_pool
     with _cell_pool_lock:
-        if _cell_pool is None:
+        width = min(_cell_threads, len(names))
+        alone = _runs_computing <= 1
+        if width > 1 and alone and _cell_pool is None:
             _cell_pool = ThreadPoolExecutor(_cell_threads - 1, thread_name_prefix="gateflow-cell")
         pool = _cell_pool
-    event = models.cancel.current()
+    extra = _reserve_extra((width - 1) * cell_bytes) if width > 1 and alone and pool else None
+    if extra is None:
+        return {name: compute(name) for name in names}
+    stop = models.cancel.Linked(models.cancel.current())  # set: this run's pool cells stop
 
     def scoped(name):
-        with models.cancel.scope(event):
+        with models.cancel.scope(stop):
             return compute(name)
 
-    futures = {name: pool.submit(scoped, name) for name in names[1:]}
+    futures: dict = {}
     try:
+        for name in names[1:]:
+            try:
+                futures[name] = pool.submit(scoped, name)
+            except RuntimeError:  # the pool was replaced (set_cell_threads): computed here
+                break
         out = {names[0]: compute(names[0])}
-        for name, future in futures.items():
-            if future.cancel():  # not started: computed here, before waiting on any other
+        for name in names[1:]:
+            future = futures.get(name)
+            if future is None or future.cancel():  # not started: computed here, before any wait
                 out[name] = compute(name)
         return {name: out[name] if name in out else futures[name].result() for name in names}
     finally:
+        stop.set()
         for future in futures.values():
-            future.cancel()
+            if not future.cancel():
+                concurrent.futures.wait([future])  # started: it stops at its next check
+        extra.release()  # once no cell of this run holds working memory
 
 
 def _pack(run: Run) -> None:
@@ -1126,16 +1167,16 @@ def estimate_bytes(config: RunConfig) -> int:
 
 
 def working_bytes(config: RunConfig) -> int:
-    """About the most a compute of ``config`` needs besides the run it makes: with Jacobian norms, for
-    each cell computed at once (cells_at_once), one layer-direction's (T, K, H) sweep seeded with the
-    identity (K = 2H for the LSTM's h and c, else H) and its copies for the spectral norms (measured:
-    130-150 MB for T = 256, H = 128, the LSTM)."""
+    """About the most a compute of ``config`` needs besides the run it makes: with Jacobian norms, one
+    layer-direction's (T, K, H) sweep seeded with the identity (K = 2H for the LSTM's h and c, else H)
+    and its copies for the spectral norms (measured: 130-150 MB for T = 256, H = 128, the LSTM). Cells
+    computed side by side reserve one more of these each, where the budget has room (_cells)."""
     T, H = config.steps, config.hidden_size
     jacobian = _JACOBIAN[config.jacobian]
     if not (models.limits.jacobian_auto(T, 1, H) if jacobian is None else jacobian):
         return 0
     K = 2 * H if any(models.cells.REGISTRY[c].has_cell_state for c in config.cells) else H
-    return 4 * T * K * H * 4 * cells_at_once(config)  # one per cell computed at the same time
+    return 4 * T * K * H * 4
 
 
 class MemoryFull(Exception):
@@ -1212,9 +1253,8 @@ async def admitted_run(
     (a REST trace, a room's run)."""
     loop = asyncio.get_running_loop()
     with await admit(config, budget_bytes):  # released once the run counts itself
-        if trained is not None:
-            return await loop.run_in_executor(executor, trained_run, config, trained)
-        return await loop.run_in_executor(executor, get_run, config)
+        job = partial(trained_run, config, trained) if trained is not None else partial(get_run, config)
+        return await loop.run_in_executor(executor, within_budget(budget_bytes, job))
 
 
 # -- the cache ------------------------------------------------------------------------------------

@@ -238,9 +238,12 @@ class Session:
                 return None
 
     async def _admit_and_compute(self, config, job: Callable[[], engine.Run]) -> engine.Run:
-        reservation = await engine.admit(config, self.settings.memory_budget_mb * 2**20)
+        budget = self.settings.memory_budget_mb * 2**20
+        reservation = await engine.admit(config, budget)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, job)
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, engine.within_budget(budget, job)
+            )
         finally:
             reservation.release()  # the run, if made, now counts itself
 

@@ -33,6 +33,18 @@ def scope(event: threading.Event | None) -> Iterator[None]:
         _local.event = previous
 
 
+class Linked(threading.Event):
+    """An event that also counts as set when ``parent`` is: stops one part of a computation (a helper
+    thread's share) without touching the rest, and stops with all of it."""
+
+    def __init__(self, parent: threading.Event | None):
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.parent is not None and self.parent.is_set())
+
+
 def current() -> threading.Event | None:
     """This thread's cancel event (None: never cancelled), to hand to a scope in a helper thread."""
     return getattr(_local, "event", None)

@@ -33,6 +33,7 @@ BLOCK = 8  # vectors in the block
 TOLERANCE = 1e-4  # accepted when the upper bound of lambda_1 is within this of the lower (sigma: 5e-5)
 ITERATIONS = 2
 WARM_FROM = 48  # the smaller side from which the block iteration beats one eigen-solve per matrix
+CHUNK = 64  # uncertified products given the Cholesky test and the eigen-solve at a time
 
 
 def spectral_norm(matrices: Tensor) -> Tensor:
@@ -94,15 +95,17 @@ def _block_iteration(values: np.ndarray, backward: bool) -> np.ndarray:
         top[proven] = theta[proven]
         if i + 1 < ITERATIONS:
             block = torch.linalg.qr(torch.from_numpy(Z))[0].numpy()  # a third of NumPy's batched qr
+    # the rest: the Cholesky test, then the exact eigen-solve of those it cannot prove, on one float64
+    # Gram matrix, CHUNK products at a time (a few MB however long the sequence)
     unproven = np.flatnonzero(np.isnan(top))
-    if unproven.size:
-        rest = G[unproven].astype(np.float64)
-        ok = bounded_above(rest @ rest.transpose(0, 2, 1), theta[unproven] * (1 + TOLERANCE))
-        top[unproven[ok]] = theta[unproven[ok]]
-    exact = np.flatnonzero(np.isnan(top))  # not certified: the exact answer for these
-    if exact.size:
-        rest = G[exact]
-        top[exact] = np.linalg.eigvalsh((rest @ rest.transpose(0, 2, 1)).astype(np.float64))[:, -1]
+    for start in range(0, unproven.size, CHUNK):
+        part = unproven[start : start + CHUNK]
+        rest = G[part].astype(np.float64)
+        gram = rest @ rest.transpose(0, 2, 1)
+        ok = bounded_above(gram, theta[part] * (1 + TOLERANCE))
+        top[part] = np.where(ok, theta[part], np.nan)
+        if not ok.all():  # not certified: the exact answer for these
+            top[part[~ok]] = np.linalg.eigvalsh(gram[~ok])[:, -1]
     out[live] = np.sqrt(np.maximum(top, 0.0)) * largest[live]
     return out
 
@@ -110,6 +113,8 @@ def _block_iteration(values: np.ndarray, backward: bool) -> np.ndarray:
 def bounded_above(gram: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Whether each symmetric (n, M, M) float64 matrix's largest eigenvalue is below mu (n,): mu I - A
     positive definite, decided by a batched Cholesky factorization (it fails on any other)."""
-    shifted = mu[:, None, None] * np.eye(gram.shape[-1]) - gram
+    shifted = np.negative(gram)
+    diagonal = np.arange(gram.shape[-1])
+    shifted[:, diagonal, diagonal] += mu[:, None]
     info = torch.linalg.cholesky_ex(torch.from_numpy(shifted)).info
     return info.numpy() == 0

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import math
 import threading
+import time
 
 import numpy as np
 import orjson
@@ -257,18 +258,25 @@ def test_cells_computed_side_by_side_are_the_cells_computed_one_after_another(ce
 def test_every_cell_thread_is_in_the_run_s_cancel_scope_and_a_cancel_stops_them(cell_threads):
     cell_threads(2)
     event, seen, started = threading.Event(), {}, threading.Barrier(2, timeout=10)
+    b_cancelled = threading.Event()
 
     def compute(name):
-        seen[name] = (models.cancel.current(), threading.current_thread().name)
-        if name in ("a", "b"):
-            started.wait()  # both threads at work at once: "b" is not taken back by the caller
+        seen[name] = threading.current_thread().name
+        started.wait()  # both threads at work at once: "b" is not taken back by the caller
+        if name == "a":
+            event.set()  # the run is cancelled while "b" runs in the pool
+        else:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not b_cancelled.is_set():
+                try:
+                    models.cancel.check()
+                except models.cancel.Cancelled:
+                    b_cancelled.set()
         return name
 
     with models.cancel.scope(event):
         assert engine._cells(["a", "b"], compute) == {"a": "a", "b": "b"}
-    assert seen["a"][0] is event and seen["b"][0] is event
-    assert seen["b"][1].startswith("gateflow-cell")  # computed in the pool
-    event.set()
+    assert seen["b"].startswith("gateflow-cell") and b_cancelled.is_set()
     with models.cancel.scope(event), pytest.raises(models.cancel.Cancelled):
         engine.compute_run(RunConfig(**BASE))
 
@@ -302,14 +310,56 @@ def test_an_error_in_a_cell_thread_reaches_the_run(cell_threads):
     assert engine._cells(["a", "c"], lambda n: n) == {"a": "a", "c": "c"}  # the pool still works
 
 
-def test_the_working_memory_counts_the_cells_computed_at_once(cell_threads):
-    config = RunConfig(**BASE)
-    cell_threads(1)
-    one = engine.working_bytes(config)
+def test_an_error_in_one_cell_stops_the_others_before_it_is_raised(cell_threads):
     cell_threads(2)
-    assert engine.working_bytes(config) == 2 * one > 0
-    cell_threads(8)
-    assert engine.working_bytes(config) == 3 * one  # three cells
+    started, stopped = threading.Event(), threading.Event()
+
+    def compute(name):
+        if name == "a":
+            assert started.wait(10)
+            raise ValueError("hidden_size: boom")
+        started.set()
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:
+                models.cancel.check()
+                time.sleep(0.001)
+        except models.cancel.Cancelled:
+            stopped.set()
+            raise
+        return name
+
+    with pytest.raises(ValueError, match="boom"):
+        engine._cells(["a", "b"], compute)
+    assert stopped.is_set()  # "b" had stopped when the error came out: nothing runs on after the run
+
+
+def test_cells_side_by_side_hold_their_working_memory_under_the_budget(cell_threads):
+    cell_threads(2)
+    together, held = threading.Barrier(2, timeout=10), []
+
+    def meet(name):
+        held.append(engine.computing_bytes())
+        together.wait()  # passed only by two threads at work at once
+        return name
+
+    before = engine.computing_bytes()
+    roomy = engine.memory_in_use() + 10**6
+    assert engine.within_budget(roomy, lambda: engine._cells(["a", "b"], meet, 10**5))() == {
+        "a": "a",
+        "b": "b",
+    }
+    assert min(held) == before + 10**5  # the second cell's working memory, counted while it runs
+    assert engine.computing_bytes() == before
+    where = {}  # no room for a second cell's working memory: one after another, on this thread
+
+    def record(name):
+        where[name] = (threading.current_thread(), engine.computing_bytes())
+        return name
+
+    tight = engine.memory_in_use() + 10**5 - 1
+    engine.within_budget(tight, lambda: engine._cells(["a", "b"], record, 10**5))()
+    assert set(where.values()) == {(threading.current_thread(), before)}  # nothing more reserved
 
 
 def test_a_run_computed_while_another_is_keeps_its_cells_on_its_own_thread(cell_threads):
@@ -330,13 +380,11 @@ def test_a_run_computed_while_another_is_keeps_its_cells_on_its_own_thread(cell_
 
 
 def test_the_cell_threads_are_no_more_than_the_cores_the_server_may_use(monkeypatch, cell_threads):
-    from app.settings import Settings
-
     monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0})  # e.g. taskset -c 0
-    engine.configure(Settings(cell_threads=4))
+    cell_threads(4)
     assert engine._cell_threads == 1
     monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    engine.configure(Settings(cell_threads=4))
+    cell_threads(4)
     assert engine._cell_threads == 3
-    engine.configure(Settings(cell_threads=2))
+    cell_threads(2)
     assert engine._cell_threads == 2

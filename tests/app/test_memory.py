@@ -12,6 +12,7 @@ from wire_helpers import configure, receive_json
 
 from app import engine
 from app.schemas import RunConfig
+from app.settings import Settings
 
 # no Jacobian norms: a compute's room is then its run's alone (working memory: the last test)
 MEDIUM = {"cells": ["rnn_tanh", "lstm"], "seq_len": 200, "hidden_size": 64, "jacobian": "off"}
@@ -91,8 +92,7 @@ def test_a_compute_with_jacobian_norms_reserves_its_working_memory():
     promised while the run is computed, and given back with the reservation."""
     on, off = RunConfig(**MEDIUM | {"jacobian": "on"}), RunConfig(**MEDIUM)
     assert engine.working_bytes(off) == 0
-    # the LSTM: K = 2H cotangents, for each cell computed at the same time
-    assert engine.working_bytes(on) == 4 * 200 * 128 * 64 * 4 * engine.cells_at_once(on)
+    assert engine.working_bytes(on) == 4 * 200 * 128 * 64 * 4  # the LSTM: K = 2H cotangents
     before = engine.memory_in_use()
     with engine.reserve(on, 10**12) as with_norms, engine.reserve(off, 10**12) as without:
         assert with_norms.nbytes - without.nbytes == engine.working_bytes(on)
@@ -120,3 +120,20 @@ def test_a_configure_waits_for_room_that_computes_give_back_rather_than_being_re
     finally:
         client.app.state.settings = settings
         engine.cache().clear()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_largest_runs_with_jacobian_norms_fit_the_default_budget_whatever_the_cell_threads(threads):
+    """Cells side by side reserve their extra working memory only where there is room (engine._cells):
+    what a configure needs to be admitted does not grow with GATEFLOW_CELL_THREADS."""
+    before = engine._cell_threads
+    engine.set_cell_threads(threads)
+    try:
+        budget = Settings().memory_budget_mb * 2**20
+        for config in (
+            RunConfig(seq_len=500, hidden_size=128, jacobian="on"),
+            RunConfig(seq_len=500, hidden_size=128, num_layers=2, jacobian="on"),
+        ):
+            assert engine.estimate_bytes(config) + engine.working_bytes(config) < budget
+    finally:
+        engine.set_cell_threads(before)
