@@ -102,16 +102,7 @@ def reverse(
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
-            # dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}
-            if t < T - 1:
-                ops.mul(gc[t + 1], forget[t + 1], out=carry)
-                scale.enter(t, (gh[t], carry), es[t])  # + e_t, and back into range
-                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-                ops.add(gc[t], carry, out=gc[t])
-            else:
-                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-                if seed_c is not None:
-                    ops.add(gc[t], ops.view(seed_c), out=gc[t])
+            _step_c(ops, t, T, gh, gc, forget, dc_from_dh, carry, scale, es[t], seed_c)
             ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg)
             ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o)
             if t > 0:
@@ -123,6 +114,21 @@ def reverse(
         [grad_c.unsqueeze(3) * fw.coef["pre_from_dc"], (grad_h * fw.coef["pre_o_from_dh"]).unsqueeze(3)], 3
     )
     return Reverse(grad_h, grad_c, dpre.view(T, B, K, 4 * H) @ w.weight_ih, log2)
+
+
+def _step_c(ops: Ops, t, T, gh, gc, forget, dc_from_dh, carry, scale: Rescale, e_t, seed_c) -> None:
+    """Step t's dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1} into gc[t]: below T-1, e_t is added to
+    dh_t and both carried arrays brought into range first (carry holds dc_{t+1} f_{t+1}); at T-1, the
+    seed of dc is added."""
+    if t < T - 1:
+        ops.mul(gc[t + 1], forget[t + 1], out=carry)
+        scale.enter(t, (gh[t], carry), e_t)  # + e_t, and back into range
+        ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+        ops.add(gc[t], carry, out=gc[t])
+    else:
+        ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+        if seed_c is not None:
+            ops.add(gc[t], ops.view(seed_c), out=gc[t])
 
 
 PRODUCTS_FROM = 48  # below this H, the two products' dispatch costs more than the saved multiply-adds
@@ -153,16 +159,8 @@ def _reverse_products(fw: Forward, w: LayerWeights, seed_h: Tensor, seed_c: Tens
     with quiet():
         seed_last_step(ops, gh[T - 1], None, seed_h)
         for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                ops.mul(gc[t + 1], forget[t + 1], out=carry)
-                scale.enter(t, (gh[t], carry), None)  # back into range
-                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-                ops.add(gc[t], carry, out=gc[t])
-            else:
-                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-                if seed_c is not None:
-                    ops.add(gc[t], ops.view(seed_c), out=gc[t])
-            if t > 0:
+            _step_c(ops, t, T, gh, gc, forget, dc_from_dh, carry, scale, None, seed_c)
+            if t > 0:  # carry is free again: the scratch for dh_t N_t
                 ops.bmm(gc[t], next(through_c), out=gh[t - 1])
                 ops.bmm(gh[t], next(through_o), out=carry)
                 ops.add(gh[t - 1], carry, out=gh[t - 1])
