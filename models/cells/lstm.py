@@ -66,6 +66,9 @@ def forward(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Forward:
     return Forward(h, h_prev, c, c_prev, {"i": i, "f": f, "g": g, "o": o}, coef)
 
 
+PRODUCTS_FROM = 48  # below this H, the two products' dispatch costs more than the saved multiply-adds
+
+
 def reverse(
     fw: Forward,
     w: LayerWeights,
@@ -79,11 +82,16 @@ def reverse(
     added at the last step.
 
     Six NumPy ops a step, all but one on operands of one shape (broadcasting costs a NumPy op twice).
+    With K >= H cotangents (the Jacobians dh_T/dh_t, dc_T/dc_t) from H = PRODUCTS_FROM, the step back
+    through W_hh is taken as two H x H matrices instead of the four gates' 4H x H (base.step_blocks),
+
+        dh_{t-1} = dc_t M_t + dh_t N_t,   M_t = sum over i, f, g of diag(dpre/dc) W_hh[gate],
+                                          N_t = diag(dpre_o/dh) W_hh[o],
+
+    half the multiply-adds of dpre_t W_hh, the sums in another order (equal to rounding).
     """
     T, B, H = fw.h.shape
     K = e.shape[2] if e is not None else seed_h.shape[1]
-    if e is None and not store and K >= H >= PRODUCTS_FROM:
-        return _reverse_products(fw, w, seed_h, seed_c)
     ops = Ops(fw.h)
     W = ops.view(w.weight_hh)  # (4H, H)
     dc_from_dh, forget = ops.steps(fw.coef["dc_from_dh"]), ops.steps(fw.coef["forget"])
@@ -98,14 +106,34 @@ def reverse(
     dpre2 = one_step(ops, scratch.view(-1, B * K, 4 * H))
     dpre_ifg, dpre_o = one_step(ops, scratch[:, :, :, :3]), one_step(ops, scratch[:, :, :, 3])
     carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
+    blocks = K >= H >= PRODUCTS_FROM
+    if blocks:
+        W4 = w.weight_hh.reshape(4, H, H)
+        through_c = step_blocks(ops, fw.coef["pre_from_dc"][:, :, 0], W4[:3])  # M_t
+        through_o = step_blocks(ops, fw.coef["pre_o_from_dh"], W4[3:])  # N_t: (T, B, 1, H), one chunk
     scale = Rescale(ops, T, B, e_scale, like=fw.h)
     with quiet():
         seed_last_step(ops, gh[T - 1], es[T - 1], seed_h)
         for t in range(T - 1, -1, -1):
-            _step_c(ops, t, T, gh, gc, forget, dc_from_dh, carry, scale, es[t], seed_c)
-            ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg)
-            ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o)
-            if t > 0:
+            # dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}
+            if t < T - 1:
+                ops.mul(gc[t + 1], forget[t + 1], out=carry)
+                scale.enter(t, (gh[t], carry), es[t])  # + e_t, and back into range
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                ops.add(gc[t], carry, out=gc[t])
+            else:
+                ops.mul(gh[t], dc_from_dh[t], out=gc[t])
+                if seed_c is not None:
+                    ops.add(gc[t], ops.view(seed_c), out=gc[t])
+            if t == 0:
+                break
+            if blocks:  # carry is free again: the scratch for dh_t N_t
+                ops.bmm(gc[t], next(through_c), out=gh[t - 1])
+                ops.bmm(gh[t], next(through_o), out=carry)
+                ops.add(gh[t - 1], carry, out=gh[t - 1])
+            else:
+                ops.mul(gc3[t], pre_from_dc[t], out=dpre_ifg)
+                ops.mul(gh[t], pre_o_from_dh[t], out=dpre_o)
                 ops.matmul(dpre2, W, out=gh2[t - 1])  # dh_{t-1} = W_hh^T dpre_t
     log2 = scale.log2(grad_h)
     if not store:
@@ -114,57 +142,6 @@ def reverse(
         [grad_c.unsqueeze(3) * fw.coef["pre_from_dc"], (grad_h * fw.coef["pre_o_from_dh"]).unsqueeze(3)], 3
     )
     return Reverse(grad_h, grad_c, dpre.view(T, B, K, 4 * H) @ w.weight_ih, log2)
-
-
-def _step_c(ops: Ops, t, T, gh, gc, forget, dc_from_dh, carry, scale: Rescale, e_t, seed_c) -> None:
-    """Step t's dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1} into gc[t]: below T-1, e_t is added to
-    dh_t and both carried arrays brought into range first (carry holds dc_{t+1} f_{t+1}); at T-1, the
-    seed of dc is added."""
-    if t < T - 1:
-        ops.mul(gc[t + 1], forget[t + 1], out=carry)
-        scale.enter(t, (gh[t], carry), e_t)  # + e_t, and back into range
-        ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-        ops.add(gc[t], carry, out=gc[t])
-    else:
-        ops.mul(gh[t], dc_from_dh[t], out=gc[t])
-        if seed_c is not None:
-            ops.add(gc[t], ops.view(seed_c), out=gc[t])
-
-
-PRODUCTS_FROM = 48  # below this H, the two products' dispatch costs more than the saved multiply-adds
-
-
-def _reverse_products(fw: Forward, w: LayerWeights, seed_h: Tensor, seed_c: Tensor | None) -> Reverse:
-    """The sweep of K >= H cotangents with no explicit gradient (the Jacobians dh_T/dh_t, dc_T/dc_t):
-    the same recurrence, with the step back through W_hh taken as two H x H matrices instead of the
-    four gates' 4H x H (base.step_blocks),
-
-        dh_{t-1} = dc_t M_t + dh_t N_t,   M_t = sum over i, f, g of diag(dpre/dc) W_hh[gate],
-                                          N_t = diag(dpre_o/dh) W_hh[o],
-
-    half the multiply-adds of dpre_t W_hh. The sums run in another order than ``reverse``'s: equal to
-    its rounding."""
-    T, B, H = fw.h.shape
-    K = seed_h.shape[1]
-    ops = Ops(fw.h)
-    W = w.weight_hh.reshape(4, H, H)
-    dc_from_dh, forget = ops.steps(fw.coef["dc_from_dh"]), ops.steps(fw.coef["forget"])
-    through_c = step_blocks(ops, fw.coef["pre_from_dc"][:, :, 0], W[:3])  # M_t
-    through_o = step_blocks(ops, fw.coef["pre_o_from_dh"], W[3:])  # N_t: (T, B, 1, H), one chunk
-    grad_h = torch.empty(T, B, K, H, dtype=fw.h.dtype, device=fw.h.device)
-    grad_c = torch.empty_like(grad_h)
-    gh, gc = ops.steps(grad_h), ops.steps(grad_c)
-    carry = ops.view(torch.empty(B, K, H, dtype=fw.h.dtype, device=fw.h.device))
-    scale = Rescale(ops, T, B, None, like=fw.h)
-    with quiet():
-        seed_last_step(ops, gh[T - 1], None, seed_h)
-        for t in range(T - 1, -1, -1):
-            _step_c(ops, t, T, gh, gc, forget, dc_from_dh, carry, scale, None, seed_c)
-            if t > 0:  # carry is free again: the scratch for dh_t N_t
-                ops.bmm(gc[t], next(through_c), out=gh[t - 1])
-                ops.bmm(gh[t], next(through_o), out=carry)
-                ops.add(gh[t - 1], carry, out=gh[t - 1])
-    return Reverse(grad_h, grad_c, None, scale.log2(grad_h))
 
 
 def step_jacobian(fw: Forward, w: LayerWeights) -> Tensor:
