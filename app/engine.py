@@ -77,7 +77,7 @@ def configure(settings: Settings) -> None:
             + ", ".join(devices())
         )
     torch.set_num_threads(settings.torch_threads)
-    set_cell_threads(min(settings.cell_threads, usable_cores()))  # a second thread on one core: no gain
+    set_cell_threads(settings.cell_threads)
     _cache.resize(settings.cache_size, settings.memory_budget_mb * 2**20 // 4)
 
 
@@ -947,7 +947,7 @@ def _cells(names: list[str], compute, cell_bytes: int = 0) -> dict:
         if width > 1 and alone and _cell_pool is None:
             _cell_pool = ThreadPoolExecutor(_cell_threads - 1, thread_name_prefix="gateflow-cell")
         pool = _cell_pool
-    extra = _reserve_extra((width - 1) * cell_bytes) if width > 1 and alone and pool else None
+    extra = _reserve_extra((width - 1) * cell_bytes) if width > 1 and alone else None
     if extra is None:
         return {name: compute(name) for name in names}
     stop = models.cancel.Linked(models.cancel.current())  # set: this run's pool cells stop
@@ -1251,10 +1251,15 @@ async def admitted_run(
 ) -> Run:
     """``get_run`` (``trained_run`` with ``trained``) in ``executor`` once ``admit`` has made room for it
     (a REST trace, a room's run)."""
-    loop = asyncio.get_running_loop()
+    job = partial(trained_run, config, trained) if trained is not None else partial(get_run, config)
+    return await run_admitted(config, budget_bytes, executor, job)
+
+
+async def run_admitted(config: RunConfig, budget_bytes: int, executor, job) -> Run:
+    """``job()`` making a run of ``config`` in ``executor`` once ``admit`` has made room for it, and
+    what it computes beside its reservation held to the same budget (within_budget)."""
     with await admit(config, budget_bytes):  # released once the run counts itself
-        job = partial(trained_run, config, trained) if trained is not None else partial(get_run, config)
-        return await loop.run_in_executor(executor, within_budget(budget_bytes, job))
+        return await asyncio.get_running_loop().run_in_executor(executor, within_budget(budget_bytes, job))
 
 
 # -- the cache ------------------------------------------------------------------------------------

@@ -217,11 +217,14 @@ class Session:
 
     async def compute_run(self, fn: Callable[..., engine.Run], *args, config) -> engine.Run | None:
         """``fn(*args, cancel=event)`` in the compute pool once the memory budget has room for a run of
-        ``config`` (engine.admit), while the socket is still read: a newer configure or the socket
+        ``config`` (engine.run_admitted), while the socket is still read: a newer configure or the socket
         closing sets ``event`` and cancels it (None is returned; the messages read meanwhile are
         handled next, in order). Other messages wait for the run."""
         event = threading.Event()
-        future = asyncio.ensure_future(self._admit_and_compute(config, partial(fn, *args, cancel=event)))
+        budget = self.settings.memory_budget_mb * 2**20
+        future = asyncio.ensure_future(
+            engine.run_admitted(config, budget, self.executor, partial(fn, *args, cancel=event))
+        )
         while True:
             if self._receiving is None:
                 self._receiving = asyncio.ensure_future(self.ws.receive())
@@ -236,16 +239,6 @@ class Session:
                 with contextlib.suppress(engine.Cancelled, asyncio.CancelledError):
                     await future
                 return None
-
-    async def _admit_and_compute(self, config, job: Callable[[], engine.Run]) -> engine.Run:
-        budget = self.settings.memory_budget_mb * 2**20
-        reservation = await engine.admit(config, budget)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, engine.within_budget(budget, job)
-            )
-        finally:
-            reservation.release()  # the run, if made, now counts itself
 
     async def handle(self, message: dict) -> None:
         text, data = message.get("text"), message.get("bytes")
